@@ -1,0 +1,86 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "inboxd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "inboxd", targets: ["InboxDaemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C edges: system libraries plus the smallest shims for macros and variadics.
+        .systemLibrary(name: "CLibAV", pkgConfig: "libavformat libavcodec libavutil libswscale libswresample"),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
+        .target(name: "CInboxd"),
+
+        // Job states in SQLite: schema, migrations, records; shared by the daemon (writer) and the status API (reader).
+        .target(
+            name: "Store",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Probe, HLS, thumbnail, download and publishing. Knows nothing of inboxes or SQLite.
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "CLibAV", "CCurl", "CInboxd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Read-only HTTP routes over the SQLite db.
+        .target(
+            name: "StatusAPI",
+            dependencies: [
+                "Store",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "InboxDaemon",
+            dependencies: [
+                "Store", "Pipeline", "StatusAPI", "CInboxd",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "TestSupport"]
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Drives the built `inboxd` binary as a user would: real inotify, libav, SQLite, HTTP, S3.
+        .testTarget(
+            name: "InboxdTests",
+            dependencies: ["TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/Support"
+        ),
+    ]
+)

@@ -1,0 +1,11 @@
+#ifndef INBOXD_CINBOXD_H
+#define INBOXD_CINBOXD_H
+#include <stddef.h>
+
+/* renameat2(RENAME_NOREPLACE): needs _GNU_SOURCE, which Swift's Glibc module does not define.
+   Returns 0 or -1 with errno (EEXIST when the target exists). */
+int inboxd_rename_noreplace(const char *from, const char *to);
+
+/* memmem: also _GNU_SOURCE only. */
+void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+#endif

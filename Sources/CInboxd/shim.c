@@ -1,0 +1,21 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "cinboxd.h"
+
+int inboxd_rename_noreplace(const char *from, const char *to) {
+    int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+    if (r == -1 && (errno == EINVAL || errno == ENOSYS)) {
+        /* Filesystem without RENAME_NOREPLACE: link+unlink keeps the no-overwrite guarantee for files. */
+        if (link(from, to) == -1) return -1;
+        return unlink(from);
+    }
+    return r;
+}
+
+void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) {
+    return memmem(haystack, haystacklen, needle, needlelen);
+}

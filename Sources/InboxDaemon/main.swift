@@ -1,0 +1,4 @@
+import Pipeline
+import Store
+import StatusAPI
+print("inboxd")

@@ -1,0 +1,66 @@
+import Foundation
+import Synchronization
+
+/// Cancellation and liveness for one job's blocking pipeline steps.
+///
+/// libav and libcurl run on dedicated threads; their interrupt/progress callbacks read `isCancelled` (one atomic
+/// load, cheap enough for libav's interrupt callback, which runs thousands of times a second). The daemon's
+/// watchdog reads `secondsSinceProgress` to catch stalls and calls `cancel(reason:)`.
+public final class JobControl: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    private let state = Mutex<State>(State())
+    private let started = ContinuousClock.now
+
+    private struct State {
+        var reason: String?
+        var lastProgress = ContinuousClock.now
+        var handler: (@Sendable (Double) -> Void)?
+    }
+
+    public init() {}
+
+    public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+
+    /// Why the job was cancelled (time limit, stall, shutdown), once it was.
+    public var cancelReason: String? { state.withLock { $0.reason } }
+
+    /// Asks every running step to stop; the first reason given wins.
+    public func cancel(reason: String) {
+        state.withLock { if $0.reason == nil { $0.reason = reason } }
+        cancelled.store(true, ordering: .relaxed)
+    }
+
+    /// Where the current step's progress (0.0–1.0 within that step) goes; the daemon maps it into the job.
+    public func setProgressHandler(_ handler: (@Sendable (Double) -> Void)?) {
+        state.withLock { $0.handler = handler; $0.lastProgress = .now }
+    }
+
+    /// Called by a step whenever it moved forward. Also feeds the stall watchdog.
+    public func progressed(_ fraction: Double) {
+        let handler = state.withLock { s -> (@Sendable (Double) -> Void)? in
+            s.lastProgress = .now
+            return s.handler
+        }
+        handler?(min(max(fraction, 0), 1))
+    }
+
+    /// Marks liveness without a measurable fraction (e.g. bytes arrived of unknown total).
+    public func heartbeat() {
+        state.withLock { $0.lastProgress = .now }
+    }
+
+    public var secondsSinceProgress: Double {
+        let d = state.withLock { ContinuousClock.now - $0.lastProgress }
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    public var secondsSinceStart: Double {
+        let d = ContinuousClock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Throws `PipelineError.cancelled` if the job was cancelled.
+    public func check() throws(PipelineError) {
+        if isCancelled { throw .cancelled(reason: cancelReason ?? "cancelled") }
+    }
+}

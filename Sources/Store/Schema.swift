@@ -1,0 +1,119 @@
+import GRDB
+
+/// The db schema, versioned by named migrations (GRDB records them in `grdb_migrations`) and mirrored in
+/// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
+/// Shipped migrations are never edited; a change is a new migration.
+public enum Schema {
+    public static let version = 1
+
+    public static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            // A db written by the old web app has a `videos` table but no migration record: keep its rows.
+            let legacy = try db.tableExists("videos")
+            if legacy { try db.execute(sql: "ALTER TABLE videos RENAME TO videos_legacy") }
+            try createV1(db)
+            if legacy {
+                try LegacyImport.run(db)
+                try db.execute(sql: "DROP TABLE videos_legacy")
+            }
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        return m
+    }
+
+    private static func createV1(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE videos (
+              video_id      TEXT PRIMARY KEY NOT NULL,
+              title         TEXT NOT NULL DEFAULT '',
+              description   TEXT NOT NULL DEFAULT '',
+              user_id       TEXT,
+              username      TEXT,
+              status        TEXT NOT NULL DEFAULT 'processing' CHECK (status IN ('processing','ready','failed')),
+              visibility    TEXT NOT NULL DEFAULT 'draft' CHECK (visibility IN ('draft','private','published')),
+              phase         TEXT NOT NULL DEFAULT 'queued',
+              progress      REAL NOT NULL DEFAULT 0,
+              video_url     TEXT NOT NULL DEFAULT 'processing',
+              thumbnail_url TEXT NOT NULL DEFAULT 'processing',
+              error         TEXT,
+              attempts      INTEGER NOT NULL DEFAULT 0,
+              source        TEXT NOT NULL DEFAULT 'drop',
+              source_url    TEXT,
+              sidecar       TEXT,
+              created_at    TEXT NOT NULL,
+              updated_at    TEXT NOT NULL,
+              started_at    TEXT,
+              finished_at   TEXT,
+              duration_s    REAL,
+              width         INTEGER,
+              height        INTEGER,
+              video_codec   TEXT,
+              audio_codec   TEXT,
+              size_bytes    INTEGER
+            );
+            CREATE INDEX videos_by_status ON videos(status, created_at, video_id);
+            CREATE INDEX videos_by_created ON videos(created_at, video_id);
+            CREATE TABLE events (
+              id       INTEGER PRIMARY KEY AUTOINCREMENT,
+              video_id TEXT NOT NULL,
+              at       TEXT NOT NULL,
+              status   TEXT NOT NULL,
+              phase    TEXT,
+              message  TEXT
+            );
+            CREATE INDEX events_by_video ON events(video_id, id);
+            CREATE TABLE users (
+              id         INTEGER PRIMARY KEY AUTOINCREMENT,
+              username   TEXT NOT NULL UNIQUE,
+              can_upload INTEGER NOT NULL DEFAULT 0,
+              is_admin   INTEGER NOT NULL DEFAULT 0,
+              token_hash TEXT NOT NULL UNIQUE,
+              created_at TEXT NOT NULL,
+              revoked_at TEXT
+            );
+            """)
+    }
+}
+
+/// Copies rows of the old web app's `videos` table into the v1 table. The old design kept publication state in
+/// `status` (`published`/`draft`/`private`); those rows were finished videos, so they become `status='ready'`
+/// with that `visibility`. Columns are matched by name, so extra or missing legacy columns are tolerated.
+enum LegacyImport {
+    static func run(_ db: Database) throws {
+        let columns = Set(try db.columns(in: "videos_legacy").map { $0.name.lowercased() })
+        func col(_ name: String, _ fallback: String) -> String { columns.contains(name) ? name : fallback }
+        let idExpr = columns.contains("video_id") ? "CAST(video_id AS TEXT)" : "CAST(id AS TEXT)"
+        let now = Timestamp.string()
+        let created = col("created_at", "'\(now)'")
+        let updated = columns.contains("updated_at") ? "COALESCE(updated_at, \(created))" : created
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO videos
+              (video_id, title, description, user_id, username, status, visibility, phase, progress,
+               video_url, thumbnail_url, error, source, created_at, updated_at, finished_at)
+            SELECT \(idExpr),
+                   COALESCE(\(col("title", "''")), ''),
+                   COALESCE(\(col("description", "''")), ''),
+                   CAST(\(col("user_id", "NULL")) AS TEXT),
+                   \(col("username", "NULL")),
+                   CASE WHEN status IN ('published','draft','private','ready') THEN 'ready'
+                        WHEN status = 'processing' THEN 'processing'
+                        ELSE 'failed' END,
+                   CASE WHEN status IN ('published','draft','private') THEN status
+                        ELSE \(columns.contains("visibility") ? "COALESCE(visibility, 'draft')" : "'draft'") END,
+                   CASE WHEN status IN ('published','draft','private','ready') THEN 'done' ELSE 'queued' END,
+                   CASE WHEN status IN ('published','draft','private','ready') THEN 1.0 ELSE 0.0 END,
+                   COALESCE(\(col("video_url", "NULL")), 'processing'),
+                   COALESCE(\(col("thumbnail_url", "NULL")), 'processing'),
+                   CASE WHEN status IN ('published','draft','private','ready','processing','failed') THEN NULL
+                        ELSE 'legacy status ' || quote(status) || ' is not known to inboxd' END,
+                   'http', \(created), \(updated),
+                   CASE WHEN status IN ('published','draft','private','ready') THEN \(updated) END
+            FROM videos_legacy WHERE \(idExpr) IS NOT NULL
+            """)
+        try db.execute(sql: """
+            INSERT INTO events (video_id, at, status, phase, message)
+            SELECT video_id, ?, status, phase, 'migrated from the legacy schema' FROM videos
+            """, arguments: [now])
+    }
+}
