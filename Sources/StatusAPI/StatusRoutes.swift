@@ -14,8 +14,10 @@ public struct StatusResponse: ResponseEncodable, Equatable {
     public var video_url: String
     public var thumbnail_url: String
     public var updated_at: String
+    /// Seconds to ready from the progress rate so far; nil when unknown (see `ETA`).
+    public var eta_s: Double?
 
-    public init(_ row: VideoRow) {
+    public init(_ row: VideoRow, now: Date = Date()) {
         video_id = row.video_id
         status = row.status
         title = row.title
@@ -26,6 +28,7 @@ public struct StatusResponse: ResponseEncodable, Equatable {
         video_url = row.video_url
         thumbnail_url = row.thumbnail_url
         updated_at = row.updated_at
+        eta_s = ETA.seconds(for: row, now: now)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -40,10 +43,11 @@ public struct StatusResponse: ResponseEncodable, Equatable {
         try c.encode(video_url, forKey: .video_url)
         try c.encode(thumbnail_url, forKey: .thumbnail_url)
         try c.encode(updated_at, forKey: .updated_at)
+        try c.encode(eta_s, forKey: .eta_s)
     }
 
     enum CodingKeys: String, CodingKey {
-        case video_id, status, title, created_at, phase, progress, error, video_url, thumbnail_url, updated_at
+        case video_id, status, title, created_at, phase, progress, error, video_url, thumbnail_url, updated_at, eta_s
     }
 }
 

@@ -17,18 +17,18 @@ public struct UserDirectory: Sendable {
     /// The request's user, or a 401 for a missing, unknown or revoked token.
     public func authenticate(_ request: Request) async throws -> UserRow {
         guard let header = request.headers[.authorization] else {
-            throw HTTPFailure(.unauthorized, "unauthorized", "missing Authorization: Bearer <token> header")
+            throw APIError(.unauthorized, "unauthorized", "missing Authorization: Bearer <token> header", headers: Self.challenge)
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
-            throw HTTPFailure(.unauthorized, "unauthorized", "Authorization header must be 'Bearer <token>'")
+            throw APIError(.unauthorized, "unauthorized", "Authorization header must be 'Bearer <token>'", headers: Self.challenge)
         }
         let hash = hashToken(String(parts[1]).trimmingSpacesAndTabs())
         let user = try await db.read { db in
             try UserRow.filter(Column("token_hash") == hash).fetchOne(db)
         }
         guard let user, user.revoked_at == nil else {
-            throw HTTPFailure(.unauthorized, "unauthorized", "unknown or revoked token")
+            throw APIError(.unauthorized, "unauthorized", "unknown or revoked token", headers: Self.challenge)
         }
         return user
     }
@@ -37,15 +37,17 @@ public struct UserDirectory: Sendable {
     public func authenticateUploader(_ request: Request) async throws -> UserRow {
         let user = try await authenticate(request)
         guard user.can_upload else {
-            throw HTTPFailure(.forbidden, "forbidden", "user '\(user.username)' may not upload (no upload flag)")
+            throw APIError(.forbidden, "forbidden", "user '\(user.username)' may not upload (no upload flag)")
         }
         return user
     }
 
+    static let challenge: HTTPFields = [.wwwAuthenticate: "Bearer"]
+
     public func authenticateAdmin(_ request: Request) async throws -> UserRow {
         let user = try await authenticate(request)
         guard user.is_admin else {
-            throw HTTPFailure(.forbidden, "forbidden", "user '\(user.username)' is not an admin")
+            throw APIError(.forbidden, "forbidden", "user '\(user.username)' is not an admin")
         }
         return user
     }

@@ -50,7 +50,7 @@ struct DropCommitter: Sendable {
         try await pool.runIfActive {
             guard inboxd_rename_noreplace(from, to) == 0 else {
                 if errno == EEXIST {
-                    throw HTTPFailure(.conflict, "conflict", "\((to as NSString).lastPathComponent) already exists in the inbox")
+                    throw APIError(.conflict, "conflict", "\((to as NSString).lastPathComponent) already exists in the inbox")
                 }
                 throw SpoolError.io(call: "rename", path: to, errno: errno)
             }

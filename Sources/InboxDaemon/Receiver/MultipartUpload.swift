@@ -58,7 +58,7 @@ struct MultipartUpload {
         } catch {
             await discard()
             switch error {
-            case let e as MultipartError: throw HTTPFailure(.badRequest, "malformed_multipart", e.description, closeConnection: true)
+            case let e as MultipartError: throw APIError.refusal(.badRequest, "malformed_multipart", e.description)
             case let e as SpoolError: throw e.httpFailure
             default: throw error
             }
@@ -89,7 +89,7 @@ struct MultipartUpload {
             case .field(let name, var value):
                 fieldBytes += piece.readableBytes
                 guard fieldBytes <= Self.maxFieldBytes else {
-                    throw HTTPFailure(.badRequest, "field_too_large", "text fields exceed \(Self.maxFieldBytes) bytes together", closeConnection: true)
+                    throw APIError.refusal(.badRequest, "field_too_large", "text fields exceed \(Self.maxFieldBytes) bytes together")
                 }
                 var piece = piece
                 value.writeBuffer(&piece)
@@ -106,19 +106,19 @@ struct MultipartUpload {
         let type = headers.contentType.map { HeaderParameters.parse($0).value.lowercased() }
         switch headers.name {
         case "video":
-            guard video == nil else { throw HTTPFailure.badRequest("more than one 'video' part").closing }
+            guard video == nil else { throw APIError.badRequest("more than one 'video' part").closing }
             guard type == nil || type == "application/octet-stream" || type!.hasPrefix("video/") else {
-                throw HTTPFailure(.unsupportedMediaType, "unsupported_media_type",
-                                  "'video' part has Content-Type \(type!); expected video/* or application/octet-stream", closeConnection: true)
+                throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                                  "'video' part has Content-Type \(type!); expected video/* or application/octet-stream")
             }
         case "thumbnail":
-            guard thumbnail == nil else { throw HTTPFailure.badRequest("more than one 'thumbnail' part").closing }
+            guard thumbnail == nil else { throw APIError.badRequest("more than one 'thumbnail' part").closing }
             guard type == nil || type == "application/octet-stream" || type!.hasPrefix("image/") else {
-                throw HTTPFailure(.unsupportedMediaType, "unsupported_media_type",
-                                  "'thumbnail' part has Content-Type \(type!); expected image/* or application/octet-stream", closeConnection: true)
+                throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                                  "'thumbnail' part has Content-Type \(type!); expected image/* or application/octet-stream")
             }
         case let name where Self.textFields.contains(name):
-            guard fields[name] == nil else { throw HTTPFailure.badRequest("more than one '\(name)' field").closing }
+            guard fields[name] == nil else { throw APIError.badRequest("more than one '\(name)' field").closing }
             return .field(name: name, value: ByteBuffer())
         default:
             return .skip
@@ -141,7 +141,7 @@ struct MultipartUpload {
         case .field(let name, let value):
             guard let text = value.getString(at: value.readerIndex, length: value.readableBytes),
                   text.utf8.elementsEqual(value.readableBytesView) else {
-                throw HTTPFailure.badRequest("field '\(name)' is not valid UTF-8").closing
+                throw APIError.badRequest("field '\(name)' is not valid UTF-8").closing
             }
             fields[name] = text
         case .none, .skip:
@@ -150,11 +150,24 @@ struct MultipartUpload {
     }
 }
 
-extension HTTPFailure {
+extension APIError {
+    /// A refusal sent while the request body is (partly) unread: `Connection: close`, so the server does not read
+    /// and discard the rest of a large upload (see `CloseAfterResponseHandler`).
+    static func refusal(_ status: HTTPResponse.Status, _ error: String, _ detail: String) -> APIError {
+        APIError(status, error, detail, headers: [.connection: "close"])
+    }
+
+    static func badRequest(_ detail: String) -> APIError { APIError(.badRequest, "bad_request", detail) }
+
     /// The same failure, closing the connection (the rest of the body is unread).
-    var closing: HTTPFailure {
+    var closing: APIError {
         var copy = self
-        copy.closeConnection = true
+        copy.headers[.connection] = "close"
         return copy
     }
+}
+
+extension HTTPResponse.Status {
+    /// 507: the inbox filesystem has too little free space for the upload.
+    static var insufficientStorage: Self { .init(code: 507, reasonPhrase: "Insufficient Storage") }
 }

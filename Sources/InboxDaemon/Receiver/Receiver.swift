@@ -42,12 +42,12 @@ struct Receiver: Sendable {
         let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
         let contentType = request.headers[.contentType] ?? ""
         guard HeaderParameters.parse(contentType).value.lowercased() == "multipart/form-data" else {
-            throw HTTPFailure(.unsupportedMediaType, "unsupported_media_type",
-                              "POST /api/videos/ takes multipart/form-data, not '\(contentType)'", closeConnection: true)
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "POST /api/videos/ takes multipart/form-data, not '\(contentType)'")
         }
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
-            throw HTTPFailure(.badRequest, "malformed_multipart", e.description, closeConnection: true)
+            throw APIError.refusal(.badRequest, "malformed_multipart", e.description)
         }
         try limits.check(request, incoming: incoming)
         try await context.sendContinueIfExpected(request)
@@ -57,8 +57,7 @@ struct Receiver: Sendable {
         try await upload.receive(request.body, limits: limits)
         do {
             let form = try UploadForm(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
-            guard let video = upload.video else { throw HTTPFailure.badRequest("missing 'video' file part") }
-            guard video.bytes > 0 else { throw HTTPFailure.badRequest("'video' file part is empty") }
+            guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
             var thumbnailName: String?
@@ -89,12 +88,12 @@ struct Receiver: Sendable {
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
-            throw HTTPFailure(.unsupportedMediaType, "unsupported_media_type",
-                              "PUT takes video/* or application/octet-stream, not '\(contentType)'", closeConnection: true)
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "PUT takes video/* or application/octet-stream, not '\(contentType)'")
         }
         let rawID = context.parameters.get("video_id") ?? ""
         guard let uuid = UUID(uuidString: rawID) else {
-            throw HTTPFailure(.badRequest, "bad_request", "video id '\(rawID)' is not a UUID", closeConnection: true)
+            throw APIError.refusal(.badRequest, "bad_request", "video id '\(rawID)' is not a UUID")
         }
         let id = uuid.uuidString.lowercased()
         let query = request.uri.queryParameters
@@ -103,7 +102,7 @@ struct Receiver: Sendable {
                            visibility: query["visibility"].map(String.init))
         }
         if try await reader.read({ db in try VideoRow.fetchOne(db, key: id) }) != nil {
-            throw HTTPFailure(.conflict, "conflict", "video \(id) already exists", closeConnection: true)
+            throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
         }
         try limits.check(request, incoming: incoming)
         try await context.sendContinueIfExpected(request)
@@ -123,7 +122,6 @@ struct Receiver: Sendable {
             throw error
         }
         do {
-            guard received > 0 else { throw HTTPFailure.badRequest("request body is empty") }
             let filename = query["filename"].map(String.init)
             let mediaName = "\(id).\(MediaName.fileExtension(filename: filename, contentType: contentType, fallback: "mp4"))"
             return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil, thumbnail: nil,
@@ -150,34 +148,35 @@ struct Receiver: Sendable {
         let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
         let contentType = request.headers[.contentType] ?? ""
         guard HeaderParameters.parse(contentType).value.lowercased() == "application/json" else {
-            throw HTTPFailure(.unsupportedMediaType, "unsupported_media_type",
-                              "POST /api/videos/youtube takes application/json, not '\(contentType)'", closeConnection: true)
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "POST /api/videos/youtube takes application/json, not '\(contentType)'")
         }
         try await context.sendContinueIfExpected(request)
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: 64 * 1024) } catch is NIOTooManyBytesError {
-            throw HTTPFailure(.contentTooLarge, "too_large", "URL ingest requests are at most 64 KiB", closeConnection: true)
+            throw APIError.refusal(.contentTooLarge, "too_large", "URL ingest requests are at most 64 KiB")
         }
         let ingest: URLIngestRequest
         do { ingest = try JSONDecoder().decode(URLIngestRequest.self, from: Data(body.readableBytesView)) } catch {
-            throw HTTPFailure.badRequest("malformed JSON: \(Self.describe(error))")
+            throw APIError.badRequest("malformed JSON: \(Self.describe(error))")
         }
-        guard let url = URL(string: ingest.url), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-            throw HTTPFailure.badRequest("'url' must be an http(s) URL")
+        let urlText = ingest.url.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let url = URL(string: urlText), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            throw APIError.badRequest("'url' must be an http(s) URL")
         }
         var clip: UploadSidecar.Clip?
         if ingest.start_s != nil || ingest.duration_s != nil {
             let start = ingest.start_s ?? 0
-            guard start >= 0, start.isFinite else { throw HTTPFailure.badRequest("'start_s' must be a number >= 0") }
-            guard let duration = ingest.duration_s, duration > 0, duration.isFinite else {
-                throw HTTPFailure.badRequest("'duration_s' must be a number > 0 when clipping")
+            guard start >= 0, start.isFinite else { throw APIError.badRequest("'start_s' must be a number >= 0") }
+            if let duration = ingest.duration_s, !(duration > 0 && duration.isFinite) {
+                throw APIError.badRequest("'duration_s' must be a number > 0")
             }
-            clip = .init(start_s: start, duration_s: duration)
+            clip = .init(start_s: start, duration_s: ingest.duration_s)
         }
         let form = try UploadForm(title: ingest.title, description: ingest.description, visibility: ingest.visibility)
         let id = UUID().uuidString.lowercased()
-        return try await accept(id: id, form: form, user: user, source: .url, sourceURL: ingest.url, clip: clip, thumbnail: nil,
+        return try await accept(id: id, form: form, user: user, source: .url, sourceURL: urlText, clip: clip, thumbnail: nil,
                                 sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
     }
 

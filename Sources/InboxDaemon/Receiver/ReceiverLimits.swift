@@ -14,19 +14,19 @@ struct ReceiverLimits: Sendable {
     func check(_ request: Request, incoming: String) throws {
         let declared = request.headers[.contentLength].flatMap { Int64($0) }
         if let declared, declared > maxUploadBytes {
-            throw HTTPFailure(.contentTooLarge, "too_large",
-                              "body of \(declared) bytes exceeds max_upload_bytes (\(maxUploadBytes))", closeConnection: true)
+            throw APIError.refusal(.contentTooLarge, "too_large",
+                              "body of \(declared) bytes exceeds max_upload_bytes (\(maxUploadBytes))")
         }
         let free = DiskSpace.availableBytes(at: incoming)
         if let free, free - (declared ?? 0) < minFreeBytes {
-            throw HTTPFailure(.insufficientStorage, "insufficient_storage",
-                              "inbox filesystem has \(free) bytes free; min_free_bytes is \(minFreeBytes)", closeConnection: true)
+            throw APIError.refusal(.insufficientStorage, "insufficient_storage",
+                              "inbox filesystem has \(free) bytes free; min_free_bytes is \(minFreeBytes)")
         }
     }
 
-    func tooLarge(after received: Int64) -> HTTPFailure {
-        HTTPFailure(.contentTooLarge, "too_large",
-                    "body exceeded max_upload_bytes (\(maxUploadBytes)) after \(received) bytes", closeConnection: true)
+    func tooLarge(after received: Int64) -> APIError {
+        APIError.refusal(.contentTooLarge, "too_large",
+                    "body exceeded max_upload_bytes (\(maxUploadBytes)) after \(received) bytes")
     }
 }
 
@@ -41,5 +41,5 @@ enum DiskSpace {
 
 /// Runs a pre-body check; a refusal then closes the connection when a body is still unread (`Request.hasBody`).
 func refusingUnreadBody<T>(_ request: Request, _ check: () async throws -> T) async throws -> T {
-    do { return try await check() } catch let e as HTTPFailure where request.hasBody { throw e.closing }
+    do { return try await check() } catch let e as APIError where request.hasBody { throw e.closing }
 }

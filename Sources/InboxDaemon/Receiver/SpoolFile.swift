@@ -95,12 +95,12 @@ enum SpoolError: Error, CustomStringConvertible {
     }
 
     /// ENOSPC/EDQUOT are the client's 507, everything else is ours (500).
-    var httpFailure: HTTPFailure {
+    var httpFailure: APIError {
         switch self {
         case .io(_, _, let e) where e == ENOSPC || e == EDQUOT:
-            HTTPFailure(.insufficientStorage, "insufficient_storage", "inbox filesystem is full", closeConnection: true)
+            APIError.refusal(.insufficientStorage, "insufficient_storage", "inbox filesystem is full")
         case .io:
-            HTTPFailure(.internalServerError, "internal", description, closeConnection: true)
+            APIError.refusal(.internalServerError, "internal", description)
         }
     }
 }

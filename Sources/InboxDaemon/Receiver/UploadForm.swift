@@ -11,14 +11,14 @@ struct UploadForm: Sendable {
 
     init(title: String?, description: String?, visibility: String?) throws {
         guard let title, !title.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw HTTPFailure.badRequest("missing 'title'")
+            throw APIError.badRequest("missing 'title'")
         }
-        guard title.count <= 200 else { throw HTTPFailure.badRequest("'title' is longer than 200 characters") }
+        guard title.count <= 200 else { throw APIError.badRequest("'title' is longer than 200 characters") }
         self.title = title
         self.description = description ?? ""
         if let visibility, !visibility.isEmpty {
             guard let v = Visibility(rawValue: visibility) else {
-                throw HTTPFailure.badRequest("'visibility' must be draft, private or published, not '\(visibility)'")
+                throw APIError.badRequest("'visibility' must be draft, private or published, not '\(visibility)'")
             }
             self.visibility = v
         } else {

@@ -6,7 +6,7 @@ import Store
 struct UploadSidecar: Codable, Sendable, Equatable {
     struct Clip: Codable, Sendable, Equatable {
         var start_s: Double
-        var duration_s: Double
+        var duration_s: Double?
     }
 
     var video_id: String
