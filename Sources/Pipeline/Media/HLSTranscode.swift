@@ -23,9 +23,9 @@ struct HLSTranscode {
         let muxer = try HLSMuxer(directory: outputDirectory, control: control)
         try videoPath.open(globalHeader: muxer.needsGlobalHeader)
         try audioPath?.open(globalHeader: muxer.needsGlobalHeader)
-        _ = try muxer.addStream(copying: videoPath.encoder.parameters().raw, timeBase: videoPath.encoder.timeBase)
+        _ = try muxer.addStream(encodedBy: videoPath.encoder)
         if let audioPath {
-            _ = try muxer.addStream(copying: audioPath.encoder.parameters().raw, timeBase: audioPath.encoder.timeBase)
+            _ = try muxer.addStream(encodedBy: audioPath.encoder)
         }
         let rendition = "\(videoPath.height)p"
         try muxer.writeHeader(rendition: rendition, hasAudio: audioPath != nil, segmentSeconds: options.segmentSeconds)
@@ -83,6 +83,9 @@ final class VideoPath {
     private let encoded: Packet
     /// Output time 0 in the source's time base.
     private let originTimestamp: Int64
+    /// One frame at the nominal rate, in the encoder's time base: libx264 leaves packet durations at 0,
+    /// and the HLS muxer needs them to time the last frame of each segment.
+    private let frameDuration: Int64
     private var nextKeyframe = 0.0
     private var lastPts = Int64.min
     private(set) var isDone = false
@@ -104,6 +107,7 @@ final class VideoPath {
 
         let frameRate = input.guessFrameRate(of: video)
         let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 25
+        frameDuration = max(1, Int64((1 / (fps * av_q2d(video.timeBase))).rounded()))
         let e = encoder.raw
         e.pointee.width = Int32(width)
         e.pointee.height = Int32(height)
@@ -173,6 +177,7 @@ final class VideoPath {
 
     private func drainEncoder(into sink: inout PacketSink) throws(PipelineError) {
         while try encoder.receive(encoded) {
+            if encoded.duration <= 0 { encoded.duration = frameDuration }
             try sink.write(encoded, stream: 0, from: encoder.timeBase)
         }
     }

@@ -65,14 +65,6 @@ final class CodecContext {
     var timeBase: AVRational { raw.pointee.time_base }
     var frameSize: Int { Int(raw.pointee.frame_size) }
 
-    /// Parameters for an output stream, from an opened encoder.
-    func parameters() throws(PipelineError) -> CodecParameters {
-        let parameters = try CodecParameters()
-        let result = avcodec_parameters_from_context(parameters.raw, raw)
-        if result < 0 { throw failure(result, step: "export parameters") }
-        return parameters
-    }
-
     /// Sends a packet (nil drains at end of input). False when the decoder's output must be read first.
     func send(_ packet: Packet?) throws(PipelineError) -> Bool {
         let result = avcodec_send_packet(raw, packet?.raw)
@@ -110,22 +102,5 @@ final class CodecContext {
     private func failure(_ code: Int32, step: String) -> PipelineError {
         control.isCancelled ? .cancelled(reason: control.cancelReason ?? "cancelled")
             : .libav(step: "\(step) \(label)", reason: LibAVError.message(code))
-    }
-}
-
-/// Owned AVCodecParameters (an encoder's, to describe an output stream).
-final class CodecParameters {
-    let raw: UnsafeMutablePointer<AVCodecParameters>
-
-    init() throws(PipelineError) {
-        guard let p = avcodec_parameters_alloc() else {
-            throw .libav(step: "avcodec_parameters_alloc", reason: "out of memory")
-        }
-        raw = p
-    }
-
-    deinit {
-        var p: UnsafeMutablePointer<AVCodecParameters>? = raw
-        avcodec_parameters_free(&p)
     }
 }

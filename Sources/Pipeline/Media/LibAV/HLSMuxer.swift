@@ -59,6 +59,17 @@ final class HLSMuxer {
         return MediaStream(raw: st)
     }
 
+    /// Adds an output stream for what an opened encoder produces.
+    func addStream(encodedBy encoder: CodecContext) throws(PipelineError) -> MediaStream {
+        guard let st = avformat_new_stream(context, nil) else {
+            throw .libav(step: "avformat_new_stream", reason: "out of memory")
+        }
+        let copied = avcodec_parameters_from_context(st.pointee.codecpar, encoder.raw)
+        if copied < 0 { throw .libav(step: "avcodec_parameters_from_context", reason: LibAVError.message(copied)) }
+        st.pointee.time_base = encoder.timeBase
+        return MediaStream(raw: st)
+    }
+
     /// Writes the header with the VOD HLS options; fails if the muxer ignored any of them.
     func writeHeader(rendition: String, hasAudio: Bool, segmentSeconds: Double) throws(PipelineError) {
         let options = LibAVOptions([

@@ -19,7 +19,10 @@ final class Packet {
     var isKeyframe: Bool { raw.pointee.flags & AV_PKT_FLAG_KEY != 0 }
     var pts: Int64? { raw.pointee.pts == inboxd_AV_NOPTS_VALUE ? nil : raw.pointee.pts }
     var dts: Int64? { raw.pointee.dts == inboxd_AV_NOPTS_VALUE ? nil : raw.pointee.dts }
-    var duration: Int64 { raw.pointee.duration }
+    var duration: Int64 {
+        get { raw.pointee.duration }
+        set { raw.pointee.duration = newValue }
+    }
     /// pts, else dts: the packet's position on the timeline.
     var time: Int64? { pts ?? dts }
 
