@@ -1,0 +1,109 @@
+import CLibAV
+import Foundation
+
+public enum Thumbnailer {
+    /// Blocking. A JPEG of a frame near `fraction` of the duration (or the first frame of a still image, so a
+    /// sidecar-supplied PNG/JPEG thumbnail can be normalised through the same call), scaled to ≤ maxWidth.
+    ///
+    /// Cover art (`AV_DISPOSITION_ATTACHED_PIC`) is never picked; a file with only cover art has no video stream.
+    /// The output is written to a temporary name and renamed, so `output` is either complete or untouched.
+    public static func writeJPEG(
+        input path: String, output: String, atFraction fraction: Double = 0.1, maxWidth: Int = 640,
+        control: JobControl
+    ) throws(PipelineError) {
+        guard maxWidth >= 2 else { throw .invalidArgument("thumbnail width \(maxWidth) must be at least 2") }
+        try control.check()
+        let input = try InputFile(path: path, control: control)
+        guard let video = input.bestVideoStream else { throw .noVideoStream(path: path) }
+        input.discardAll(except: [video])
+        let picture = try decodeFrame(of: video, in: input, atFraction: fraction, control: control)
+        let jpeg = try encodeJPEG(picture, maxWidth: maxWidth, control: control)
+        do {
+            try jpeg.write(to: URL(fileURLWithPath: output), options: .atomic)
+        } catch {
+            throw .io(path: output, reason: "cannot write thumbnail: \(error.localizedDescription)")
+        }
+    }
+
+    /// The first frame at or after `fraction` of the duration (the last frame if the file ends first).
+    private static func decodeFrame(
+        of video: MediaStream, in input: InputFile, atFraction fraction: Double, control: JobControl
+    ) throws(PipelineError) -> Frame {
+        let decoder = try CodecContext.decoder(for: video, path: input.path, control: control)
+        var target = Int64.min
+        if let duration = input.durationSeconds, fraction > 0, fraction < 1 {
+            let seconds = input.startSeconds + duration * fraction
+            do {
+                try input.seek(toSeconds: seconds)
+                decoder.flushBuffers()
+                target = video.timestamp(seconds: seconds)
+            } catch .cancelled(let reason) {
+                throw .cancelled(reason: reason)
+            } catch {
+                // Unseekable input: decode from where we are; the first frame is still a thumbnail.
+            }
+        }
+        let packet = try Packet()
+        let frame = try Frame()
+        let best = try Frame()
+        var haveFrame = false
+        var reachedTarget = false
+        func takeFrames() throws(PipelineError) {
+            while !reachedTarget, try decoder.receive(frame) {
+                best.unref()
+                best.takeReference(from: frame)
+                haveFrame = true
+                reachedTarget = (frame.bestEffortTimestamp ?? Int64.max) >= target
+                frame.unref()
+            }
+        }
+        while !reachedTarget, try input.read(into: packet) {
+            defer { packet.unref() }
+            try control.check()
+            guard packet.streamIndex == video.index else { continue }
+            while !(try decoder.send(packet)) { try takeFrames() }
+            try takeFrames()
+        }
+        if !reachedTarget {
+            _ = try decoder.send(nil as Packet?)
+            try takeFrames()
+        }
+        guard haveFrame else { throw .unreadableMedia(path: input.path, reason: "no decodable video frame") }
+        return best
+    }
+
+    /// Scales to at most `maxWidth` (by display aspect ratio, even sizes) and encodes a baseline JPEG.
+    private static func encodeJPEG(_ picture: Frame, maxWidth: Int, control: JobControl) throws(PipelineError) -> Data {
+        let sar = picture.raw.pointee.sample_aspect_ratio
+        let aspect = sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1
+        let displayWidth = Double(picture.width) * aspect
+        let width = min(Double(maxWidth), displayWidth)
+        let height = Double(picture.height) * width / displayWidth
+        let w = max(2, Int(width.rounded()) & ~1)
+        let h = max(2, Int(height.rounded()) & ~1)
+
+        let scaled = try Frame()
+        // Full-range yuv420p tagged as JPEG range: yuvj420p would do the same but makes swscale warn on every call.
+        try Scaler(width: w, height: h, format: AV_PIX_FMT_YUV420P, fullRange: true).scale(picture, into: scaled)
+        let encoder = try CodecContext.encoder(id: AV_CODEC_ID_MJPEG, control: control)
+        let e = encoder.raw
+        e.pointee.width = Int32(w)
+        e.pointee.height = Int32(h)
+        e.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        e.pointee.color_range = AVCOL_RANGE_JPEG
+        e.pointee.time_base = AVRational(num: 1, den: 25)
+        e.pointee.flags |= AV_CODEC_FLAG_QSCALE
+        e.pointee.global_quality = FF_QP2LAMBDA * 3
+        try encoder.open()
+        scaled.raw.pointee.quality = FF_QP2LAMBDA * 3
+        scaled.pts = 0
+        let packet = try Packet()
+        _ = try encoder.send(scaled)
+        _ = try encoder.send(nil as Frame?)
+        guard try encoder.receive(packet) else {
+            throw .libav(step: "encode thumbnail", reason: "the JPEG encoder produced no picture")
+        }
+        defer { packet.unref() }
+        return packet.bytes
+    }
+}
