@@ -82,6 +82,11 @@ let package = Package(
             dependencies: ["Multipart", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
+            name: "StatusAPITests",
+            dependencies: ["StatusAPI", "Store", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),

@@ -42,7 +42,6 @@ struct Daemon {
         let metrics = InboxMetrics.bootstrap()
         let uploadPool = NIOThreadPool(numberOfThreads: 2)
         uploadPool.start()
-        defer { try? uploadPool.syncShutdownGracefully() }
         let http = HTTPServer.make(config: config, statusStore: statusStore, jobStore: store, metrics: metrics,
                                    uploadPool: uploadPool, logger: logger)
 
@@ -60,6 +59,7 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+        try? await uploadPool.shutdownGracefully()
         logger.info("inboxd stopped")
     }
 }

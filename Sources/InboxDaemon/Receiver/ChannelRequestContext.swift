@@ -17,3 +17,5 @@ extension ChannelRequestContext {
         try await channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)))
     }
 }
+
+extension InboxRequestContext: ChannelRequestContext {}
