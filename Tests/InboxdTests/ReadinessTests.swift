@@ -8,7 +8,7 @@ import Testing
     /// Writes `data` into `path` in `chunks` pieces with `pause` seconds between them, keeping the file open
     /// throughout, as scp and sftp do.
     private func writeSlowly(_ data: Data, to path: String, chunks: Int, pause: Double, whilePaused: () throws -> Void) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         let size = (data.count + chunks - 1) / chunks
         for i in 0..<chunks {
@@ -32,7 +32,8 @@ import Testing
         try d.writeSidecar(["title": "slow"], to: d.incoming + "/slow.mp4.json")
         try writeSlowly(data, to: d.incoming + "/slow.mp4", chunks: 4, pause: 1.6) {
             // Pauses are longer than settle_seconds, but the file is still open: no claim.
-            #expect(try d.sql("SELECT count(*) FROM videos") == "0")
+            let rows = try d.sql("SELECT count(*) FROM videos")
+            #expect(rows == "0")
             #expect(FileManager.default.fileExists(atPath: d.incoming + "/slow.mp4"))
         }
         let id = try d.videoID(title: "slow")
@@ -53,7 +54,7 @@ import Testing
         try d.writeSidecar(["title": "reopen"], to: d.incoming + "/re.mp4.json")
         // sftp-style resume: open, append a piece, close, again — with pauses shorter than the quiet time.
         let path = d.incoming + "/re.mp4"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let size = data.count / 4 + 1
         for i in 0..<4 {
             let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))

@@ -41,7 +41,7 @@ import Testing
         try d.start()
         let videos = d.output + "/videos"
         try FileManager.default.removeItem(atPath: videos)
-        FileManager.default.createFile(atPath: videos, contents: Data("in the way".utf8))
+        _ = FileManager.default.createFile(atPath: videos, contents: Data("in the way".utf8))
 
         try d.drop(media: src, as: "a.mp4", sidecar: ["title": "retry-sql"])
         try d.drop(media: src, as: "b.mp4", sidecar: ["title": "retry-cli"])
@@ -60,11 +60,11 @@ import Testing
         #expect(first["status"] as? String == "ready")
 
         let one = try d.cli(["retry", ids[1]])
-        #expect(one.status == 0, one.stderr)
+        #expect(one.status == 0, "\(one.stderr)")
         #expect(try d.waitFor(ids[1], ["ready"], timeout: 60)["status"] as? String == "ready")
 
         let all = try d.cli(["retry", "--all-failed"])
-        #expect(all.stdout.contains("1 job(s) queued for retry"), all.stdout + all.stderr)
+        #expect(all.stdout.contains("1 job(s) queued for retry"), "\(all.stdout + all.stderr)")
         #expect(try d.waitFor(ids[2], ["ready"], timeout: 60)["status"] as? String == "ready")
 
         let unknown = try d.cli(["retry", "6fa459ea-ee8a-3ca4-894e-db77e160355e"])

@@ -67,7 +67,7 @@ struct ConvertCommand: AsyncParsableCommand {
     @Option(help: "HLS segment length in seconds.") var segmentSeconds: Double = 6
 
     func run() async throws {
-        var range: ClipRange?
+        var range: ClipRange? = nil
         if let clip {
             let parts = clip.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.count == 2, let s = parts[0], let d = parts[1], s >= 0, d > 0 else {
@@ -81,11 +81,11 @@ struct ConvertCommand: AsyncParsableCommand {
         var options = HLSOptions()
         options.segmentSeconds = segmentSeconds
         let converter = HLSConverter(options: options)
-        let input = absolute(self.input), out = absolute(outdir)
+        let input = absolute(self.input), out = absolute(outdir), clipRange = range
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let result = try await DedicatedThread.run(name: "inboxd-convert") {
-                try converter.convert(input: input, outputDirectory: out, clip: range, control: control)
+                try converter.convert(input: input, outputDirectory: out, clip: clipRange, control: control)
             }
             try await DedicatedThread.run(name: "inboxd-thumbnail") {
                 try Thumbnailer.writeJPEG(input: input, output: out + "/thumbnail.jpg", control: control)

@@ -138,7 +138,7 @@ final class JobRunner: Sendable {
 
         try await span.enter(.uploading, from: 0.85, to: 1.0)
         let published = try await publisher.publish(directory: out, videoID: id, control: control)
-        await span.finish()
+        span.finish()
         return published
     }
 
@@ -215,10 +215,14 @@ struct JobFiles {
 /// Maps a step's own 0–1 progress into the job's range for the current phase, and writes it to the row at most
 /// twice a second (the front end polls every 2–3 s; more writes would only load SQLite).
 final class PhaseSpan: Sendable {
+    private final class Cell: Sendable {
+        let value = Mutex<(latest: Double, written: Double)>((0, -1))
+    }
+
     private let store: JobStore
     private let id: String
     private let control: JobControl
-    private let latest = Mutex<(value: Double, written: Double)>((0, -1))
+    private let cell = Cell()
     private let flusher = Mutex<Task<Void, Never>?>(nil)
 
     init(store: JobStore, id: String, control: JobControl) {
@@ -230,19 +234,21 @@ final class PhaseSpan: Sendable {
     func enter(_ phase: JobPhase, from: Double, to: Double) async throws {
         try control.check()
         try await store.setPhase(id, phase, progress: from)
-        latest.withLock { $0 = (from, from) }
-        control.setProgressHandler { [latest] fraction in
-            latest.withLock { $0.value = from + (to - from) * fraction }
+        let cell = self.cell
+        cell.value.withLock { $0 = (from, from) }
+        control.setProgressHandler { fraction in
+            cell.value.withLock { $0.latest = from + (to - from) * fraction }
         }
+        let store = self.store, id = self.id
         flusher.withLock { task in
             guard task == nil else { return }
-            task = Task { [store, id, latest] in
+            task = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
-                    let value = latest.withLock { s -> Double? in
-                        guard s.value != s.written else { return nil }
-                        s.written = s.value
-                        return s.value
+                    let value = cell.value.withLock { s -> Double? in
+                        guard s.latest != s.written else { return nil }
+                        s.written = s.latest
+                        return s.latest
                     }
                     if let value { try? await store.setProgress(id, value) }
                 }
@@ -250,7 +256,7 @@ final class PhaseSpan: Sendable {
         }
     }
 
-    func finish() async {
+    func finish() {
         control.setProgressHandler(nil)
         flusher.withLock { $0?.cancel() }
     }
