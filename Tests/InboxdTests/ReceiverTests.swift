@@ -52,7 +52,8 @@ import Testing
     }
 
     @Test func aRawPutWithoutExpectIsAcceptedOnceAndARetryIsAConflict() throws {
-        let src = try MediaFactory().h264AAC(seconds: 3)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 3)
         let rig = try ReceiverRig()
         defer { rig.d.cleanUp() }
         let id = UUID().uuidString.lowercased()
@@ -73,7 +74,8 @@ import Testing
     }
 
     @Test func aURLIngestRequestBecomesAURLDropThatIsDownloadedClippedAndPublished() throws {
-        let src = try MediaFactory().h264AAC(seconds: 6)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 6)
         let rig = try ReceiverRig(extraTOML: "[url_ingest]\nallow = [\"127.0.0.1\"]")
         defer { rig.d.cleanUp() }
         // The daemon's own local-output file server hosts the source.
@@ -161,7 +163,8 @@ import Testing
     }
 
     @Test func aFullInboxFilesystemIs507() throws {
-        let src = try MediaFactory().h264AAC(seconds: 1)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1)
         let rig = try ReceiverRig(minFreeBytes: Int64(1) << 60)
         defer { rig.d.cleanUp() }
         let r = try CurlResult.run(["-F", "video=@\(src);type=video/mp4", "-F", "title=T", "\(rig.d.baseURL)/api/videos/"], token: rig.uploader)

@@ -13,7 +13,8 @@ import Testing
     }
 
     @Test func anSSEClientSeesProcessingThenEachChangeThenReadyAndTheStreamEnds() throws {
-        let src = try MediaFactory().h264AAC(seconds: 6)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 6)
         let rig = try ReceiverRig()
         defer { rig.d.cleanUp() }
         let id = try Self.upload(rig, src, title: "Streamed")
@@ -60,7 +61,8 @@ import Testing
     }
 
     @Test func adminsListJobsPageByPageWithFilters() throws {
-        let src = try MediaFactory().h264AAC(seconds: 1)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1)
         let rig = try ReceiverRig(workers: 1)
         defer { rig.d.cleanUp() }
         var ids: [String] = []
@@ -100,7 +102,8 @@ import Testing
     }
 
     @Test func theAuditLogMetricsAndUnknownRoutesAnswerJSON() throws {
-        let src = try MediaFactory().h264AAC(seconds: 2)
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 2)
         let rig = try ReceiverRig()
         defer { rig.d.cleanUp() }
         let id = try Self.upload(rig, src, title: "Audited")
