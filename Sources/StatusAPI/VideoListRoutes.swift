@@ -4,7 +4,8 @@ import Hummingbird
 import Store
 
 /// `GET /api/videos` (admins only): every job, filtered by `status` and `user`, in a stable order by
-/// `(created_at, video_id)`, a page at a time. The cursor is opaque to clients: base64url of the last row's sort key.
+/// `(created_at, video_id)`, a page at a time. The cursor is opaque to clients (it is the last row's sort key, hex
+/// `created_at` "." `video_id`); any string of that shape is a valid position, so a stale cursor never fails.
 public enum VideoListRoutes {
     public struct Page: ResponseEncodable {
         public var items: [VideoRow]
@@ -28,7 +29,7 @@ public enum VideoListRoutes {
             let q = request.uri.queryParameters
             var conditions: [String] = []
             var arguments: StatementArguments = []
-            if let status = q["status"].map(String.init), !status.isEmpty {
+            if let status = q["status"].map(String.init) {
                 guard JobStatus(rawValue: status) != nil else {
                     throw APIError(.badRequest, "bad_request", "'status' must be processing, ready or failed, not '\(status.prefix(40))'")
                 }
@@ -46,7 +47,7 @@ public enum VideoListRoutes {
                 }
                 limit = n
             }
-            if let cursor = q["cursor"].map(String.init), !cursor.isEmpty {
+            if let cursor = q["cursor"].map(String.init) {
                 guard let (created, id) = decodeCursor(cursor) else {
                     throw APIError(.badRequest, "bad_request", "'cursor' is not one this server issued")
                 }
@@ -67,16 +68,30 @@ public enum VideoListRoutes {
     }
 
     static func encodeCursor(created: String, id: String) -> String {
-        Data("\(created)\n\(id)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let digits = Array("0123456789abcdef".utf8)
+        let hex = created.utf8.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] }
+        return String(decoding: hex, as: UTF8.self) + "." + id
     }
 
+    /// Inverse of `encodeCursor`; nil unless the cursor has the documented shape.
     static func decodeCursor(_ cursor: String) -> (String, String)? {
-        var b64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while b64.count % 4 != 0 { b64 += "=" }
-        guard cursor.count <= 256, let data = Data(base64Encoded: b64), let text = String(data: data, encoding: .utf8) else { return nil }
-        let parts = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard parts.count == 2, Timestamp.date(String(parts[0])) != nil, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        let parts = cursor.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let hex = Array(parts[0].utf8), id = parts[1]
+        guard (2...128).contains(hex.count), hex.count % 2 == 0, (1...64).contains(id.utf8.count),
+              id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }) else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count, by: 2) {
+            guard let hi = nibble(hex[i]), let lo = nibble(hex[i + 1]) else { return nil }
+            bytes.append(hi << 4 | lo)
+        }
+        return (String(decoding: bytes, as: UTF8.self), String(id))
     }
 }

@@ -96,10 +96,9 @@ struct Receiver: Sendable {
             throw APIError.refusal(.badRequest, "bad_request", "video id '\(rawID)' is not a UUID")
         }
         let id = uuid.uuidString.lowercased()
-        let query = request.uri.queryParameters
-        let form = try await refusingUnreadBody(request) {
-            try UploadForm(title: query["title"].map(String.init), description: query["description"].map(String.init),
-                           visibility: query["visibility"].map(String.init))
+        let (query, form) = try await refusingUnreadBody(request) {
+            let query = try FormQuery.parse(request.uri.query)
+            return (query, try UploadForm(title: query["title"], description: query["description"], visibility: query["visibility"]))
         }
         if try await reader.read({ db in try VideoRow.fetchOne(db, key: id) }) != nil {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -122,7 +121,7 @@ struct Receiver: Sendable {
             throw error
         }
         do {
-            let filename = query["filename"].map(String.init)
+            let filename = query["filename"]
             let mediaName = "\(id).\(MediaName.fileExtension(filename: filename, contentType: contentType, fallback: "mp4"))"
             return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil, thumbnail: nil,
                                     sidecarName: "\(mediaName).json", files: [.init(tempPath: spool.path, finalName: mediaName)],
@@ -142,6 +141,23 @@ struct Receiver: Sendable {
         var visibility: String?
         var start_s: Double?
         var duration_s: Double?
+
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s }
+
+        /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func value<T: Decodable>(_ key: CodingKeys) throws -> T? {
+                guard c.contains(key) else { return nil }
+                return try c.decode(T.self, forKey: key)
+            }
+            url = try c.decode(String.self, forKey: .url)
+            title = try value(.title)
+            description = try value(.description)
+            visibility = try value(.visibility)
+            start_s = try value(.start_s)
+            duration_s = try value(.duration_s)
+        }
     }
 
     @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
@@ -161,10 +177,10 @@ struct Receiver: Sendable {
         do { ingest = try JSONDecoder().decode(URLIngestRequest.self, from: Data(body.readableBytesView)) } catch {
             throw APIError.badRequest("malformed JSON: \(Self.describe(error))")
         }
-        let urlText = ingest.url.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let url = URL(string: urlText), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-            throw APIError.badRequest("'url' must be an http(s) URL")
+        guard ingest.url.range(of: UploadForm.urlPattern, options: .regularExpression) != nil else {
+            throw APIError.badRequest("'url' must be a plain http(s) URL (\(UploadForm.urlPattern))")
         }
+        let urlText = ingest.url.trimmingCharacters(in: .whitespacesAndNewlines)
         var clip: UploadSidecar.Clip?
         if ingest.start_s != nil || ingest.duration_s != nil {
             let start = ingest.start_s ?? 0
