@@ -1,9 +1,10 @@
 import Foundation
+import GRDB
 import Hummingbird
 import Store
 
 /// The seed's status answer plus the pipeline's finer state.
-public struct StatusResponse: ResponseEncodable, Equatable {
+public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     public var video_id: String
     public var status: String
     public var title: String
@@ -29,6 +30,21 @@ public struct StatusResponse: ResponseEncodable, Equatable {
         thumbnail_url = row.thumbnail_url
         updated_at = row.updated_at
         eta_s = ETA.seconds(for: row, now: now)
+    }
+
+    /// From a row of the columns `StatusStore.status` selects.
+    init(row r: Row, now: Date = Date()) {
+        video_id = r["video_id"]
+        status = r["status"]
+        title = r["title"]
+        created_at = r["created_at"]
+        phase = r["phase"]
+        progress = r["progress"]
+        error = r["error"]
+        video_url = r["video_url"]
+        thumbnail_url = r["thumbnail_url"]
+        updated_at = r["updated_at"]
+        eta_s = ETA.seconds(status: status, progress: progress, startedAt: r["started_at"], now: now)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -62,8 +78,8 @@ public enum StatusRoutes {
         }
         router.get("/api/videos/{video_id}/status") { _, context -> StatusResponse in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            guard let row = try await store.video(id) else { throw APIError.notFound(id) }
-            return StatusResponse(row)
+            guard let status = try await store.status(id) else { throw APIError.notFound(id) }
+            return status
         }
         router.get("/api/videos/{video_id}") { _, context -> VideoRow in
             let id = try APIError.validateID(try context.parameters.require("video_id"))

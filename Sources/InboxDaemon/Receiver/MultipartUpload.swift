@@ -67,7 +67,7 @@ struct MultipartUpload {
 
     /// Removes every spool file this upload created (also the committed-but-unused ones on a later failure).
     func discard() async {
-        if case .file(_, _, let spool) = current { await spool.discard(closing: true) }
+        if case .file(_, _, let spool) = current { await spool.discard() }
         for part in [video, thumbnail].compactMap({ $0 }) {
             _ = try? await pool.runIfActive { unlink(part.tempPath) }
         }
@@ -82,7 +82,7 @@ struct MultipartUpload {
             case .file(let name, let headers, var spool):
                 current = .none  // keep the spool uniquely referenced while it grows
                 do { try await spool.append(piece) } catch {
-                    await spool.discard(closing: true)
+                    await spool.discard()
                     throw error
                 }
                 current = .file(name: name, headers: headers, spool: spool)
@@ -133,7 +133,7 @@ struct MultipartUpload {
         switch finished {
         case .file(let name, let headers, var spool):
             do { try await spool.finish() } catch {
-                await spool.discard(closing: false)
+                await spool.discard()
                 throw error
             }
             let part = SpooledPart(tempPath: spool.path, filename: headers.filename, contentType: headers.contentType, bytes: spool.bytesWritten)

@@ -116,7 +116,7 @@ struct Receiver: Sendable {
             }
             try await spool.finish()
         } catch {
-            await spool.discard(closing: true)
+            await spool.discard()
             if let e = error as? SpoolError { throw e.httpFailure }
             throw error
         }
@@ -127,7 +127,7 @@ struct Receiver: Sendable {
                                     sidecarName: "\(mediaName).json", files: [.init(tempPath: spool.path, finalName: mediaName)],
                                     bytes: received, context: context)
         } catch {
-            await spool.discard(closing: false)
+            await spool.discard()
             throw error
         }
     }

@@ -14,6 +14,7 @@ struct SpoolFile {
     private let pool: NIOThreadPool
     private var pending: ByteBuffer
     private(set) var bytesWritten: Int64 = 0
+    private var isOpen = true
 
     /// Creates `path` exclusively (an existing file is never overwritten).
     static func create(at path: String, pool: NIOThreadPool) async throws -> SpoolFile {
@@ -70,14 +71,15 @@ struct SpoolFile {
     mutating func finish() async throws {
         try await flush()
         let fd = self.fd, path = self.path
+        isOpen = false  // close(2) releases the fd even when it reports an error
         try await pool.runIfActive {
             guard close(fd) == 0 else { throw SpoolError.io(call: "close", path: path, errno: errno) }
         }
     }
 
     /// Closes (if still open) and removes the file; for every failure path.
-    func discard(closing: Bool) async {
-        let fd = self.fd, path = self.path
+    func discard() async {
+        let fd = self.fd, path = self.path, closing = isOpen
         _ = try? await pool.runIfActive {
             if closing { close(fd) }
             unlink(path)
