@@ -8,8 +8,7 @@ import Testing
     /// Writes `data` into `path` in `chunks` pieces with `pause` seconds between them, keeping the file open
     /// throughout, as scp and sftp do.
     private func writeSlowly(_ data: Data, to path: String, chunks: Int, pause: Double, whilePaused: () throws -> Void) throws {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let h = try openInPlace(path)
         let size = (data.count + chunks - 1) / chunks
         for i in 0..<chunks {
             let part = data[(i * size)..<min(data.count, (i + 1) * size)]
@@ -20,6 +19,13 @@ import Testing
             }
         }
         try h.close()
+    }
+
+    /// open(2) with O_CREAT in place, as scp/sftp servers do (Foundation's createFile writes via rename).
+    private func openInPlace(_ path: String, append: Bool = false) throws -> FileHandle {
+        let fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 
     @Test func aSidecarFirstThenMediaWrittenSlowlyInPlaceIsClaimedOnlyOnceComplete() throws {
@@ -54,11 +60,9 @@ import Testing
         try d.writeSidecar(["title": "reopen"], to: d.incoming + "/re.mp4.json")
         // sftp-style resume: open, append a piece, close, again — with pauses shorter than the quiet time.
         let path = d.incoming + "/re.mp4"
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let size = data.count / 4 + 1
         for i in 0..<4 {
-            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            h.seekToEndOfFile()
+            let h = try openInPlace(path, append: true)
             h.write(data[(i * size)..<min(data.count, (i + 1) * size)])
             try h.close()
             if i < 3 {

@@ -63,7 +63,8 @@ final class InboxWatcher: Service {
                     if ev.has(IN_MOVED_FROM) || ev.has(IN_DELETE) {
                         state.files[path] = nil
                     } else {
-                        state.files[path, default: TrackedFile(now: now)].apply(ev, now: now)
+                        state.eventSeq += 1
+                        state.files[path, default: TrackedFile(now: now)].apply(ev, now: now, seq: state.eventSeq)
                     }
                 }
             case .tick:
@@ -128,7 +129,7 @@ final class InboxWatcher: Service {
             var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
             mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
             state.files[mediaPath] = mediaFile
-            if mediaFile.isClosed(before: sidecarFile.completedAt) || mediaFile.isSettled(now: now, settle: settleSeconds) {
+            if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
                 await claimer.claim(candidate, sidecar: sidecar, hasMedia: true)
                 state.forget(candidate)
             }
@@ -148,6 +149,7 @@ final class InboxWatcher: Service {
 /// The watcher task's view of `incoming/`.
 private struct TrackerState {
     var files: [String: TrackedFile] = [:]
+    var eventSeq = 0
 
     mutating func rescan(incoming: String, now: Double) {
         var seen = Set<String>()
