@@ -46,6 +46,9 @@ struct HLSTranscode {
         try videoPath.finish(into: &sink)
         try audioPath?.finish(into: &sink)
         try control.check()
+        guard videoPath.framesEncoded > 0 else {
+            throw .unreadableMedia(path: input.path, reason: "no video frame could be decoded")
+        }
         try muxer.finish()
         sink.progress.finished()
         return HLSResult(mode: .transcode, rendition: rendition, durationSeconds: sink.span.duration)
@@ -89,6 +92,7 @@ final class VideoPath {
     private var nextKeyframe = 0.0
     private var lastPts = Int64.min
     private(set) var isDone = false
+    private(set) var framesEncoded = 0
 
     init(input: InputFile, video: MediaStream, window: ClipWindow, options: HLSOptions, control: JobControl) throws(PipelineError) {
         source = video
@@ -108,20 +112,16 @@ final class VideoPath {
         let frameRate = input.guessFrameRate(of: video)
         let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 25
         frameDuration = max(1, Int64((1 / (fps * av_q2d(video.timeBase))).rounded()))
-        let e = encoder.raw
-        e.pointee.width = Int32(width)
-        e.pointee.height = Int32(height)
-        e.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        e.pointee.time_base = video.timeBase
-        if frameRate.num > 0 && frameRate.den > 0 { e.pointee.framerate = frameRate }
-        e.pointee.sample_aspect_ratio = video.parameters.pointee.sample_aspect_ratio
         // Keyframes come from the forced I-frames at every segment boundary; the GOP limit is only a backstop.
-        e.pointee.gop_size = Int32((fps * options.segmentSeconds * 2).rounded())
-        e.pointee.thread_count = 0
+        encoder.configureVideo(
+            width: width, height: height, timeBase: video.timeBase,
+            frameRate: frameRate.num > 0 && frameRate.den > 0 ? frameRate : nil,
+            sampleAspectRatio: video.sampleAspectRatio, gopSize: Int((fps * options.segmentSeconds * 2).rounded())
+        )
     }
 
     func open(globalHeader: Bool) throws(PipelineError) {
-        if globalHeader { encoder.raw.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if globalHeader { encoder.requestGlobalHeader() }
         try encoder.open(options: LibAVOptions([
             ("preset", options.x264Preset),
             ("crf", String(options.crf)),
@@ -170,6 +170,7 @@ final class VideoPath {
             let forced = outSeconds >= nextKeyframe - 0.001
             if forced { while nextKeyframe <= outSeconds + 0.001 { nextKeyframe += options.segmentSeconds } }
             frame.setForcedKeyframe(forced)
+            framesEncoded += 1
             while !(try encoder.send(frame)) { try drainEncoder(into: &sink) }
             try drainEncoder(into: &sink)
         }
@@ -205,16 +206,11 @@ final class AudioPath {
         decoded = try Frame()
         chunk = try Frame()
         encoded = try Packet()
-        let e = encoder.raw
-        e.pointee.sample_rate = HLSTranscode.audioSampleRate
-        av_channel_layout_default(&e.pointee.ch_layout, 2)
-        e.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
-        e.pointee.bit_rate = Int64(HLSTranscode.audioBitRate)
-        e.pointee.time_base = AVRational(num: 1, den: HLSTranscode.audioSampleRate)
+        encoder.configureAudio(sampleRate: HLSTranscode.audioSampleRate, channels: 2, bitRate: HLSTranscode.audioBitRate)
     }
 
     func open(globalHeader: Bool) throws(PipelineError) {
-        if globalHeader { encoder.raw.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if globalHeader { encoder.requestGlobalHeader() }
         try encoder.open()
         resampler = try AudioResampler(to: encoder)
     }
@@ -248,7 +244,7 @@ final class AudioPath {
             defer { decoded.unref() }
             guard !isDone, let ts = decoded.bestEffortTimestamp else { continue }
             let start = source.seconds(ts)
-            let rate = Double(decoded.raw.pointee.sample_rate)
+            let rate = Double(decoded.sampleRate)
             let end = rate > 0 ? start + Double(decoded.sampleCount) / rate : start
             if end <= window.start { continue }
             if let clipEnd = window.end, start >= clipEnd {
