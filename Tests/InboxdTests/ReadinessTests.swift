@@ -53,7 +53,7 @@ import Testing
         let src = try media.h264AAC(seconds: 4)
         let data = try Data(contentsOf: URL(fileURLWithPath: src))
         var options = DaemonHarness.Options()
-        options.settleSeconds = 2
+        options.settleSeconds = 3
         let d = try DaemonHarness(options)
         defer { d.cleanUp() }
         try d.start()
@@ -137,5 +137,32 @@ import Testing
         try d.start()
         #expect(try d.waitFor(try d.videoID(title: "early"))["status"] as? String == "ready")
         #expect(try d.waitFor(try d.videoID(title: "early2"))["status"] as? String == "ready")
+    }
+}
+
+/// Overflow changes a kernel-wide limit for a moment, so it runs apart from the other suites' daemons.
+@Suite(.serialized) struct OverflowTests {
+    @Test func afterAnInotifyQueueOverflowARescanStillClaimsEveryDrop() throws {
+        let limitPath = "/proc/sys/fs/inotify/max_queued_events"
+        guard let saved = try? String(contentsOfFile: limitPath, encoding: .utf8),
+              (try? "16\n".write(toFile: limitPath, atomically: false, encoding: .utf8)) != nil else {
+            Issue.record("needs root to lower \(limitPath) for the test")
+            return
+        }
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
+        let d: DaemonHarness
+        do {
+            defer { try? saved.write(toFile: limitPath, atomically: false, encoding: .utf8) }
+            d = try DaemonHarness()
+            try d.start()   // its inotify instance gets the tiny queue
+        }
+        defer { d.cleanUp() }
+        for i in 0..<60 { try d.drop(media: src, as: "o\(i).mp4", sidecar: ["title": "overflow \(i)"]) }
+        _ = try eventually(timeout: 120, "60 ready jobs") { () -> Bool? in
+            (try? d.sql("SELECT count(*) FROM videos WHERE status='ready'")) == "60" ? true : nil
+        }
+        #expect(d.logText().contains("inotify queue overflow"))
+        #expect(try d.sql("SELECT count(*) FROM videos") == "60")
     }
 }

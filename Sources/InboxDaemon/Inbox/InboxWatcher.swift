@@ -26,7 +26,8 @@ final class InboxWatcher: Service {
 
     enum Signal: Sendable {
         case events([(dir: String, event: InotifyEventValue)])
-        case rescan
+        /// List `incoming/` again; `lostEvents` after a queue overflow, when open/close counts can't be trusted.
+        case rescan(lostEvents: Bool)
         case tick
     }
 
@@ -47,13 +48,13 @@ final class InboxWatcher: Service {
         defer { stop.set() }
 
         var state = TrackerState()
-        continuation.yield(.rescan)
+        continuation.yield(.rescan(lostEvents: true))
         logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
         for await signal in stream.cancelOnGracefulShutdown() {
             let now = Date().timeIntervalSince1970
             switch signal {
-            case .rescan:
-                state.rescan(incoming: layout.incoming, now: now)
+            case .rescan(let lostEvents):
+                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents)
                 await onRescan()
             case .events(let batch):
                 for (dir, e) in batch {
@@ -151,7 +152,8 @@ private struct TrackerState {
     var files: [String: TrackedFile] = [:]
     var eventSeq = 0
 
-    mutating func rescan(incoming: String, now: Double) {
+    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool) {
+        if forgetEvents { files = [:] }
         var seen = Set<String>()
         func visit(_ dir: String, depth: Int) {
             for name in FileSystem.listDirectory(dir) where !DropNames.isIgnored(name) {
@@ -227,6 +229,7 @@ private final class WatchThread: @unchecked Sendable {
             }
             var batch: [(dir: String, event: InboxWatcher.InotifyEventValue)] = []
             var overflow = false
+            var newDirectory = false
             for e in events {
                 if e.isOverflow {
                     overflow = true
@@ -239,14 +242,16 @@ private final class WatchThread: @unchecked Sendable {
                 }
                 if e.isDirectory, dir == incoming, e.has(IN_CREATE) || e.has(IN_MOVED_TO), !DropNames.isIgnored(e.name) {
                     watchUserDirectory(dir + "/" + e.name)
-                    overflow = true // list the new directory: files may have landed before the watch existed
+                    newDirectory = true // list it: files may have landed before the watch existed
                 }
                 batch.append((dir, InboxWatcher.InotifyEventValue(mask: e.mask, name: e.name)))
             }
             if !batch.isEmpty { continuation.yield(.events(batch)) }
             if overflow {
-                logger.notice("inotify queue overflow or new directory; rescanning the inbox")
-                continuation.yield(.rescan)
+                logger.notice("inotify queue overflow; rescanning the inbox")
+                continuation.yield(.rescan(lostEvents: true))
+            } else if newDirectory {
+                continuation.yield(.rescan(lostEvents: false))
             }
         }
         continuation.finish()
