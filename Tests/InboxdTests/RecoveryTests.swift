@@ -72,6 +72,16 @@ import Testing
         #expect(unknown.stderr.contains("no failed job"))
         Check.inboxIsClean(d)
         #expect(Check.entries(d.inbox + "/failed").isEmpty)
+
+        // A failed row whose originals were deleted cannot be re-run: it says so instead of hanging in processing.
+        let gone = "5b2f1ce4-7d1a-4c65-9a57-1f0c2b6e9d11"
+        _ = try d.sql("""
+            INSERT INTO videos (video_id, title, status, created_at, updated_at, finished_at, error)
+            VALUES ('\(gone)', 'gone', 'failed', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 'old');
+            UPDATE videos SET status='processing' WHERE video_id='\(gone)';
+            """)
+        let j = try d.waitFor(gone, ["failed"], timeout: 30)
+        #expect((j["error"] as? String ?? "").contains("originals are gone"), "\(j)")
     }
 
     @Test func sigtermLetsARunningJobFinish() throws {

@@ -114,8 +114,7 @@ final class InboxWatcher: Service {
             if let t = sidecar.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
             guard let media = FileSystem.status(mediaPath) else {
                 if sidecar.sourceURL != nil {
-                    await claimer.claim(candidate, sidecar: sidecar, hasMedia: false)
-                    state.forget(candidate)
+                    if await claimer.claim(candidate, sidecar: sidecar, hasMedia: false) { state.forget(candidate) }
                 } else if now - (sidecarFile.completedAt ?? sidecarFile.stableSince) >= orphanSeconds {
                     await claimer.reject(candidate, sidecar: sidecar, reason: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
                     state.forget(candidate)
@@ -131,8 +130,7 @@ final class InboxWatcher: Service {
             mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
             state.files[mediaPath] = mediaFile
             if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
-                await claimer.claim(candidate, sidecar: sidecar, hasMedia: true)
-                state.forget(candidate)
+                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: true) { state.forget(candidate) }
             }
         }
     }
