@@ -14,9 +14,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "long.webm", sidecar: ["title": "crash"])
         let id = try d.videoID(title: "crash")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         Thread.sleep(forTimeInterval: 0.5)
         d.kill9()
         #expect(!Check.entries(d.inbox + "/processing").isEmpty, "the job stays claimed across the crash")
@@ -92,9 +90,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "t.webm", sidecar: ["title": "term"])
         let id = try d.videoID(title: "term")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         #expect(d.stop() == 0)
         #expect(try d.sql("SELECT status FROM videos WHERE video_id='\(id)'") == "ready")
         Check.inboxIsClean(d)
@@ -110,9 +106,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "g.webm", sidecar: ["title": "grace"])
         let id = try d.videoID(title: "grace")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         #expect(d.stop() == 0)
         #expect(try d.sql("SELECT status || '/' || phase FROM videos WHERE video_id='\(id)'") == "processing/queued")
         #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/processing/\(id)"))
