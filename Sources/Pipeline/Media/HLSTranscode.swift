@@ -1,7 +1,7 @@
 import CLibAV
 
-/// Decode → libx264 + AAC → HLS. Video frames keep the input stream's time base (so variable frame rates
-/// survive) shifted so the clip starts at 0; audio pts are counted in samples at 48 kHz.
+/// Decode → libx264 + AAC → HLS. Video pts go on a 1/fps grid shifted so the clip starts at 0; audio pts are
+/// counted in samples at 48 kHz.
 struct HLSTranscode {
     let input: InputFile
     let video: MediaStream
@@ -86,9 +86,10 @@ final class VideoPath {
     private let encoded: Packet
     /// Output time 0 in the source's time base.
     private let originTimestamp: Int64
-    /// One frame at the nominal rate, in the encoder's time base: libx264 leaves packet durations at 0,
-    /// and the HLS muxer needs them to time the last frame of each segment.
-    private let frameDuration: Int64
+    private let sourceTimeBase: AVRational
+    /// 1/fps. A fine time base such as WebM's 1/1000 makes libx264 treat the input as variable-rate, and its
+    /// rate control then spends about 50 % more bits at the same CRF (measured with the ffmpeg CLI, -enc_time_base).
+    private let encoderTimeBase: AVRational
     private var nextKeyframe = 0.0
     private var lastPts = Int64.min
     private(set) var isDone = false
@@ -111,10 +112,11 @@ final class VideoPath {
 
         let frameRate = input.guessFrameRate(of: video)
         let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 25
-        frameDuration = max(1, Int64((1 / (fps * av_q2d(video.timeBase))).rounded()))
+        sourceTimeBase = video.timeBase
+        encoderTimeBase = frameRate.num > 0 && frameRate.den > 0 ? av_inv_q(frameRate) : AVRational(num: 1, den: 25)
         // Keyframes come from the forced I-frames at every segment boundary; the GOP limit is only a backstop.
         encoder.configureVideo(
-            width: width, height: height, timeBase: video.timeBase,
+            width: width, height: height, timeBase: encoderTimeBase,
             frameRate: frameRate.num > 0 && frameRate.den > 0 ? frameRate : nil,
             sampleAspectRatio: video.sampleAspectRatio, gopSize: Int((fps * options.segmentSeconds * 2).rounded())
         )
@@ -159,8 +161,9 @@ final class VideoPath {
                 isDone = true
                 continue
             }
-            // libx264 refuses a pts that does not increase.
-            let pts = max(ts - originTimestamp, lastPts == Int64.min ? 0 : lastPts + 1)
+            // libx264 refuses a pts that does not increase (two frames of a faster variable rate on one tick).
+            let onGrid = av_rescale_q(ts - originTimestamp, sourceTimeBase, encoderTimeBase)
+            let pts = max(onGrid, lastPts == Int64.min ? 0 : lastPts + 1)
             lastPts = pts
             let frame = scaler.isNeeded(for: decoded) ? scaled : decoded
             if frame === scaled { try scaler.scale(decoded, into: scaled) }
@@ -178,7 +181,8 @@ final class VideoPath {
 
     private func drainEncoder(into sink: inout PacketSink) throws(PipelineError) {
         while try encoder.receive(encoded) {
-            if encoded.duration <= 0 { encoded.duration = frameDuration }
+            // libx264 leaves durations at 0; the HLS muxer needs them to time each segment's last frame.
+            if encoded.duration <= 0 { encoded.duration = 1 }
             try sink.write(encoded, stream: 0, from: encoder.timeBase)
         }
     }
