@@ -43,3 +43,10 @@ func eventually<T>(timeout: Double = 30, _ what: String, _ body: () throws -> T?
     }
     throw HarnessError.timeout("timed out after \(timeout) s waiting for \(what)")
 }
+
+/// Waits until the job's status answer shows `phase`.
+func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Double = 60) throws {
+    _ = try eventually(timeout: timeout, "job \(id) to reach phase \(phase)") { () -> Bool? in
+        (try? d.status(id).json?["phase"] as? String) == phase ? true : nil
+    }
+}

@@ -8,8 +8,7 @@ import Testing
     /// Writes `data` into `path` in `chunks` pieces with `pause` seconds between them, keeping the file open
     /// throughout, as scp and sftp do.
     private func writeSlowly(_ data: Data, to path: String, chunks: Int, pause: Double, whilePaused: () throws -> Void) throws {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let h = try openInPlace(path)
         let size = (data.count + chunks - 1) / chunks
         for i in 0..<chunks {
             let part = data[(i * size)..<min(data.count, (i + 1) * size)]
@@ -20,6 +19,13 @@ import Testing
             }
         }
         try h.close()
+    }
+
+    /// open(2) with O_CREAT in place, as scp/sftp servers do (Foundation's createFile writes via rename).
+    private func openInPlace(_ path: String, append: Bool = false) throws -> FileHandle {
+        let fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 
     @Test func aSidecarFirstThenMediaWrittenSlowlyInPlaceIsClaimedOnlyOnceComplete() throws {
@@ -47,18 +53,16 @@ import Testing
         let src = try media.h264AAC(seconds: 4)
         let data = try Data(contentsOf: URL(fileURLWithPath: src))
         var options = DaemonHarness.Options()
-        options.settleSeconds = 2
+        options.settleSeconds = 3
         let d = try DaemonHarness(options)
         defer { d.cleanUp() }
         try d.start()
         try d.writeSidecar(["title": "reopen"], to: d.incoming + "/re.mp4.json")
         // sftp-style resume: open, append a piece, close, again — with pauses shorter than the quiet time.
         let path = d.incoming + "/re.mp4"
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let size = data.count / 4 + 1
         for i in 0..<4 {
-            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            h.seekToEndOfFile()
+            let h = try openInPlace(path, append: true)
             h.write(data[(i * size)..<min(data.count, (i + 1) * size)])
             try h.close()
             if i < 3 {
@@ -133,5 +137,32 @@ import Testing
         try d.start()
         #expect(try d.waitFor(try d.videoID(title: "early"))["status"] as? String == "ready")
         #expect(try d.waitFor(try d.videoID(title: "early2"))["status"] as? String == "ready")
+    }
+}
+
+/// Overflow changes a kernel-wide limit for a moment, so it runs apart from the other suites' daemons.
+@Suite(.serialized) struct OverflowTests {
+    @Test func afterAnInotifyQueueOverflowARescanStillClaimsEveryDrop() throws {
+        let limitPath = "/proc/sys/fs/inotify/max_queued_events"
+        guard let saved = try? String(contentsOfFile: limitPath, encoding: .utf8),
+              (try? "16\n".write(toFile: limitPath, atomically: false, encoding: .utf8)) != nil else {
+            Issue.record("needs root to lower \(limitPath) for the test")
+            return
+        }
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
+        let d: DaemonHarness
+        do {
+            defer { try? saved.write(toFile: limitPath, atomically: false, encoding: .utf8) }
+            d = try DaemonHarness()
+            try d.start()   // its inotify instance gets the tiny queue
+        }
+        defer { d.cleanUp() }
+        for i in 0..<60 { try d.drop(media: src, as: "o\(i).mp4", sidecar: ["title": "overflow \(i)"]) }
+        _ = try eventually(timeout: 120, "60 ready jobs") { () -> Bool? in
+            (try? d.sql("SELECT count(*) FROM videos WHERE status='ready'")) == "60" ? true : nil
+        }
+        #expect(d.logText().contains("inotify queue overflow"))
+        #expect(try d.sql("SELECT count(*) FROM videos") == "60")
     }
 }

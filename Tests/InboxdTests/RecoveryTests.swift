@@ -14,9 +14,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "long.webm", sidecar: ["title": "crash"])
         let id = try d.videoID(title: "crash")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         Thread.sleep(forTimeInterval: 0.5)
         d.kill9()
         #expect(!Check.entries(d.inbox + "/processing").isEmpty, "the job stays claimed across the crash")
@@ -72,6 +70,16 @@ import Testing
         #expect(unknown.stderr.contains("no failed job"))
         Check.inboxIsClean(d)
         #expect(Check.entries(d.inbox + "/failed").isEmpty)
+
+        // A failed row whose originals were deleted cannot be re-run: it says so instead of hanging in processing.
+        let gone = "5b2f1ce4-7d1a-4c65-9a57-1f0c2b6e9d11"
+        _ = try d.sql("""
+            INSERT INTO videos (video_id, title, status, created_at, updated_at, finished_at, error)
+            VALUES ('\(gone)', 'gone', 'failed', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 'old');
+            UPDATE videos SET status='processing' WHERE video_id='\(gone)';
+            """)
+        let j = try d.waitFor(gone, ["failed"], timeout: 30)
+        #expect((j["error"] as? String ?? "").contains("originals are gone"), "\(j)")
     }
 
     @Test func sigtermLetsARunningJobFinish() throws {
@@ -82,9 +90,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "t.webm", sidecar: ["title": "term"])
         let id = try d.videoID(title: "term")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         #expect(d.stop() == 0)
         #expect(try d.sql("SELECT status FROM videos WHERE video_id='\(id)'") == "ready")
         Check.inboxIsClean(d)
@@ -100,9 +106,7 @@ import Testing
         try d.start()
         try d.drop(media: src, as: "g.webm", sidecar: ["title": "grace"])
         let id = try d.videoID(title: "grace")
-        _ = try eventually(timeout: 60, "conversion to start") { () -> Bool? in
-            (try? d.status(id).json?["phase"] as? String) == "converting" ? true : nil
-        }
+        try waitForPhase(d, id, "converting")
         #expect(d.stop() == 0)
         #expect(try d.sql("SELECT status || '/' || phase FROM videos WHERE video_id='\(id)'") == "processing/queued")
         #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/processing/\(id)"))

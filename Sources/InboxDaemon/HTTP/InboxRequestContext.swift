@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -7,6 +8,13 @@ import NIOCore
 struct InboxRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let channel: any Channel
+
+    /// URLs in answers stay readable (`https://…`, not `https:\/\/…`).
+    var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -37,21 +37,27 @@ final class Claimer: Sendable {
         self.onClaimed = onClaimed
     }
 
-    func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async {
+    /// Claims a complete drop. Returns false when it could not take the drop *yet* (its `video_id` directory is
+    /// busy: another daemon is claiming it, or an earlier job with that id is still in `processing/`); the
+    /// watcher then tries again later. Returns true once the drop is claimed, failed, or gone.
+    @discardableResult
+    func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)
         do { try FileSystem.mkdir(dir) } catch {
-            // Another daemon is claiming the same receiver drop (same video_id), or an old job dir exists.
-            logger.debug("claim skipped", metadata: ["job.id": "\(id)", "error": "\(error)"])
-            return
+            logger.debug("claim deferred: job directory exists", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return false
         }
-        guard let lock = DirectoryLock(path: dir) else { return }
+        guard let lock = DirectoryLock(path: dir) else {
+            FileSystem.removeTree(dir)
+            return false
+        }
         do {
             try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
             try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
         } catch {
             FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
-            return
+            return true
         }
         var problem: String?
         if hasMedia {
@@ -70,17 +76,18 @@ final class Claimer: Sendable {
             sourceURL: sidecar.sourceURL, sidecar: sidecar.raw)
         if let problem {
             await fail(claimedDir: dir, row: row, reason: problem)
-            return
+            return true
         }
         do {
             try await store.recordClaim(row)
         } catch {
             row.video_id = UUID().uuidString.lowercased()
             await fail(claimedDir: dir, row: row, reason: "\(error)")
-            return
+            return true
         }
         logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(c.sidecarPath)"])
         await onClaimed(ClaimedJob(videoID: id, lock: lock))
+        return true
     }
 
     /// A drop that can never succeed: its files go to `failed/<id>/` untouched (a symlink is moved as a link,

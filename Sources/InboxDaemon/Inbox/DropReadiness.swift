@@ -12,6 +12,10 @@ struct TrackedFile {
     var closedWriteAt: Double?
     /// When the file last became complete by a close-after-write or a rename.
     var completedAt: Double?
+    /// Event order (not wall time: one inotify read can carry both files' events) of the last close-after-write
+    /// or rename, to tell "media closed, then sidecar written" from the reverse.
+    var closedSeq: Int?
+    var completedSeq: Int?
     var lastActivity: Double
     var lastSize: Int64 = -1
     var lastMtime: Double = -1
@@ -22,25 +26,30 @@ struct TrackedFile {
         stableSince = mtime ?? now
     }
 
-    mutating func apply(_ event: Inotify.Event, now: Double) {
+    mutating func apply(_ event: Inotify.Event, now: Double, seq: Int) {
         if event.has(IN_OPEN) { openCount += 1 }
         if event.has(IN_CLOSE_NOWRITE) { openCount = max(0, openCount - 1) }
         if event.has(IN_CLOSE_WRITE) {
             openCount = max(0, openCount - 1)
             closedWriteAt = now
             completedAt = now
+            closedSeq = seq
+            completedSeq = seq
             renamedIn = false
             lastActivity = now
         }
         if event.has(IN_MODIFY) || event.has(IN_CREATE) {
             renamedIn = false
             completedAt = nil
+            completedSeq = nil
             lastActivity = now
         }
         if event.has(IN_MOVED_TO) {
             openCount = 0
             renamedIn = true
             completedAt = now
+            closedSeq = seq
+            completedSeq = seq
             lastActivity = now
         }
     }
@@ -62,10 +71,9 @@ struct TrackedFile {
     }
 
     /// Complete because its sidecar was completed after the last write to it.
-    func isClosed(before sidecarCompletedAt: Double?) -> Bool {
-        guard openCount == 0, let closed = closedWriteAt ?? (renamedIn ? completedAt : nil),
-              let sidecar = sidecarCompletedAt else { return false }
-        return closed <= sidecar
+    func isClosed(before sidecarCompletedSeq: Int?) -> Bool {
+        guard openCount == 0, let closed = closedSeq, let sidecar = sidecarCompletedSeq else { return false }
+        return closed < sidecar
     }
 }
 

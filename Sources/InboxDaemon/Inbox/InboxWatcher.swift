@@ -26,7 +26,8 @@ final class InboxWatcher: Service {
 
     enum Signal: Sendable {
         case events([(dir: String, event: InotifyEventValue)])
-        case rescan
+        /// List `incoming/` again; `lostEvents` after a queue overflow, when open/close counts can't be trusted.
+        case rescan(lostEvents: Bool)
         case tick
     }
 
@@ -47,13 +48,13 @@ final class InboxWatcher: Service {
         defer { stop.set() }
 
         var state = TrackerState()
-        continuation.yield(.rescan)
+        continuation.yield(.rescan(lostEvents: true))
         logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
         for await signal in stream.cancelOnGracefulShutdown() {
             let now = Date().timeIntervalSince1970
             switch signal {
-            case .rescan:
-                state.rescan(incoming: layout.incoming, now: now)
+            case .rescan(let lostEvents):
+                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents)
                 await onRescan()
             case .events(let batch):
                 for (dir, e) in batch {
@@ -63,7 +64,8 @@ final class InboxWatcher: Service {
                     if ev.has(IN_MOVED_FROM) || ev.has(IN_DELETE) {
                         state.files[path] = nil
                     } else {
-                        state.files[path, default: TrackedFile(now: now)].apply(ev, now: now)
+                        state.eventSeq += 1
+                        state.files[path, default: TrackedFile(now: now)].apply(ev, now: now, seq: state.eventSeq)
                     }
                 }
             case .tick:
@@ -112,8 +114,7 @@ final class InboxWatcher: Service {
             if let t = sidecar.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
             guard let media = FileSystem.status(mediaPath) else {
                 if sidecar.sourceURL != nil {
-                    await claimer.claim(candidate, sidecar: sidecar, hasMedia: false)
-                    state.forget(candidate)
+                    if await claimer.claim(candidate, sidecar: sidecar, hasMedia: false) { state.forget(candidate) }
                 } else if now - (sidecarFile.completedAt ?? sidecarFile.stableSince) >= orphanSeconds {
                     await claimer.reject(candidate, sidecar: sidecar, reason: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
                     state.forget(candidate)
@@ -128,9 +129,8 @@ final class InboxWatcher: Service {
             var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
             mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
             state.files[mediaPath] = mediaFile
-            if mediaFile.isClosed(before: sidecarFile.completedAt) || mediaFile.isSettled(now: now, settle: settleSeconds) {
-                await claimer.claim(candidate, sidecar: sidecar, hasMedia: true)
-                state.forget(candidate)
+            if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
+                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: true) { state.forget(candidate) }
             }
         }
     }
@@ -148,8 +148,10 @@ final class InboxWatcher: Service {
 /// The watcher task's view of `incoming/`.
 private struct TrackerState {
     var files: [String: TrackedFile] = [:]
+    var eventSeq = 0
 
-    mutating func rescan(incoming: String, now: Double) {
+    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool) {
+        if forgetEvents { files = [:] }
         var seen = Set<String>()
         func visit(_ dir: String, depth: Int) {
             for name in FileSystem.listDirectory(dir) where !DropNames.isIgnored(name) {
@@ -225,6 +227,7 @@ private final class WatchThread: @unchecked Sendable {
             }
             var batch: [(dir: String, event: InboxWatcher.InotifyEventValue)] = []
             var overflow = false
+            var newDirectory = false
             for e in events {
                 if e.isOverflow {
                     overflow = true
@@ -237,14 +240,16 @@ private final class WatchThread: @unchecked Sendable {
                 }
                 if e.isDirectory, dir == incoming, e.has(IN_CREATE) || e.has(IN_MOVED_TO), !DropNames.isIgnored(e.name) {
                     watchUserDirectory(dir + "/" + e.name)
-                    overflow = true // list the new directory: files may have landed before the watch existed
+                    newDirectory = true // list it: files may have landed before the watch existed
                 }
                 batch.append((dir, InboxWatcher.InotifyEventValue(mask: e.mask, name: e.name)))
             }
             if !batch.isEmpty { continuation.yield(.events(batch)) }
             if overflow {
-                logger.notice("inotify queue overflow or new directory; rescanning the inbox")
-                continuation.yield(.rescan)
+                logger.notice("inotify queue overflow; rescanning the inbox")
+                continuation.yield(.rescan(lostEvents: true))
+            } else if newDirectory {
+                continuation.yield(.rescan(lostEvents: false))
             }
         }
         continuation.finish()

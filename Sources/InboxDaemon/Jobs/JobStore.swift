@@ -133,10 +133,11 @@ final class JobStore: Sendable {
         }
     }
 
-    /// Rows an admin (or `inboxd retry`) set back to processing, and rows whose job is not running here.
-    func processingIDs() async throws -> [String] {
+    /// Rows in `processing`, with whether they were processed before (an admin or `inboxd retry` set them back).
+    func processingRows() async throws -> [(id: String, wasFinished: Bool)] {
         try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE status = 'processing' ORDER BY created_at")
+            try Row.fetchAll(db, sql: "SELECT video_id, finished_at IS NOT NULL AS finished FROM videos WHERE status = 'processing' ORDER BY created_at")
+                .map { (id: $0["video_id"], wasFinished: $0["finished"]) }
         }
     }
 

@@ -81,22 +81,32 @@ final class Recovery: Service {
     }
 
     func sweep() async {
+        let now = Date().timeIntervalSince1970
         for id in FileSystem.listDirectory(layout.processingRoot).sorted() where !id.hasPrefix(".") {
             guard await !queue.isKnown(id) else { continue }
             let dir = layout.processing(id)
-            guard FileSystem.listDirectory(dir).contains(where: { DropNames.isSidecar($0) }) else { continue }
             guard let lock = DirectoryLock(path: dir) else { continue }
+            guard FileSystem.listDirectory(dir).contains(where: { DropNames.isSidecar($0) }) else {
+                // A claim that died before its sidecar rename: the drop is still in incoming/.
+                if let st = FileSystem.status(dir), now - st.mtime > 60 { FileSystem.removeTree(dir) }
+                continue
+            }
             if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
                 logger.notice("resuming abandoned job", metadata: ["job.id": "\(id)"])
             }
         }
-        let ids: [String]
-        do { ids = try await store.processingIDs() } catch {
+        let rows: [(id: String, wasFinished: Bool)]
+        do { rows = try await store.processingRows() } catch {
             logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
             return
         }
-        for id in ids where FileSystem.status(layout.failed(id))?.kind == .directory {
-            guard await !queue.isKnown(id) else { continue }
+        for row in rows where row.wasFinished {
+            let id = row.id
+            guard await !queue.isKnown(id), FileSystem.status(layout.processing(id)) == nil else { continue }
+            guard FileSystem.status(layout.failed(id))?.kind == .directory else {
+                try? await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))")
+                continue
+            }
             do { try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id)) } catch { continue }
             guard let lock = DirectoryLock(path: layout.processing(id)) else { continue }
             if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {

@@ -25,6 +25,7 @@ struct HLSRemux {
         var origin: Double? = window.isClipped ? nil : 0
         var finished = Set<Int>()
         var span = OutputSpan()
+        var videoPackets = 0
         var progress = ProgressReporter(control: control, totalSeconds: window.expectedDuration)
         let packet = try Packet()
 
@@ -53,11 +54,13 @@ struct HLSRemux {
             let outTimeBase = muxer.timeBase(ofStream: out)
             packet.rescale(from: source.timeBase, to: outTimeBase, offset: source.timestamp(seconds: origin))
             packet.setStreamIndex(out)
+            if isVideo { videoPackets += 1 }
             span.add(packet: packet, timeBase: outTimeBase)
             progress.report(outputSeconds: span.end - (window.isClipped ? 0 : window.mediaStart))
             try muxer.write(packet)
         }
         try control.check()
+        guard videoPackets > 0 else { throw .unreadableMedia(path: input.path, reason: "no video packet could be read") }
         try muxer.finish()
         progress.finished()
         return HLSResult(mode: .remux, rendition: rendition, durationSeconds: span.duration)

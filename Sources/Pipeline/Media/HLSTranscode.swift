@@ -1,7 +1,7 @@
 import CLibAV
 
-/// Decode → libx264 + AAC → HLS. Video frames keep the input stream's time base (so variable frame rates
-/// survive) shifted so the clip starts at 0; audio pts are counted in samples at 48 kHz.
+/// Decode → libx264 + AAC → HLS. Video pts go on a 1/fps grid shifted so the clip starts at 0; audio pts are
+/// counted in samples at 48 kHz.
 struct HLSTranscode {
     let input: InputFile
     let video: MediaStream
@@ -46,6 +46,9 @@ struct HLSTranscode {
         try videoPath.finish(into: &sink)
         try audioPath?.finish(into: &sink)
         try control.check()
+        guard videoPath.framesEncoded > 0 else {
+            throw .unreadableMedia(path: input.path, reason: "no video frame could be decoded")
+        }
         try muxer.finish()
         sink.progress.finished()
         return HLSResult(mode: .transcode, rendition: rendition, durationSeconds: sink.span.duration)
@@ -83,12 +86,14 @@ final class VideoPath {
     private let encoded: Packet
     /// Output time 0 in the source's time base.
     private let originTimestamp: Int64
-    /// One frame at the nominal rate, in the encoder's time base: libx264 leaves packet durations at 0,
-    /// and the HLS muxer needs them to time the last frame of each segment.
-    private let frameDuration: Int64
+    private let sourceTimeBase: AVRational
+    /// 1/fps. A fine time base such as WebM's 1/1000 makes libx264 treat the input as variable-rate, and its
+    /// rate control then spends about 50 % more bits at the same CRF (measured with the ffmpeg CLI, -enc_time_base).
+    private let encoderTimeBase: AVRational
     private var nextKeyframe = 0.0
     private var lastPts = Int64.min
     private(set) var isDone = false
+    private(set) var framesEncoded = 0
 
     init(input: InputFile, video: MediaStream, window: ClipWindow, options: HLSOptions, control: JobControl) throws(PipelineError) {
         source = video
@@ -107,21 +112,18 @@ final class VideoPath {
 
         let frameRate = input.guessFrameRate(of: video)
         let fps = frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : 25
-        frameDuration = max(1, Int64((1 / (fps * av_q2d(video.timeBase))).rounded()))
-        let e = encoder.raw
-        e.pointee.width = Int32(width)
-        e.pointee.height = Int32(height)
-        e.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        e.pointee.time_base = video.timeBase
-        if frameRate.num > 0 && frameRate.den > 0 { e.pointee.framerate = frameRate }
-        e.pointee.sample_aspect_ratio = video.parameters.pointee.sample_aspect_ratio
+        sourceTimeBase = video.timeBase
+        encoderTimeBase = frameRate.num > 0 && frameRate.den > 0 ? av_inv_q(frameRate) : AVRational(num: 1, den: 25)
         // Keyframes come from the forced I-frames at every segment boundary; the GOP limit is only a backstop.
-        e.pointee.gop_size = Int32((fps * options.segmentSeconds * 2).rounded())
-        e.pointee.thread_count = 0
+        encoder.configureVideo(
+            width: width, height: height, timeBase: encoderTimeBase,
+            frameRate: frameRate.num > 0 && frameRate.den > 0 ? frameRate : nil,
+            sampleAspectRatio: video.sampleAspectRatio, gopSize: Int((fps * options.segmentSeconds * 2).rounded())
+        )
     }
 
     func open(globalHeader: Bool) throws(PipelineError) {
-        if globalHeader { encoder.raw.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if globalHeader { encoder.requestGlobalHeader() }
         try encoder.open(options: LibAVOptions([
             ("preset", options.x264Preset),
             ("crf", String(options.crf)),
@@ -159,8 +161,9 @@ final class VideoPath {
                 isDone = true
                 continue
             }
-            // libx264 refuses a pts that does not increase.
-            let pts = max(ts - originTimestamp, lastPts == Int64.min ? 0 : lastPts + 1)
+            // libx264 refuses a pts that does not increase (two frames of a faster variable rate on one tick).
+            let onGrid = av_rescale_q(ts - originTimestamp, sourceTimeBase, encoderTimeBase)
+            let pts = max(onGrid, lastPts == Int64.min ? 0 : lastPts + 1)
             lastPts = pts
             let frame = scaler.isNeeded(for: decoded) ? scaled : decoded
             if frame === scaled { try scaler.scale(decoded, into: scaled) }
@@ -170,6 +173,7 @@ final class VideoPath {
             let forced = outSeconds >= nextKeyframe - 0.001
             if forced { while nextKeyframe <= outSeconds + 0.001 { nextKeyframe += options.segmentSeconds } }
             frame.setForcedKeyframe(forced)
+            framesEncoded += 1
             while !(try encoder.send(frame)) { try drainEncoder(into: &sink) }
             try drainEncoder(into: &sink)
         }
@@ -177,7 +181,8 @@ final class VideoPath {
 
     private func drainEncoder(into sink: inout PacketSink) throws(PipelineError) {
         while try encoder.receive(encoded) {
-            if encoded.duration <= 0 { encoded.duration = frameDuration }
+            // libx264 leaves durations at 0; the HLS muxer needs them to time each segment's last frame.
+            if encoded.duration <= 0 { encoded.duration = 1 }
             try sink.write(encoded, stream: 0, from: encoder.timeBase)
         }
     }
@@ -205,16 +210,11 @@ final class AudioPath {
         decoded = try Frame()
         chunk = try Frame()
         encoded = try Packet()
-        let e = encoder.raw
-        e.pointee.sample_rate = HLSTranscode.audioSampleRate
-        av_channel_layout_default(&e.pointee.ch_layout, 2)
-        e.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
-        e.pointee.bit_rate = Int64(HLSTranscode.audioBitRate)
-        e.pointee.time_base = AVRational(num: 1, den: HLSTranscode.audioSampleRate)
+        encoder.configureAudio(sampleRate: HLSTranscode.audioSampleRate, channels: 2, bitRate: HLSTranscode.audioBitRate)
     }
 
     func open(globalHeader: Bool) throws(PipelineError) {
-        if globalHeader { encoder.raw.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if globalHeader { encoder.requestGlobalHeader() }
         try encoder.open()
         resampler = try AudioResampler(to: encoder)
     }
@@ -248,7 +248,7 @@ final class AudioPath {
             defer { decoded.unref() }
             guard !isDone, let ts = decoded.bestEffortTimestamp else { continue }
             let start = source.seconds(ts)
-            let rate = Double(decoded.raw.pointee.sample_rate)
+            let rate = Double(decoded.sampleRate)
             let end = rate > 0 ? start + Double(decoded.sampleCount) / rate : start
             if end <= window.start { continue }
             if let clipEnd = window.end, start >= clipEnd {

@@ -2,6 +2,9 @@ import CLibAV
 import Foundation
 
 public enum Thumbnailer {
+    /// MJPEG qscale: 3 looks clean at thumbnail sizes and keeps a 640 px frame around 20–40 KB.
+    static let jpegQuality: Int32 = 3
+
     /// Blocking. A JPEG of a frame near `fraction` of the duration (or the first frame of a still image, so a
     /// sidecar-supplied PNG/JPEG thumbnail can be normalised through the same call), scaled to ≤ maxWidth.
     ///
@@ -51,7 +54,7 @@ public enum Thumbnailer {
         func takeFrames() throws(PipelineError) {
             while !reachedTarget, try decoder.receive(frame) {
                 best.unref()
-                best.takeReference(from: frame)
+                try best.takeReference(from: frame)
                 haveFrame = true
                 reachedTarget = (frame.bestEffortTimestamp ?? Int64.max) >= target
                 frame.unref()
@@ -74,7 +77,7 @@ public enum Thumbnailer {
 
     /// Scales to at most `maxWidth` (by display aspect ratio, even sizes) and encodes a baseline JPEG.
     private static func encodeJPEG(_ picture: Frame, maxWidth: Int, control: JobControl) throws(PipelineError) -> Data {
-        let sar = picture.raw.pointee.sample_aspect_ratio
+        let sar = picture.sampleAspectRatio
         let aspect = sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1
         let displayWidth = Double(picture.width) * aspect
         let width = min(Double(maxWidth), displayWidth)
@@ -86,16 +89,9 @@ public enum Thumbnailer {
         // Full-range yuv420p tagged as JPEG range: yuvj420p would do the same but makes swscale warn on every call.
         try Scaler(width: w, height: h, format: AV_PIX_FMT_YUV420P, fullRange: true).scale(picture, into: scaled)
         let encoder = try CodecContext.encoder(id: AV_CODEC_ID_MJPEG, control: control)
-        let e = encoder.raw
-        e.pointee.width = Int32(w)
-        e.pointee.height = Int32(h)
-        e.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        e.pointee.color_range = AVCOL_RANGE_JPEG
-        e.pointee.time_base = AVRational(num: 1, den: 25)
-        e.pointee.flags |= AV_CODEC_FLAG_QSCALE
-        e.pointee.global_quality = FF_QP2LAMBDA * 3
+        encoder.configureJPEG(width: w, height: h, qscale: jpegQuality)
         try encoder.open()
-        scaled.raw.pointee.quality = FF_QP2LAMBDA * 3
+        scaled.setQuality(qscale: jpegQuality)
         scaled.pts = 0
         let packet = try Packet()
         _ = try encoder.send(scaled)

@@ -66,9 +66,11 @@ final class CodecContext {
     var frameSize: Int { Int(raw.pointee.frame_size) }
 
     /// Sends a packet (nil drains at end of input). False when the decoder's output must be read first.
+    /// A corrupt packet is skipped, as the ffmpeg CLI does (libav logs it): one bad frame should not fail a job.
     func send(_ packet: Packet?) throws(PipelineError) -> Bool {
         let result = avcodec_send_packet(raw, packet?.raw)
         if result == LibAVError.again { return false }
+        if result == inboxd_AVERROR_INVALIDDATA { return true }
         if result < 0, result != LibAVError.endOfFile { throw failure(result, step: "decode") }
         return true
     }

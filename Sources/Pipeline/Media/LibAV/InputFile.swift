@@ -12,20 +12,19 @@ final class InputFile {
         self.path = path
         self.control = control
         try Self.checkRegularFile(path)
-        guard var ic = avformat_alloc_context() else {
+        guard let ic = avformat_alloc_context() else {
             throw .libav(step: "avformat_alloc_context", reason: "out of memory")
         }
         if let control { ic.pointee.interrupt_callback = Interrupt.callback(for: control) }
         var optional: UnsafeMutablePointer<AVFormatContext>? = ic
         // On failure avformat_open_input frees the context and sets it to NULL.
         let opened = avformat_open_input(&optional, path, nil, nil)
-        guard opened >= 0, let openedContext = optional else {
+        guard opened >= 0, let optional else {
             if let control, control.isCancelled { throw .cancelled(reason: control.cancelReason ?? "cancelled") }
             throw .unreadableMedia(path: path, reason: LibAVError.message(opened))
         }
-        ic = openedContext
-        context = ic
-        let info = avformat_find_stream_info(ic, nil)
+        context = optional
+        let info = avformat_find_stream_info(optional, nil)
         if info < 0 {
             if let control, control.isCancelled { throw .cancelled(reason: control.cancelReason ?? "cancelled") }
             throw .unreadableMedia(path: path, reason: "cannot read stream info: \(LibAVError.message(info))")

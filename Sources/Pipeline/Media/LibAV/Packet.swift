@@ -93,7 +93,8 @@ extension Packet {
 
 extension Frame {
     /// Makes this (unreferenced) frame refer to `other`'s data.
-    func takeReference(from other: Frame) {
-        _ = av_frame_ref(raw, other.raw)
+    func takeReference(from other: Frame) throws(PipelineError) {
+        let result = av_frame_ref(raw, other.raw)
+        if result < 0 { throw .libav(step: "av_frame_ref", reason: LibAVError.message(result)) }
     }
 }
