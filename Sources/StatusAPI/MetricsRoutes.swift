@@ -15,7 +15,9 @@ public final class InboxMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let phaseDurations: [String: ValueHistogram]
     private let tracker = Mutex(PhaseTracker())
-    private let scrapeLock = Mutex(())
+    /// Request counters by "method route code": the registry validates names and labels on every lookup.
+    private let requestCounters = Mutex([String: Prometheus.Counter]())
+    private let responseBytes: Prometheus.Counter
 
     public static let phaseBuckets: [Double] = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
 
@@ -35,17 +37,22 @@ public final class InboxMetrics: Sendable {
                 help: "Time jobs spent in each phase (from the events audit log, 1 s resolution)")
         }
         phaseDurations = durations
+        responseBytes = registry.makeCounter(name: "inboxd_http_response_bytes_total", help: "HTTP response body bytes sent (known lengths)")
     }
 
     /// Counts one answered HTTP request (`route` is the route template, so ids do not explode the label set).
     public func countRequest(method: String, route: String, status: Int, responseBytes: Int?) {
-        registry.makeCounter(name: "inboxd_http_requests_total",
-                             labels: [("method", method), ("route", route), ("code", String(status))],
-                             help: "HTTP requests by route and status code").increment()
-        if let responseBytes {
-            registry.makeCounter(name: "inboxd_http_response_bytes_total", help: "HTTP response body bytes sent (known lengths)")
-                .increment(by: Int64(responseBytes))
+        let key = "\(method) \(route) \(status)"
+        let counter = requestCounters.withLock { counters in
+            if let c = counters[key] { return c }
+            let c = registry.makeCounter(name: "inboxd_http_requests_total",
+                                         labels: [("method", method), ("route", route), ("code", String(status))],
+                                         help: "HTTP requests by route and status code")
+            counters[key] = c
+            return c
         }
+        counter.increment()
+        if let responseBytes { self.responseBytes.increment(by: Int64(responseBytes)) }
     }
 
     /// Refreshes the db-derived metrics and renders everything.
