@@ -45,9 +45,15 @@ start_seed() {
   wait_http "$SEED_URL/docs"
 }
 
-stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+stop_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK/inboxd" "$WORK/seed"  # uploads of up to GiBs each
+}
 trap stop_all EXIT
 
 # Peak resident set (VmHWM) in MiB; `reset_peak` starts a new measurement (clear_refs 5).
 peak_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 reset_peak() { echo 5 > "/proc/$1/clear_refs"; }
+# Current anonymous (heap, stacks) and file-backed (mapped libraries) resident memory, "anon/file" in MiB.
+rss_split() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.1f/%.1f", a/1024, f/1024}' "/proc/$1/status"; }
