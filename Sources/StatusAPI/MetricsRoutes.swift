@@ -19,6 +19,19 @@ public final class InboxMetrics: Sendable {
     private let requestCounters = Mutex([String: Prometheus.Counter]())
     private let responseBytes: Prometheus.Counter
 
+    enum Name {
+        static func make(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "inboxd", metricName: name, unitName: unit, helpText: help)
+        }
+        static var jobs: MetricNameDescriptor { make("jobs", "Jobs by status (from the db)") }
+        static var queueDepth: MetricNameDescriptor { make("queue_depth", "Jobs waiting for a worker (status processing, phase queued)") }
+        static var jobsFailed: MetricNameDescriptor { make("jobs_failed", "Failed jobs by the phase they failed in (from the db)") }
+        static var readyBytes: MetricNameDescriptor { make("processed_input", unit: "bytes", "Media bytes of ready jobs (from the db)") }
+        static var phaseDuration: MetricNameDescriptor { make("phase_duration", unit: "seconds", "Time jobs spent in each phase (from the events audit log, 1 s resolution)") }
+        static var requests: MetricNameDescriptor { make("http_requests", unit: "total", "HTTP requests by route and status code") }
+        static var responseBytes: MetricNameDescriptor { make("http_response_bytes", unit: "total", "HTTP response body bytes sent (known lengths)") }
+    }
+
     public static let phaseBuckets: [Double] = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
 
     /// Creates the registry and makes it the process's swift-metrics backend (once per process).
@@ -32,12 +45,10 @@ public final class InboxMetrics: Sendable {
         registry = PrometheusCollectorRegistry()
         var durations: [String: ValueHistogram] = [:]
         for phase in JobPhase.allCases where phase != .done {
-            durations[phase.rawValue] = registry.makeValueHistogram(
-                name: "inboxd_phase_duration_seconds", labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets,
-                help: "Time jobs spent in each phase (from the events audit log, 1 s resolution)")
+            durations[phase.rawValue] = registry.makeValueHistogram(descriptor: Name.phaseDuration, labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets)
         }
         phaseDurations = durations
-        responseBytes = registry.makeCounter(name: "inboxd_http_response_bytes_total", help: "HTTP response body bytes sent (known lengths)")
+        responseBytes = registry.makeCounter(descriptor: Name.responseBytes)
     }
 
     /// Counts one answered HTTP request (`route` is the route template, so ids do not explode the label set).
@@ -45,9 +56,7 @@ public final class InboxMetrics: Sendable {
         let key = "\(method) \(route) \(status)"
         let counter = requestCounters.withLock { counters in
             if let c = counters[key] { return c }
-            let c = registry.makeCounter(name: "inboxd_http_requests_total",
-                                         labels: [("method", method), ("route", route), ("code", String(status))],
-                                         help: "HTTP requests by route and status code")
+            let c = registry.makeCounter(descriptor: Name.requests, labels: [("method", method), ("route", route), ("code", String(status))])
             counters[key] = c
             return c
         }
@@ -60,17 +69,16 @@ public final class InboxMetrics: Sendable {
         let lastEvent = tracker.withLock { $0.lastEventID }
         let snapshot = try await db.read { db in try Snapshot(db, afterEvent: lastEvent) }
         for status in JobStatus.allCases {
-            registry.makeGauge(name: "inboxd_jobs", labels: [("status", status.rawValue)], help: "Jobs by status (from the db)")
+            registry.makeGauge(descriptor: Name.jobs, labels: [("status", status.rawValue)])
                 .set(Double(snapshot.byStatus[status.rawValue] ?? 0))
         }
-        registry.makeGauge(name: "inboxd_queue_depth", help: "Jobs waiting for a worker (status processing, phase queued)")
+        registry.makeGauge(descriptor: Name.queueDepth)
             .set(Double(snapshot.queued))
         for phase in JobPhase.allCases {
-            registry.makeGauge(name: "inboxd_jobs_failed", labels: [("phase", phase.rawValue)],
-                               help: "Failed jobs by the phase they failed in (from the db)")
+            registry.makeGauge(descriptor: Name.jobsFailed, labels: [("phase", phase.rawValue)])
                 .set(Double(snapshot.failedByPhase[phase.rawValue] ?? 0))
         }
-        registry.makeGauge(name: "inboxd_processed_input_bytes", help: "Media bytes of ready jobs (from the db)")
+        registry.makeGauge(descriptor: Name.readyBytes)
             .set(Double(snapshot.readyBytes))
         let finished = tracker.withLock { $0.apply(snapshot.events) }
         for (phase, seconds) in finished { phaseDurations[phase]?.record(seconds) }

@@ -38,8 +38,3 @@ enum DiskSpace {
         return Int64(s.f_bavail) * Int64(s.f_frsize)
     }
 }
-
-/// Runs a pre-body check; a refusal then closes the connection when a body is still unread (`Request.hasBody`).
-func refusingUnreadBody<T>(_ request: Request, _ check: () async throws -> T) async throws -> T {
-    do { return try await check() } catch let e as APIError where request.hasBody { throw e.closing }
-}
