@@ -18,6 +18,14 @@ struct MediaHLSTests {
         #expect(index.contains("#EXT-X-PLAYLIST-TYPE:VOD"))
         #expect(index.contains("#EXT-X-ENDLIST"))
         #expect(try FFprobe.decodeErrors(path: "\(out)/master.m3u8") == "")
+        // BANDWIDTH must cover what the rendition really needs, or players pick it for links that are too slow.
+        let segmentBytes = try renditionFiles.filter { $0.hasSuffix(".ts") }.reduce(0) { sum, name in
+            sum + ((try FileManager.default.attributesOfItem(atPath: "\(out)/\(rendition)/\(name)")[.size] as? Int) ?? 0)
+        }
+        let seconds = try FFprobe.segmentDurations(playlist: "\(out)/\(rendition)/index.m3u8").reduce(0, +)
+        let bandwidth = master.split(separator: ",").first { $0.contains("BANDWIDTH=") }
+            .flatMap { Double($0.split(separator: "=").last ?? "") } ?? 0
+        #expect(bandwidth >= Double(segmentBytes) * 8 / seconds * 0.9, "BANDWIDTH \(bandwidth)")
         return try FFprobe(path: "\(out)/master.m3u8")
     }
 
@@ -77,6 +85,20 @@ struct MediaHLSTests {
         #expect(segments.dropLast().allSatisfy { abs($0 - 6) < 0.1 })
         let keyframes = try FFprobe.keyframeTimes(path: "\(out)/240p/seg_00001.ts")
         #expect(keyframes.count == 1)
+    }
+
+    @Test("odd-sized VP9 without audio is transcoded to an even size with no audio stream")
+    func transcodesOddSizedVideoOnly() async throws {
+        let media = try MediaFactory()
+        let out = media.path("out")
+        let result = try await convertOnThread(try media.vp9NoAudio(seconds: 4, width: 321, height: 241), to: out)
+        #expect(result.mode == .transcode)
+        #expect(result.rendition == "240p")
+        let probe = try checkLayout(out, rendition: "240p")
+        #expect(probe.video?.width == 320)
+        #expect(probe.video?.height == 240)
+        #expect(probe.audio == nil)
+        #expect(abs((probe.durationSeconds ?? 0) - 4) < 0.5)
     }
 
     @Test("10-bit H.264 is transcoded, not copied, because browsers cannot play it")
