@@ -11,7 +11,7 @@ struct MediaHLSTests {
         let master = try String(contentsOfFile: "\(out)/master.m3u8", encoding: .utf8)
         #expect(master.contains("#EXT-X-STREAM-INF:"))
         #expect(master.contains("\(rendition)/index.m3u8"))
-        let renditionFiles = files(in: "\(out)/\(rendition)")
+        let renditionFiles = mediaDirectoryListing("\(out)/\(rendition)")
         #expect(renditionFiles.contains("index.m3u8"))
         #expect(renditionFiles.contains("seg_00000.ts"))
         let index = try String(contentsOfFile: "\(out)/\(rendition)/index.m3u8", encoding: .utf8)
@@ -34,7 +34,7 @@ struct MediaHLSTests {
         let media = try MediaFactory()
         let input = try media.h264AAC(seconds: 14, gopSeconds: 2)
         let out = media.path("out")
-        let progress = ProgressLog()
+        let progress = ProgressRecorder()
         let control = JobControl()
         control.setProgressHandler { progress.append($0) }
         let result = try await convertOnThread(input, to: out, control: control)
@@ -164,7 +164,7 @@ struct MediaHLSTests {
     func clipBeyondEnd() async throws {
         let media = try MediaFactory()
         let input = try media.h264AAC(seconds: 4)
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(
                 input: input, outputDirectory: media.path("out"), clip: ClipRange(start: 30, duration: 5), control: JobControl()
             )
@@ -184,7 +184,7 @@ struct MediaHLSTests {
         let input = try media.vp9Opus(seconds: 60, width: 640, height: 360)
         let out = media.path("out")
         let control = JobControl()
-        let firstProgress = ProgressLog()
+        let firstProgress = ProgressRecorder()
         control.setProgressHandler { fraction in
             if firstProgress.append(fraction) == 1 {
                 // Cancel from a different thread than the converting one.
@@ -205,7 +205,7 @@ struct MediaHLSTests {
         let control = JobControl()
         control.cancel(reason: "shutdown")
         let input = try media.h264AAC(seconds: 2)
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(input: input, outputDirectory: media.path("out"), clip: nil, control: control)
         }
         #expect(error == .cancelled(reason: "shutdown"))
@@ -214,7 +214,7 @@ struct MediaHLSTests {
 }
 
 /// Progress values seen by a handler, in order.
-final class ProgressLog: Sendable {
+final class ProgressRecorder: Sendable {
     private let storage = Mutex<[Double]>([])
 
     /// Appends and returns how many values there are now.
