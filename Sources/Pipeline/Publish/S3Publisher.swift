@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Publishes a job directory to an S3-compatible store with libcurl: SigV4-signed PUTs, multipart for large files,
+/// `parallelism` uploads at once on dedicated threads, transient failures retried with backoff, media before
+/// playlists and `master.m3u8` last. Re-publishing the same job overwrites the same keys, so a retry after a crash
+/// is safe.
+public final class S3Publisher: Publisher {
+    private let configuration: S3Configuration
+    private let logger: Logger
+
+    /// S3 refuses parts below 5 MiB (except the last) and uploads of more than 10 000 parts.
+    static let minimumPartSize: Int64 = 5 << 20
+    static let maximumParts: Int64 = 10_000
+    /// Above this, a single PUT is refused by S3 whatever the threshold says.
+    static let maximumSinglePut: Int64 = 5 << 30
+
+    public init(configuration: S3Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func publish(directory: String, videoID: String, control: JobControl) async throws -> PublishedVideo {
+        let prefix = [S3UploadPlan.trimSlashes(configuration.prefix), "videos", videoID]
+            .filter { !$0.isEmpty }.joined(separator: "/")
+        let root = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        guard FileManager.default.fileExists(atPath: "\(root)/master.m3u8") else {
+            throw PipelineError.publish(target: root, reason: "no master.m3u8 to publish")
+        }
+        let keys = try await upload(directory: root, keyPrefix: prefix, control: control)
+        let client = try S3Client(configuration: configuration, logger: logger)
+        let base = publicBaseURL(client)
+        let thumbnail = keys.contains("\(prefix)/thumbnail.jpg") ? "\(base)/\(Self.urlPath("\(prefix)/thumbnail.jpg"))" : nil
+        return PublishedVideo(videoURL: "\(base)/\(Self.urlPath("\(prefix)/master.m3u8"))", thumbnailURL: thumbnail)
+    }
+
+    /// Uploads every file under `directory` as `keyPrefix/<relative path>` (the `[s3] prefix` is not added: the
+    /// caller passes the whole key prefix) and returns the keys in upload order.
+    public func upload(directory: String, keyPrefix: String, control: JobControl) async throws -> [String] {
+        try await withTaskCancellationHandler {
+            try await DedicatedThread.run(name: "s3-publish") { () throws(PipelineError) -> [String] in
+                try self.uploadBlocking(directory: directory, keyPrefix: keyPrefix, control: control)
+            }
+        } onCancel: {
+            control.cancel(reason: "publishing was cancelled")
+        }
+    }
+
+    private func publicBaseURL(_ client: S3Client) -> String {
+        var base = configuration.publicBaseURL.flatMap { $0.isEmpty ? nil : $0 } ?? client.bucketURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    private static func urlPath(_ key: String) -> String { SigV4Signer.uriEncode(key, keepSlash: true) }
+
+    private func uploadBlocking(directory: String, keyPrefix: String, control: JobControl) throws(PipelineError) -> [String] {
+        let started = ContinuousClock.now
+        let client = try S3Client(configuration: configuration, logger: logger)
+        let plan = try S3UploadPlan(directory: directory, keyPrefix: keyPrefix)
+        let pool = try S3WorkerPool(size: configuration.parallelism)
+        let progress = S3UploadProgress(totalBytes: plan.totalBytes, workers: pool.handles.count, control: control)
+        logger.info(
+            "S3 upload started",
+            metadata: [
+                "s3.bucket": "\(configuration.bucket)", "s3.prefix": "\(keyPrefix)",
+                "s3.objects": "\(plan.objects.count)", "s3.bytes": "\(plan.totalBytes)",
+            ])
+        for phase in plan.phases {
+            try uploadPhase(phase, client: client, pool: pool, progress: progress, control: control)
+        }
+        control.progressed(1)
+        let elapsed = (ContinuousClock.now - started) / .milliseconds(1) / 1000
+        logger.info(
+            "S3 upload finished",
+            metadata: [
+                "s3.prefix": "\(keyPrefix)", "s3.objects": "\(plan.objects.count)", "s3.bytes": "\(plan.totalBytes)",
+                "s3.seconds": "\(String(format: "%.2f", elapsed))",
+                "s3.mib_per_s": "\(String(format: "%.1f", Double(plan.totalBytes) / 1_048_576 / max(elapsed, 0.001)))",
+            ])
+        return plan.objects.map(\.key)
+    }
+
+    /// One phase: start the multipart uploads, send small files and parts in parallel, then complete the multipart
+    /// uploads. Any failure aborts the multipart uploads started so far (S3 would keep their parts, and bill them).
+    private func uploadPhase(
+        _ objects: [S3Object], client: S3Client, pool: S3WorkerPool, progress: S3UploadProgress, control: JobControl
+    ) throws(PipelineError) {
+        let large = objects.filter { $0.size >= configuration.multipartThresholdBytes || $0.size > Self.maximumSinglePut }
+        let small = objects.filter { !($0.size >= configuration.multipartThresholdBytes || $0.size > Self.maximumSinglePut) }
+        let multiparts = large.map { MultipartUpload(object: $0, partSize: partSize(for: $0.size)) }
+
+        do throws(PipelineError) {
+            try pool.run(count: multiparts.count) { index, _, easy throws(PipelineError) in
+                try multiparts[index].initiate(client: client, easy: easy, control: control)
+            }
+            let parts = multiparts.flatMap { upload in (1...upload.partCount).map { (upload, $0) } }
+            try pool.run(count: small.count + parts.count) { index, worker, easy throws(PipelineError) in
+                if index < small.count {
+                    try self.put(small[index], client: client, easy: easy, worker: worker, progress: progress, control: control)
+                } else {
+                    let (upload, number) = parts[index - small.count]
+                    try upload.sendPart(number, client: client, easy: easy, worker: worker, progress: progress, control: control)
+                }
+            }
+            try pool.run(count: multiparts.count) { index, _, easy throws(PipelineError) in
+                try multiparts[index].complete(client: client, easy: easy, control: control)
+            }
+        } catch {
+            for upload in multiparts { upload.abort(client: client, easy: pool.handles[0], logger: logger) }
+            throw error
+        }
+    }
+
+    private func partSize(for size: Int64) -> Int64 {
+        let needed = (size + Self.maximumParts - 1) / Self.maximumParts
+        let mib: Int64 = 1 << 20
+        let part = max(configuration.partSizeBytes, Self.minimumPartSize, needed)
+        return (part + mib - 1) / mib * mib
+    }
+
+    private func put(
+        _ object: S3Object, client: S3Client, easy: CurlEasy, worker: Int, progress: S3UploadProgress, control: JobControl
+    ) throws(PipelineError) {
+        let fd = try Self.openForReading(object.path)
+        defer { close(fd) }
+        let request = S3Request(
+            method: "PUT", key: object.key,
+            headers: [("Content-Type", object.contentType), ("Cache-Control", object.cacheControl)],
+            body: .file(fd: fd, offset: 0, length: object.size))
+        _ = try client.send(request, on: easy, control: control) { progress.sending(worker: worker, bytes: $0) }
+        progress.finished(worker: worker, bytes: object.size)
+        logger.debug("S3 object uploaded", metadata: ["s3.key": "\(object.key)", "s3.bytes": "\(object.size)"])
+    }
+
+    static func openForReading(_ path: String) throws(PipelineError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw .io(path: path, reason: String(cString: strerror(errno))) }
+        return fd
+    }
+}
+
+/// One file's multipart upload: initiate (which carries Content-Type and Cache-Control), parts in any order on any
+/// worker, then complete with the parts' ETags in order.
+final class MultipartUpload: Sendable {
+    let object: S3Object
+    let partSize: Int64
+    let partCount: Int
+    private let state = Mutex<(uploadID: String?, etags: [Int: String])>((nil, [:]))
+
+    init(object: S3Object, partSize: Int64) {
+        self.object = object
+        self.partSize = partSize
+        self.partCount = Int(max(1, (object.size + partSize - 1) / partSize))
+    }
+
+    func initiate(client: S3Client, easy: CurlEasy, control: JobControl) throws(PipelineError) {
+        let request = S3Request(
+            method: "POST", key: object.key, query: [("uploads", "")],
+            headers: [("Content-Type", object.contentType), ("Cache-Control", object.cacheControl)],
+            body: .bytes([]), payloadHash: Digest.sha256Hex([UInt8]()))
+        let response = try client.send(request, on: easy, control: control)
+        guard let id = response.xmlValue("UploadId"), !id.isEmpty else {
+            throw .publish(target: request.name, reason: "the answer to CreateMultipartUpload has no UploadId")
+        }
+        state.withLock { $0.uploadID = id }
+    }
+
+    func sendPart(
+        _ number: Int, client: S3Client, easy: CurlEasy, worker: Int, progress: S3UploadProgress, control: JobControl
+    ) throws(PipelineError) {
+        guard let id = state.withLock({ $0.uploadID }) else { return }
+        let offset = Int64(number - 1) * partSize
+        let length = min(partSize, object.size - offset)
+        let fd = try S3Publisher.openForReading(object.path)
+        defer { close(fd) }
+        let request = S3Request(
+            method: "PUT", key: object.key, query: [("partNumber", "\(number)"), ("uploadId", id)],
+            body: .file(fd: fd, offset: offset, length: length))
+        let response = try client.send(request, on: easy, control: control) { progress.sending(worker: worker, bytes: $0) }
+        guard let etag = response.headers["etag"], !etag.isEmpty else {
+            throw .publish(target: "\(request.name) part \(number)", reason: "the answer has no ETag")
+        }
+        state.withLock { $0.etags[number] = etag }
+        progress.finished(worker: worker, bytes: length)
+    }
+
+    func complete(client: S3Client, easy: CurlEasy, control: JobControl) throws(PipelineError) {
+        let (id, etags) = state.withLock { ($0.uploadID, $0.etags) }
+        guard let id, etags.count == partCount else {
+            throw .publish(target: "S3 POST \(object.key)", reason: "multipart upload incomplete (\(etags.count) of \(partCount) parts)")
+        }
+        let parts = (1...partCount).map { "<Part><PartNumber>\($0)</PartNumber><ETag>\(Self.escape(etags[$0]!))</ETag></Part>" }
+        let xml = Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8)
+        let request = S3Request(
+            method: "POST", key: object.key, query: [("uploadId", id)], headers: [("Content-Type", "application/xml")],
+            body: .bytes(xml), payloadHash: Digest.sha256Hex(xml))
+        _ = try client.send(request, on: easy, control: control, check: { response in
+            guard let code = response.errorCode else { return .done(response) }
+            let summary = "200 with error \(code)"
+            if S3Client.retryableCodes.contains(code) { return .transient(summary) }
+            let message = response.xmlValue("Message").map { ": \($0)" } ?? ""
+            return .fatal(.publish(target: request.name, reason: summary + message))
+        })
+        state.withLock { $0.uploadID = nil }
+    }
+
+    /// Best effort, one try: the upload failed anyway, and its error is the one to report.
+    func abort(client: S3Client, easy: CurlEasy, logger: Logger) {
+        guard let id = state.withLock({ $0.uploadID }) else { return }
+        let request = S3Request(method: "DELETE", key: object.key, query: [("uploadId", id)])
+        if case .done = client.attemptOnce(request, on: easy, control: JobControl()) {
+            state.withLock { $0.uploadID = nil }
+        } else {
+            logger.warning("S3 multipart upload could not be aborted", metadata: ["s3.key": "\(object.key)", "s3.upload_id": "\(id)"])
+        }
+    }
+
+    private static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
