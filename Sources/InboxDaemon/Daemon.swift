@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import Pipeline
 import ServiceLifecycle
 import StatusAPI
@@ -38,7 +39,11 @@ struct Daemon {
             logger: logger) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
                                  shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
-        let http = HTTPServer.make(config: config, statusStore: statusStore, logger: logger)
+        let metrics = InboxMetrics.bootstrap()
+        let uploadPool = NIOThreadPool(numberOfThreads: 2)
+        uploadPool.start()
+        let http = HTTPServer.make(config: config, statusStore: statusStore, jobStore: store, metrics: metrics,
+                                   uploadPool: uploadPool, logger: logger)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -54,6 +59,7 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+        try? await uploadPool.shutdownGracefully()
         logger.info("inboxd stopped")
     }
 }

@@ -24,6 +24,8 @@ public final class DaemonHarness: @unchecked Sendable {
         public var jobTimeLimitSeconds = 600.0
         public var recoveryPollSeconds = 0.5
         public var shutdownGraceSeconds = 20.0
+        /// The receiver answers 507 below this much free space on the inbox filesystem.
+        public var minFreeBytes: Int64 = 0
         /// Extra TOML appended verbatim (e.g. an `[s3]` table).
         public var extraTOML = ""
         /// Share the inbox and db of another harness (a second daemon on the same inbox).
@@ -53,7 +55,7 @@ public final class DaemonHarness: @unchecked Sendable {
             job_time_limit_seconds = \(options.jobTimeLimitSeconds)
             recovery_poll_seconds = \(options.recoveryPollSeconds)
             shutdown_grace_seconds = \(options.shutdownGraceSeconds)
-            min_free_bytes = 0
+            min_free_bytes = \(options.minFreeBytes)
             log_level = "debug"
             \(options.extraTOML)
             """
