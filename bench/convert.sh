@@ -3,13 +3,14 @@
 #   remux:     inboxd convert IN.mp4 OUT   vs  ffmpeg -c copy -f hls …
 #   transcode: inboxd convert IN.webm OUT  vs  ffmpeg -c:v libx264 -preset veryfast -c:a aac … -f hls …
 # Inputs (60 s 1080p30 H.264/AAC MP4 and VP9/Opus WebM) are generated once into $BENCH_DIR.
-# Uses hyperfine when installed, else RUNS (default 3) timed runs each. Build first: swift build -c release.
+# Uses hyperfine when installed, else RUNS (default 3) timed runs each after WARMUP (default 1) untimed one. Build first: swift build -c release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 INBOXD=${INBOXD:-.build/release/inboxd}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/inboxd-bench-convert}
 RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
 SECONDS_LONG=${SECONDS_LONG:-60}
 
 [ -x "$INBOXD" ] || { echo "missing $INBOXD: run 'swift build -c release --product inboxd'" >&2; exit 1; }
@@ -46,28 +47,33 @@ ffmpeg_transcode() {
 export -f inboxd_convert ffmpeg_remux ffmpeg_transcode
 export INBOXD OUT
 
-# Mean wall seconds of RUNS runs of a shell command.
-mean_seconds() {
+# Prints "WALL CPU": mean wall seconds and mean CPU seconds (user+sys, children included) of RUNS runs.
+# CPU time is the steadier number on a machine shared with other work.
+measure() {
     if command -v hyperfine >/dev/null; then
-        hyperfine --runs "$RUNS" --warmup 1 --export-json "$BENCH_DIR/h.json" "$1" >&2
-        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$BENCH_DIR/h.json"
+        hyperfine --runs "$RUNS" --warmup "$WARMUP" --export-json "$BENCH_DIR/h.json" "$1" >&2
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], r["user"]+r["system"])' \
+            "$BENCH_DIR/h.json"
         return
     fi
-    bash -c "$1" >/dev/null # warm-up: page cache, lazy loading
-    local total=0
+    [ "$WARMUP" = 0 ] || bash -c "$1" >/dev/null # warm-up: page cache, lazy loading
+    local wall=0 cpu=0 TIMEFORMAT='%R %U %S' t r u s
     for _ in $(seq "$RUNS"); do
-        local t0 t1
-        t0=$(date +%s.%N); bash -c "$1"; t1=$(date +%s.%N)
-        printf '  %-60s %.2f s\n' "$1" "$(echo "$t1 - $t0" | bc -l)" >&2
-        total=$(echo "$total + $t1 - $t0" | bc -l)
+        t=$( { time bash -c "$1" >/dev/null 2>&1; } 2>&1 )
+        read -r r u s <<<"$t"
+        printf '  %-50s wall %6.2f s  cpu %6.2f s  load %s\n' "$1" "$r" "$(echo "$u + $s" | bc -l)" \
+            "$(cut -d' ' -f1 /proc/loadavg)" >&2
+        wall=$(echo "$wall + $r" | bc -l); cpu=$(echo "$cpu + $u + $s" | bc -l)
     done
-    echo "$total / $RUNS" | bc -l
+    echo "$(echo "$wall / $RUNS" | bc -l) $(echo "$cpu / $RUNS" | bc -l)"
 }
 
 report() { # name, inboxd command, ffmpeg command
-    local a b
-    a=$(mean_seconds "$2"); b=$(mean_seconds "$3")
-    printf '%-10s inboxd %6.2f s   ffmpeg CLI %6.2f s   ratio inboxd/ffmpeg %.2f\n' "$1" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+    local aw ac bw bc
+    read -r aw ac <<<"$(measure "$2")"
+    read -r bw bc <<<"$(measure "$3")"
+    printf '%-10s inboxd wall %6.2f s cpu %6.2f s | ffmpeg CLI wall %6.2f s cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
+        "$1" "$aw" "$ac" "$bw" "$bc" "$(echo "$aw / $bw" | bc -l)" "$(echo "$ac / $bc" | bc -l)"
 }
 
 echo "$(nproc) cores, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $RUNS runs each"

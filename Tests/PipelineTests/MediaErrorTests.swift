@@ -44,7 +44,7 @@ struct MediaErrorTests {
     func probe(_ input: BadInput) throws {
         let media = try MediaFactory()
         let path = try input.make(in: media)
-        expectUnreadable(pipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: path) }, path: path, input: input)
+        expectUnreadable(thrownPipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: path) }, path: path, input: input)
     }
 
     @Test("converting an unreadable file fails with unreadableMedia and writes no playlist", arguments: BadInput.allCases)
@@ -52,7 +52,7 @@ struct MediaErrorTests {
         let media = try MediaFactory()
         let path = try input.make(in: media)
         let out = media.path("out")
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(input: path, outputDirectory: out, clip: nil, control: JobControl())
         }
         expectUnreadable(error, path: path, input: input)
@@ -63,7 +63,7 @@ struct MediaErrorTests {
     func thumbnail(_ input: BadInput) throws {
         let media = try MediaFactory()
         let path = try input.make(in: media)
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             try Thumbnailer.writeJPEG(input: path, output: media.path("thumb.jpg"), control: JobControl())
         }
         expectUnreadable(error, path: path, input: input)
@@ -74,7 +74,7 @@ struct MediaErrorTests {
     func missingFile() throws {
         let media = try MediaFactory()
         let path = media.path("nope.mp4")
-        let error = pipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: path) }
+        let error = thrownPipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: path) }
         #expect(error == .unreadableMedia(path: path, reason: "No such file or directory"))
     }
 
@@ -82,12 +82,12 @@ struct MediaErrorTests {
     func audioOnly() throws {
         let media = try MediaFactory()
         let path = try media.audioOnly()
-        let convertError = pipelineError { () throws(PipelineError) in
+        let convertError = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(input: path, outputDirectory: media.path("out"), clip: nil, control: JobControl())
         }
         #expect(convertError == .noVideoStream(path: path))
         #expect(convertError?.description == "no video stream in \(path)")
-        let thumbnailError = pipelineError { () throws(PipelineError) in
+        let thumbnailError = thrownPipelineError { () throws(PipelineError) in
             try Thumbnailer.writeJPEG(input: path, output: media.path("thumb.jpg"), control: JobControl())
         }
         #expect(thumbnailError == .noVideoStream(path: path))

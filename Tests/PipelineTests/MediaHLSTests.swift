@@ -11,13 +11,21 @@ struct MediaHLSTests {
         let master = try String(contentsOfFile: "\(out)/master.m3u8", encoding: .utf8)
         #expect(master.contains("#EXT-X-STREAM-INF:"))
         #expect(master.contains("\(rendition)/index.m3u8"))
-        let renditionFiles = files(in: "\(out)/\(rendition)")
+        let renditionFiles = mediaDirectoryListing("\(out)/\(rendition)")
         #expect(renditionFiles.contains("index.m3u8"))
         #expect(renditionFiles.contains("seg_00000.ts"))
         let index = try String(contentsOfFile: "\(out)/\(rendition)/index.m3u8", encoding: .utf8)
         #expect(index.contains("#EXT-X-PLAYLIST-TYPE:VOD"))
         #expect(index.contains("#EXT-X-ENDLIST"))
         #expect(try FFprobe.decodeErrors(path: "\(out)/master.m3u8") == "")
+        // BANDWIDTH must cover what the rendition really needs, or players pick it for links that are too slow.
+        let segmentBytes = try renditionFiles.filter { $0.hasSuffix(".ts") }.reduce(0) { sum, name in
+            sum + ((try FileManager.default.attributesOfItem(atPath: "\(out)/\(rendition)/\(name)")[.size] as? Int) ?? 0)
+        }
+        let seconds = try FFprobe.segmentDurations(playlist: "\(out)/\(rendition)/index.m3u8").reduce(0, +)
+        let bandwidth = master.split(separator: ",").first { $0.contains("BANDWIDTH=") }
+            .flatMap { Double($0.split(separator: "=").last ?? "") } ?? 0
+        #expect(bandwidth >= Double(segmentBytes) * 8 / seconds * 0.9, "BANDWIDTH \(bandwidth)")
         return try FFprobe(path: "\(out)/master.m3u8")
     }
 
@@ -26,7 +34,7 @@ struct MediaHLSTests {
         let media = try MediaFactory()
         let input = try media.h264AAC(seconds: 14, gopSeconds: 2)
         let out = media.path("out")
-        let progress = ProgressLog()
+        let progress = ProgressRecorder()
         let control = JobControl()
         control.setProgressHandler { progress.append($0) }
         let result = try await convertOnThread(input, to: out, control: control)
@@ -77,6 +85,20 @@ struct MediaHLSTests {
         #expect(segments.dropLast().allSatisfy { abs($0 - 6) < 0.1 })
         let keyframes = try FFprobe.keyframeTimes(path: "\(out)/240p/seg_00001.ts")
         #expect(keyframes.count == 1)
+    }
+
+    @Test("odd-sized VP9 without audio is transcoded to an even size with no audio stream")
+    func transcodesOddSizedVideoOnly() async throws {
+        let media = try MediaFactory()
+        let out = media.path("out")
+        let result = try await convertOnThread(try media.vp9NoAudio(seconds: 4, width: 321, height: 241), to: out)
+        #expect(result.mode == .transcode)
+        #expect(result.rendition == "240p")
+        let probe = try checkLayout(out, rendition: "240p")
+        #expect(probe.video?.width == 320)
+        #expect(probe.video?.height == 240)
+        #expect(probe.audio == nil)
+        #expect(abs((probe.durationSeconds ?? 0) - 4) < 0.5)
     }
 
     @Test("10-bit H.264 is transcoded, not copied, because browsers cannot play it")
@@ -142,7 +164,7 @@ struct MediaHLSTests {
     func clipBeyondEnd() async throws {
         let media = try MediaFactory()
         let input = try media.h264AAC(seconds: 4)
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(
                 input: input, outputDirectory: media.path("out"), clip: ClipRange(start: 30, duration: 5), control: JobControl()
             )
@@ -162,7 +184,7 @@ struct MediaHLSTests {
         let input = try media.vp9Opus(seconds: 60, width: 640, height: 360)
         let out = media.path("out")
         let control = JobControl()
-        let firstProgress = ProgressLog()
+        let firstProgress = ProgressRecorder()
         control.setProgressHandler { fraction in
             if firstProgress.append(fraction) == 1 {
                 // Cancel from a different thread than the converting one.
@@ -183,7 +205,7 @@ struct MediaHLSTests {
         let control = JobControl()
         control.cancel(reason: "shutdown")
         let input = try media.h264AAC(seconds: 2)
-        let error = pipelineError { () throws(PipelineError) in
+        let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(input: input, outputDirectory: media.path("out"), clip: nil, control: control)
         }
         #expect(error == .cancelled(reason: "shutdown"))
@@ -192,7 +214,7 @@ struct MediaHLSTests {
 }
 
 /// Progress values seen by a handler, in order.
-final class ProgressLog: Sendable {
+final class ProgressRecorder: Sendable {
     private let storage = Mutex<[Double]>([])
 
     /// Appends and returns how many values there are now.

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// Keeps every log record in memory.
-final class CapturedLog: Sendable {
+final class LibAVLogCapture: Sendable {
     struct Record: Sendable {
         var level: Logger.Level
         var message: String
@@ -22,7 +22,7 @@ final class CapturedLog: Sendable {
     }
 
     struct Handler: LogHandler {
-        let log: CapturedLog
+        let log: LibAVLogCapture
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .trace
 
@@ -44,7 +44,7 @@ struct MediaLogTests {
     func routesWholeLines() throws {
         let media = try MediaFactory()
         let path = try media.truncated()
-        let captured = CapturedLog()
+        let captured = LibAVLogCapture()
         LibAVLog.install(logger: captured.logger())
         _ = try? MediaProbe.probe(path: path)
         let lines = captured.all.filter { $0.metadata["libav.message"]?.contains("moov atom not found") == true }

@@ -13,7 +13,7 @@ func convertOnThread(
 }
 
 /// The error a call threw, as a PipelineError (nil when it succeeded or threw something else).
-func pipelineError(_ body: () throws(PipelineError) -> Void) -> PipelineError? {
+func thrownPipelineError(_ body: () throws(PipelineError) -> Void) -> PipelineError? {
     do {
         try body()
         return nil
@@ -22,6 +22,6 @@ func pipelineError(_ body: () throws(PipelineError) -> Void) -> PipelineError? {
     }
 }
 
-func files(in directory: String) -> [String] {
+func mediaDirectoryListing(_ directory: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
 }

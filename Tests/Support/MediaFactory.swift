@@ -48,6 +48,16 @@ public final class MediaFactory: Sendable {
         return out
     }
 
+    /// VP9 only, no audio stream, in WebM (odd sizes are allowed).
+    public func vp9NoAudio(seconds: Double = 4, width: Int = 321, height: Int = 241, name: String = "vp9.webm") throws -> String {
+        let out = path(name)
+        try ffmpeg(
+            video(seconds: seconds, width: width, height: height)
+                + ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", out]
+        )
+        return out
+    }
+
     /// H.264 in 10-bit 4:2:0 (High 10) + AAC: H.264, yet not safe to stream-copy for browsers.
     public func h264High10(seconds: Double = 4, name: String = "h264-10bit.mp4") throws -> String {
         let out = path(name)

@@ -79,10 +79,5 @@ struct OutputSpan {
         end = max(end, t + Double(packet.duration) * av_q2d(timeBase))
     }
 
-    mutating func add(seconds t: Double, duration: Double) {
-        start = min(start, t)
-        end = max(end, t + duration)
-    }
-
     var duration: Double { end > start ? end - start : 0 }
 }

@@ -11,7 +11,8 @@ public enum LibAVLog {
     public static func install(logger: Logger) {
         sink.withLock { $0.logger = logger }
         av_log_set_callback { context, level, format, arguments in
-            guard level <= AV_LOG_WARNING, let format, let arguments else { return }
+            // The low byte is the level; higher bits may carry a colour hint (AV_LOG_C).
+            guard level & 0xFF <= AV_LOG_WARNING, let format, let arguments else { return }
             LibAVLog.receive(context: context, level: level, format: format, arguments: arguments)
         }
     }
@@ -33,7 +34,8 @@ public enum LibAVLog {
             let count = av_log_format_line2(context, level, format, arguments, &buffer, Int32(buffer.count), &s.printPrefix)
             guard count >= 0 else { return }
             let fragment = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            if s.pending.isEmpty { s.pendingLevel = level } else { s.pendingLevel = min(s.pendingLevel, level) }
+            let base = level & 0xFF
+            s.pendingLevel = s.pending.isEmpty ? base : min(s.pendingLevel, base)
             s.pending += fragment
             guard s.pending.hasSuffix("\n") else { return }
             let line = s.pending.trimmingSuffix("\n")

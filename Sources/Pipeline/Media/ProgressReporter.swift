@@ -2,7 +2,8 @@
 /// one to SQLite, and libav hands us hundreds of packets a second.
 struct ProgressReporter {
     let control: JobControl
-    /// Seconds of output expected; no progress is reported when it is unknown.
+    /// Seconds of output expected; when libav does not know the input's duration, output time still goes to
+    /// the stall watchdog as a heartbeat.
     let totalSeconds: Double?
     private var last: ContinuousClock.Instant?
 
@@ -12,11 +13,14 @@ struct ProgressReporter {
     }
 
     mutating func report(outputSeconds: Double) {
-        guard let totalSeconds, totalSeconds > 0 else { return }
         let now = ContinuousClock.now
         if let last, now - last < .milliseconds(100) { return }
         last = now
-        control.progressed(min(max(outputSeconds / totalSeconds, 0), 1))
+        if let totalSeconds, totalSeconds > 0 {
+            control.progressed(min(max(outputSeconds / totalSeconds, 0), 1))
+        } else if outputSeconds.isFinite {
+            control.heartbeat(position: Int64(outputSeconds * 1000))
+        }
     }
 
     func finished() { control.progressed(1) }

@@ -64,7 +64,8 @@ public enum Thumbnailer {
             defer { packet.unref() }
             try control.check()
             guard packet.streamIndex == video.index else { continue }
-            while !(try decoder.send(packet)) { try takeFrames() }
+            // Once the target frame is out, stop: the decoder may refuse input until its other frames are read.
+            while !reachedTarget, !(try decoder.send(packet)) { try takeFrames() }
             try takeFrames()
         }
         if !reachedTarget {

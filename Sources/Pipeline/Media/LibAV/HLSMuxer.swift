@@ -10,7 +10,8 @@ final class HLSMuxer {
     let directory: String
     private let context: UnsafeMutablePointer<AVFormatContext>
     private let control: JobControl
-    private var headerWritten = false
+    /// Bytes and time span written per output stream, for bit rates the muxer could not know up front.
+    private var written: [Int: (bytes: Int64, span: OutputSpan)] = [:]
 
     init(directory: String, control: JobControl) throws(PipelineError) {
         // '%' would be read as a format specifier in the playlist and segment name patterns.
@@ -41,7 +42,7 @@ final class HLSMuxer {
     }
 
     /// Whether encoders must put SPS/PPS/AudioSpecificConfig in extradata (true for hls).
-    var needsGlobalHeader: Bool { context.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 }
+    var needsGlobalHeader: Bool { (context.pointee.oformat?.pointee.flags ?? 0) & AVFMT_GLOBALHEADER != 0 }
 
     /// Adds an output stream described by `parameters` (a stream copy, or an opened encoder's parameters).
     func addStream(
@@ -83,23 +84,35 @@ final class HLSMuxer {
         ])
         let result = avformat_write_header(context, &options.raw)
         if result < 0 { throw failure(result, step: "write HLS header in \(directory)") }
-        headerWritten = true
         try options.requireAllConsumed(by: "hls muxer")
     }
 
     /// The output stream's time base, which the muxer may change in `writeHeader` (MPEG-TS uses 1/90000).
     func timeBase(ofStream index: Int) -> AVRational {
-        context.pointee.streams[index]?.pointee.time_base ?? inboxd_AV_TIME_BASE_Q()
+        context.pointee.streams?[index]?.pointee.time_base ?? inboxd_AV_TIME_BASE_Q()
     }
 
     /// Writes (and takes the data of) a packet already rescaled to the output stream's time base.
     func write(_ packet: Packet) throws(PipelineError) {
+        var stats = written[packet.streamIndex] ?? (0, OutputSpan())
+        stats.bytes += Int64(packet.size)
+        stats.span.add(packet: packet, timeBase: timeBase(ofStream: packet.streamIndex))
+        written[packet.streamIndex] = stats
         let result = av_interleaved_write_frame(context, packet.raw)
         if result < 0 { throw failure(result, step: "write HLS segment in \(directory)") }
     }
 
     /// Flushes the interleaving queue and writes the playlists (VOD writes index.m3u8 only here).
+    ///
+    /// The master's BANDWIDTH is the streams' `bit_rate` (+10 %), read when the playlists are written, and a
+    /// stream without one is left out, so a CRF-encoded video-only rendition got a master with no variant at all.
+    /// Streams the muxer has no rate for get the average rate actually written.
     func finish() throws(PipelineError) {
+        for (index, stats) in written where stats.span.duration > 0 {
+            guard let parameters = context.pointee.streams?[index]?.pointee.codecpar,
+                  parameters.pointee.bit_rate <= 0 else { continue }
+            parameters.pointee.bit_rate = Int64((Double(stats.bytes) * 8 / stats.span.duration).rounded())
+        }
         let result = av_write_trailer(context)
         if result < 0 { throw failure(result, step: "finish HLS playlist in \(directory)") }
     }

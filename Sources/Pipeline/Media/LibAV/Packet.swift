@@ -16,6 +16,7 @@ final class Packet {
     }
 
     var streamIndex: Int { Int(raw.pointee.stream_index) }
+    var size: Int { Int(raw.pointee.size) }
     var isKeyframe: Bool { raw.pointee.flags & AV_PKT_FLAG_KEY != 0 }
     var pts: Int64? { raw.pointee.pts == inboxd_AV_NOPTS_VALUE ? nil : raw.pointee.pts }
     var dts: Int64? { raw.pointee.dts == inboxd_AV_NOPTS_VALUE ? nil : raw.pointee.dts }
