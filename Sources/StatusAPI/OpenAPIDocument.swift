@@ -876,6 +876,9 @@ public enum OpenAPIDocument {
               },
               "415": {
                 "$ref": "#/components/responses/UnsupportedMediaType"
+              },
+              "507": {
+                "$ref": "#/components/responses/InsufficientStorage"
               }
             }
           }

@@ -167,6 +167,7 @@ struct Receiver: Sendable {
             throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
                               "POST /api/videos/youtube takes application/json, not '\(contentType)'")
         }
+        try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
         var request = request
         let body: ByteBuffer
