@@ -162,6 +162,36 @@ import Testing
         #expect(list.contains("uploader") && !list.contains(rig.uploader), "tokens are never listed")
     }
 
+    /// A raw client that ignores the early answer and keeps sending: the server closes instead of draining 200 MB.
+    @Test func aRefusedClientThatKeepsSendingIsCutOffNotDrained() throws {
+        let rig = try ReceiverRig()
+        defer { rig.d.cleanUp() }
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", \(rig.d.port)))
+            total = 200 * 1024 * 1024
+            s.sendall(b"PUT /api/videos/\(UUID().uuidString)/file?title=x HTTP/1.1\\r\\nHost: x\\r\\n"
+                      b"Content-Type: video/mp4\\r\\nContent-Length: %d\\r\\n\\r\\n" % total)
+            chunk, sent = b"\\0" * 65536, 0
+            try:
+                while sent < total:
+                    sent += s.send(chunk)
+            except OSError:
+                pass
+            s.settimeout(5)
+            try:
+                answer = s.recv(200).split(b"\\r\\n")[0].decode()
+            except OSError:
+                answer = "none"
+            print(sent, answer)
+            """
+        let r = try Shell.run("python3", ["-c", script])
+        let parts = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1)
+        let sent = Int(parts.first ?? "") ?? -1
+        #expect(sent >= 0 && sent < 100 << 20, "server read \(sent) bytes of a refused body: \(r.stdout) \(r.stderr)")
+        #expect(rig.incomingEntries.isEmpty)
+    }
+
     @Test func aFullInboxFilesystemIs507() throws {
         let media = try MediaFactory()
         let src = try media.h264AAC(seconds: 1)
