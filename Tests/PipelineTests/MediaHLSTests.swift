@@ -194,6 +194,7 @@ struct MediaHLSTests {
         await #expect(throws: PipelineError.cancelled(reason: "test stop")) {
             _ = try await convertOnThread(input, to: out, control: control)
         }
+        control.setProgressHandler(nil)
         #expect(firstProgress.values.allSatisfy { $0 < 1 })
         #expect(!FileManager.default.fileExists(atPath: "\(out)/master.m3u8"))
         #expect(!FileManager.default.fileExists(atPath: "\(out)/360p/index.m3u8"))
