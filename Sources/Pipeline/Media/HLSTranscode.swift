@@ -23,9 +23,9 @@ struct HLSTranscode {
         let muxer = try HLSMuxer(directory: outputDirectory, control: control)
         try videoPath.open(globalHeader: muxer.needsGlobalHeader)
         try audioPath?.open(globalHeader: muxer.needsGlobalHeader)
-        _ = try muxer.addStream(encodedBy: videoPath.encoder)
+        try muxer.addStream(encodedBy: videoPath.encoder)
         if let audioPath {
-            _ = try muxer.addStream(encodedBy: audioPath.encoder)
+            try muxer.addStream(encodedBy: audioPath.encoder)
         }
         let rendition = "\(videoPath.height)p"
         try muxer.writeHeader(rendition: rendition, hasAudio: audioPath != nil, segmentSeconds: options.segmentSeconds)

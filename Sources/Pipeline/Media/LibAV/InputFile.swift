@@ -143,8 +143,6 @@ struct MediaStream {
         raw.pointee.duration == inboxd_AV_NOPTS_VALUE ? nil : Double(raw.pointee.duration) * av_q2d(timeBase)
     }
 
-    var startTime: Int64 { raw.pointee.start_time == inboxd_AV_NOPTS_VALUE ? 0 : raw.pointee.start_time }
-
     func seconds(_ ts: Int64) -> Double { Double(ts) * av_q2d(timeBase) }
     func timestamp(seconds: Double) -> Int64 { Int64((seconds / av_q2d(timeBase)).rounded()) }
 
