@@ -70,6 +70,28 @@ struct MediaErrorTests {
         #expect(!FileManager.default.fileExists(atPath: media.path("thumb.jpg")))
     }
 
+    @Test("a dropped HLS playlist is refused: it would make the daemon read other files or fetch URLs")
+    func refusesPlaylists() throws {
+        let media = try MediaFactory()
+        let segment = try media.h264AAC(seconds: 2)
+        let local = media.path("local.mp4")
+        try "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n\(segment)\n#EXT-X-ENDLIST\n"
+            .write(toFile: local, atomically: true, encoding: .utf8)
+        let remote = media.path("remote.mp4")
+        try "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://127.0.0.1:9/seg.ts\n#EXT-X-ENDLIST\n"
+            .write(toFile: remote, atomically: true, encoding: .utf8)
+        for path in [local, remote] {
+            let error = thrownPipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: path) }
+            guard case .unreadableMedia(let errorPath, _)? = error else {
+                Issue.record("expected unreadableMedia for \(path), got \(String(describing: error))")
+                continue
+            }
+            #expect(errorPath == path)
+        }
+        let localError = thrownPipelineError { () throws(PipelineError) in _ = try MediaProbe.probe(path: local) }
+        #expect(localError?.description.contains("hls files name other files") == true, "\(String(describing: localError))")
+    }
+
     @Test("a missing file names the path and says so")
     func missingFile() throws {
         let media = try MediaFactory()

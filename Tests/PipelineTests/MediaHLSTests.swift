@@ -101,6 +101,41 @@ struct MediaHLSTests {
         #expect(abs((probe.durationSeconds ?? 0) - 4) < 0.5)
     }
 
+    @Test("a video with a display rotation (phone portrait) is transcoded upright, as the ffmpeg CLI shows it",
+          arguments: [90, 180, 270])
+    func turnsRotatedVideoUpright(degrees: Int) async throws {
+        let media = try MediaFactory()
+        let input = try media.rotated(degrees: degrees)
+        let portrait = degrees != 180
+        let info = try MediaProbe.probe(path: input)
+        #expect(info.width == (portrait ? 240 : 320))
+        #expect(info.height == (portrait ? 320 : 240))
+        let out = media.path("out")
+        let result = try await convertOnThread(input, to: out)
+        #expect(result.mode == .transcode)
+        #expect(result.rendition == (portrait ? "320p" : "240p"))
+        let probe = try checkLayout(out, rendition: result.rendition)
+        #expect(probe.video?.width == (portrait ? 240 : 320))
+        #expect(probe.video?.height == (portrait ? 320 : 240))
+        let (w, h) = portrait ? (6, 8) : (8, 6)
+        let ours = try FFprobe.firstFramePixels(path: "\(out)/master.m3u8", width: w, height: h)
+        let reference = try FFprobe.firstFramePixels(path: input, width: w, height: h)
+        #expect(ours.count == reference.count)
+        #expect(meanDifference(ours, reference) < 12, "\(meanDifference(ours, reference))")
+        // The comparison can tell orientations apart: the same picture upside down is far off.
+        #expect(meanDifference(ours, upsideDown(reference, width: w)) > 30)
+    }
+
+    func meanDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
+        guard a.count == b.count, !a.isEmpty else { return .infinity }
+        return Double(zip(a, b).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(a.count)
+    }
+
+    /// rgb24 pixels turned by 180°.
+    func upsideDown(_ pixels: [UInt8], width: Int) -> [UInt8] {
+        stride(from: 0, to: pixels.count, by: 3).map { Array(pixels[$0..<$0 + 3]) }.reversed().flatMap { $0 }
+    }
+
     @Test("10-bit H.264 is transcoded, not copied, because browsers cannot play it")
     func transcodesHigh10() async throws {
         let media = try MediaFactory()
@@ -194,6 +229,7 @@ struct MediaHLSTests {
         await #expect(throws: PipelineError.cancelled(reason: "test stop")) {
             _ = try await convertOnThread(input, to: out, control: control)
         }
+        control.setProgressHandler(nil)
         #expect(firstProgress.values.allSatisfy { $0 < 1 })
         #expect(!FileManager.default.fileExists(atPath: "\(out)/master.m3u8"))
         #expect(!FileManager.default.fileExists(atPath: "\(out)/360p/index.m3u8"))

@@ -60,6 +60,16 @@ struct MediaThumbnailTests {
         #expect(probe.video?.height == 480)
     }
 
+    @Test("a phone video's thumbnail is upright")
+    func rotatedThumbnail() throws {
+        let media = try MediaFactory()
+        let output = media.path("thumb.jpg")
+        try Thumbnailer.writeJPEG(input: try media.rotated(degrees: 90), output: output, control: JobControl())
+        let probe = try FFprobe(path: output)
+        #expect(probe.video?.width == 240)
+        #expect(probe.video?.height == 320)
+    }
+
     @Test("a transcode-only input (VP9) gets a thumbnail too")
     func vp9Thumbnail() throws {
         let media = try MediaFactory()

@@ -72,6 +72,16 @@ public struct FFprobe: Sendable {
             .compactMap { Double($0.dropFirst("#EXTINF:".count).prefix { $0 != "," }) }
     }
 
+    /// The first frame as displayed (the CLI applies any display rotation), area-scaled to `width` × `height`,
+    /// as rgb24 bytes row by row: a coarse picture to compare orientation and content.
+    public static func firstFramePixels(path: String, width: Int, height: Int) throws -> [UInt8] {
+        let output = try ExternalTool.check("ffmpeg", [
+            "-nostdin", "-v", "error", "-i", path, "-frames:v", "1", "-vf", "scale=\(width):\(height):flags=area",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        ])
+        return [UInt8](output.stdout)
+    }
+
     /// The average colour of an image or video's first frame as (r, g, b), via a 1×1 scale.
     public static func averageColor(path: String) throws -> (r: UInt8, g: UInt8, b: UInt8) {
         let output = try ExternalTool.check("ffmpeg", [

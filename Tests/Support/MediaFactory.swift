@@ -58,6 +58,15 @@ public final class MediaFactory: Sendable {
         return out
     }
 
+    /// H.264/AAC whose frames are landscape but whose display matrix turns them by `degrees` clockwise, as phones
+    /// record portrait video.
+    public func rotated(degrees: Int, seconds: Double = 3, name: String? = nil) throws -> String {
+        let source = try h264AAC(seconds: seconds, name: "unrotated-\(degrees).mp4")
+        let out = path(name ?? "rotated-\(degrees).mp4")
+        try ffmpeg(["-i", source, "-c", "copy", "-metadata:s:v:0", "rotate=\(degrees)", out])
+        return out
+    }
+
     /// H.264 in 10-bit 4:2:0 (High 10) + AAC: H.264, yet not safe to stream-copy for browsers.
     public func h264High10(seconds: Double = 4, name: String = "h264-10bit.mp4") throws -> String {
         let out = path(name)

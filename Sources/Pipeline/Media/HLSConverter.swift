@@ -3,10 +3,10 @@ import Foundation
 
 /// Converts one media file to VOD HLS in the DESIGN.md output layout, in-process with libav.
 ///
-/// H.264 (8-bit 4:2:0) with AAC or without audio is stream-copied (`.remux`): fast, lossless, and segments
-/// follow the source's keyframes (never `split_by_time`, which would start segments without an IDR).
-/// Everything else is transcoded (`.transcode`) to libx264 yuv420p with a keyframe forced every
-/// `segmentSeconds`, plus native AAC at 48 kHz stereo.
+/// H.264 (8-bit 4:2:0, no display rotation) with AAC or without audio is stream-copied (`.remux`): fast,
+/// lossless, and segments follow the source's keyframes (never `split_by_time`, which would start segments
+/// without an IDR). Everything else is transcoded (`.transcode`) to libx264 yuv420p with a keyframe forced every
+/// `segmentSeconds`, plus native AAC at 48 kHz stereo; a rotated picture is turned upright on the way.
 ///
 /// Clips: a stream copy can only start at a keyframe, so a clip is remuxed only when the source has an indexed
 /// keyframe at most `remuxClipSlack` (1 s) before the requested start; the output then starts at that keyframe
@@ -51,7 +51,9 @@ public struct HLSConverter: Sendable {
     private func canCopy(video: MediaStream, audio: MediaStream?) -> Bool {
         // High 10 or 4:2:2 H.264 is valid but most browsers and phones cannot play it.
         let playable = video.pixelFormat == AV_PIX_FMT_YUV420P || video.pixelFormat == AV_PIX_FMT_YUVJ420P
-        return video.codecID == AV_CODEC_ID_H264 && playable && (audio == nil || audio?.codecID == AV_CODEC_ID_AAC)
+        // MPEG-TS cannot carry a display rotation, so a rotated (phone) video must be turned upright by re-encoding.
+        return video.codecID == AV_CODEC_ID_H264 && playable && video.displayRotation == 0
+            && (audio == nil || audio?.codecID == AV_CODEC_ID_AAC)
     }
 
     private func keyframeStartIsClose(video: MediaStream, window: ClipWindow) -> Bool {

@@ -14,7 +14,7 @@ struct HLSRemux {
         input.discardAll(except: sources)
         let muxer = try HLSMuxer(directory: outputDirectory, control: control)
         for source in sources {
-            _ = try muxer.addStream(copying: source.parameters, timeBase: source.timeBase, metadata: source.metadata)
+            try muxer.addStream(copying: source.parameters, timeBase: source.timeBase, metadata: source.metadata)
         }
         let rendition = "\(video.height)p"
         try muxer.writeHeader(rendition: rendition, hasAudio: audio != nil, segmentSeconds: segmentSeconds)

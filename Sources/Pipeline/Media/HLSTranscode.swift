@@ -23,9 +23,9 @@ struct HLSTranscode {
         let muxer = try HLSMuxer(directory: outputDirectory, control: control)
         try videoPath.open(globalHeader: muxer.needsGlobalHeader)
         try audioPath?.open(globalHeader: muxer.needsGlobalHeader)
-        _ = try muxer.addStream(encodedBy: videoPath.encoder)
+        try muxer.addStream(encodedBy: videoPath.encoder)
         if let audioPath {
-            _ = try muxer.addStream(encodedBy: audioPath.encoder)
+            try muxer.addStream(encodedBy: audioPath.encoder)
         }
         let rendition = "\(videoPath.height)p"
         try muxer.writeHeader(rendition: rendition, hasAudio: audioPath != nil, segmentSeconds: options.segmentSeconds)
@@ -81,8 +81,11 @@ final class VideoPath {
     private let window: ClipWindow
     private let options: HLSOptions
     private let scaler: Scaler
+    /// Turns the picture upright when the source has a display rotation (phone videos).
+    private let rotator: FrameRotator?
     private let decoded: Frame
     private let scaled: Frame
+    private let rotated: Frame
     private let encoded: Packet
     /// Output time 0 in the source's time base.
     private let originTimestamp: Int64
@@ -102,11 +105,16 @@ final class VideoPath {
         decoder = try CodecContext.decoder(for: video, path: input.path, control: control)
         encoder = try CodecContext.encoder(named: "libx264", control: control)
         // 4:2:0 needs even dimensions.
-        width = max(2, video.width & ~1)
-        height = max(2, video.height & ~1)
-        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P)
+        let sourceWidth = max(2, video.width & ~1), sourceHeight = max(2, video.height & ~1)
+        scaler = Scaler(width: sourceWidth, height: sourceHeight, format: AV_PIX_FMT_YUV420P)
+        let rotation = video.displayRotation
+        rotator = rotation == 0 ? nil : FrameRotator(degrees: rotation)
+        (width, height) = rotator?.rotatedSize(width: sourceWidth, height: sourceHeight) ?? (sourceWidth, sourceHeight)
+        let sar = video.sampleAspectRatio
+        let sampleAspectRatio = width == sourceWidth || sar.num <= 0 ? sar : AVRational(num: sar.den, den: sar.num)
         decoded = try Frame()
         scaled = try Frame()
+        rotated = try Frame()
         encoded = try Packet()
         originTimestamp = video.timestamp(seconds: window.start)
 
@@ -118,7 +126,7 @@ final class VideoPath {
         encoder.configureVideo(
             width: width, height: height, timeBase: encoderTimeBase,
             frameRate: frameRate.num > 0 && frameRate.den > 0 ? frameRate : nil,
-            sampleAspectRatio: video.sampleAspectRatio, gopSize: Int((fps * options.segmentSeconds * 2).rounded())
+            sampleAspectRatio: sampleAspectRatio, gopSize: Int((fps * options.segmentSeconds * 2).rounded())
         )
     }
 
@@ -165,8 +173,15 @@ final class VideoPath {
             let onGrid = av_rescale_q(ts - originTimestamp, sourceTimeBase, encoderTimeBase)
             let pts = max(onGrid, lastPts == Int64.min ? 0 : lastPts + 1)
             lastPts = pts
-            let frame = scaler.isNeeded(for: decoded) ? scaled : decoded
-            if frame === scaled { try scaler.scale(decoded, into: scaled) }
+            var frame = decoded
+            if scaler.isNeeded(for: decoded) {
+                try scaler.scale(decoded, into: scaled)
+                frame = scaled
+            }
+            if let rotator {
+                try rotator.rotate(frame, into: rotated)
+                frame = rotated
+            }
             frame.pts = pts
             let outSeconds = Double(pts) * av_q2d(encoder.timeBase)
             // Mirrors ffmpeg's -force_key_frames expr:gte(t,n_forced*6) so every segment starts with an IDR.

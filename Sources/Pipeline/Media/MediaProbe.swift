@@ -4,6 +4,7 @@ import Foundation
 /// What the daemon stores about a drop's media (the db's `duration_s`, `width`, … columns).
 public struct MediaInfo: Sendable, Equatable {
     public var durationSeconds: Double
+    /// Picture size as displayed (after the stream's rotation, if any).
     public var width: Int?
     public var height: Int?
     /// libav codec names: "h264", "aac", "vp9", "opus".
@@ -37,12 +38,14 @@ public enum MediaProbe {
         let input = try InputFile(path: path, control: nil)
         let video = input.bestVideoStream
         let audio = input.bestAudioStream
+        // Width and height as displayed: a portrait phone video is 1080×1920 although its frames are 1920×1080.
+        let turned = video.map { $0.displayRotation % 180 != 0 } ?? false
         var st = stat()
         let size = stat(path, &st) == 0 ? Int64(st.st_size) : 0
         return MediaInfo(
             durationSeconds: input.durationSeconds ?? 0,
-            width: video.map(\.width),
-            height: video.map(\.height),
+            width: video.map { turned ? $0.height : $0.width },
+            height: video.map { turned ? $0.width : $0.height },
             videoCodec: video?.codecName,
             audioCodec: audio?.codecName,
             sizeBytes: size,

@@ -19,7 +19,8 @@ public enum Thumbnailer {
         let input = try InputFile(path: path, control: control)
         guard let video = input.bestVideoStream else { throw .noVideoStream(path: path) }
         input.discardAll(except: [video])
-        let picture = try decodeFrame(of: video, in: input, atFraction: fraction, control: control)
+        var picture = try decodeFrame(of: video, in: input, atFraction: fraction, control: control)
+        if video.displayRotation != 0 { picture = try upright(picture, degrees: video.displayRotation) }
         let jpeg = try encodeJPEG(picture, maxWidth: maxWidth, control: control)
         do {
             try jpeg.write(to: URL(fileURLWithPath: output), options: .atomic)
@@ -74,6 +75,20 @@ public enum Thumbnailer {
         }
         guard haveFrame else { throw .unreadableMedia(path: input.path, reason: "no decodable video frame") }
         return best
+    }
+
+    /// The picture turned as its display matrix says (portrait phone videos), via even-sized yuv420p.
+    private static func upright(_ picture: Frame, degrees: Int) throws(PipelineError) -> Frame {
+        let scaler = Scaler(width: max(2, picture.width & ~1), height: max(2, picture.height & ~1), format: AV_PIX_FMT_YUV420P)
+        var source = picture
+        if scaler.isNeeded(for: picture) {
+            source = try Frame()
+            try scaler.scale(picture, into: source)
+        }
+        let turned = try Frame()
+        try FrameRotator(degrees: degrees).rotate(source, into: turned)
+        if degrees != 180 { turned.invertSampleAspectRatio() }
+        return turned
     }
 
     /// Scales to at most `maxWidth` (by display aspect ratio, even sizes) and encodes a baseline JPEG.

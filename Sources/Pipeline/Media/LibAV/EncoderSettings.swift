@@ -46,6 +46,12 @@ extension Frame {
     var sampleRate: Int { Int(raw.pointee.sample_rate) }
     var sampleAspectRatio: AVRational { raw.pointee.sample_aspect_ratio }
     func setQuality(qscale: Int32) { raw.pointee.quality = FF_QP2LAMBDA * qscale }
+
+    /// After a quarter turn, pixels that were wide are tall.
+    func invertSampleAspectRatio() {
+        let sar = raw.pointee.sample_aspect_ratio
+        if sar.num > 0 && sar.den > 0 { raw.pointee.sample_aspect_ratio = AVRational(num: sar.den, den: sar.num) }
+    }
 }
 
 extension MediaStream {

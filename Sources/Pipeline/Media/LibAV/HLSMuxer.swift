@@ -37,17 +37,19 @@ final class HLSMuxer {
     }
 
     deinit {
-        // avformat_free_context runs the muxer's deinit also when the trailer was never written.
+        // avformat_free_context runs the muxer's deinit also when the trailer was never written. (FFmpeg 5.1's
+        // hls deinit then leaks the open segment's 1.3 KB dynamic buffer, per ASan: only cancelled or failed
+        // conversions get here.)
         avformat_free_context(context)
     }
 
     /// Whether encoders must put SPS/PPS/AudioSpecificConfig in extradata (true for hls).
     var needsGlobalHeader: Bool { (context.pointee.oformat?.pointee.flags ?? 0) & AVFMT_GLOBALHEADER != 0 }
 
-    /// Adds an output stream described by `parameters` (a stream copy, or an opened encoder's parameters).
+    /// Adds an output stream that copies an input stream's packets.
     func addStream(
         copying parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational, metadata: OpaquePointer? = nil
-    ) throws(PipelineError) -> MediaStream {
+    ) throws(PipelineError) {
         guard let st = avformat_new_stream(context, nil) else {
             throw .libav(step: "avformat_new_stream", reason: "out of memory")
         }
@@ -57,18 +59,16 @@ final class HLSMuxer {
         st.pointee.codecpar.pointee.codec_tag = 0
         st.pointee.time_base = timeBase
         if let metadata { av_dict_copy(&st.pointee.metadata, metadata, 0) }
-        return MediaStream(raw: st)
     }
 
     /// Adds an output stream for what an opened encoder produces.
-    func addStream(encodedBy encoder: CodecContext) throws(PipelineError) -> MediaStream {
+    func addStream(encodedBy encoder: CodecContext) throws(PipelineError) {
         guard let st = avformat_new_stream(context, nil) else {
             throw .libav(step: "avformat_new_stream", reason: "out of memory")
         }
         let copied = avcodec_parameters_from_context(st.pointee.codecpar, encoder.raw)
         if copied < 0 { throw .libav(step: "avcodec_parameters_from_context", reason: LibAVError.message(copied)) }
         st.pointee.time_base = encoder.timeBase
-        return MediaStream(raw: st)
     }
 
     /// Writes the header with the VOD HLS options; fails if the muxer ignored any of them.

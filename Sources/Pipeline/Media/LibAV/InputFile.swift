@@ -17,19 +17,31 @@ final class InputFile {
         }
         if let control { ic.pointee.interrupt_callback = Interrupt.callback(for: control) }
         var optional: UnsafeMutablePointer<AVFormatContext>? = ic
+        // Local files only, also for anything the demuxer opens on its own (an HLS playlist's segment URLs):
+        // a dropped file must never make the daemon fetch from the network.
+        let options = LibAVOptions([("protocol_whitelist", "file")])
         // On failure avformat_open_input frees the context and sets it to NULL.
-        let opened = avformat_open_input(&optional, path, nil, nil)
+        let opened = avformat_open_input(&optional, path, nil, &options.raw)
         guard opened >= 0, let optional else {
             if let control, control.isCancelled { throw .cancelled(reason: control.cancelReason ?? "cancelled") }
             throw .unreadableMedia(path: path, reason: LibAVError.message(opened))
         }
         context = optional
+        try options.requireAllConsumed(by: "open \(path)")
+        if Self.referencingFormats.contains(formatName) {
+            throw .unreadableMedia(
+                path: path, reason: "\(formatName) files name other files or URLs to read and are not accepted as media"
+            )
+        }
         let info = avformat_find_stream_info(optional, nil)
         if info < 0 {
             if let control, control.isCancelled { throw .cancelled(reason: control.cancelReason ?? "cancelled") }
             throw .unreadableMedia(path: path, reason: "cannot read stream info: \(LibAVError.message(info))")
         }
     }
+
+    /// Demuxers whose input is a list of other files or URLs (playlists, concat lists, session descriptions).
+    private static let referencingFormats: Set<String> = ["hls", "concat", "dash", "sdp", "rtsp", "rtp"]
 
     deinit {
         var ic: UnsafeMutablePointer<AVFormatContext>? = context
@@ -130,8 +142,6 @@ struct MediaStream {
     var durationSeconds: Double? {
         raw.pointee.duration == inboxd_AV_NOPTS_VALUE ? nil : Double(raw.pointee.duration) * av_q2d(timeBase)
     }
-
-    var startTime: Int64 { raw.pointee.start_time == inboxd_AV_NOPTS_VALUE ? 0 : raw.pointee.start_time }
 
     func seconds(_ ts: Int64) -> Double { Double(ts) * av_q2d(timeBase) }
     func timestamp(seconds: Double) -> Int64 { Int64((seconds / av_q2d(timeBase)).rounded()) }
