@@ -80,7 +80,8 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            path: "Tests/Support"
+            path: "Tests/Support",
+            exclude: ["fixtures"]
         ),
     ]
 )
