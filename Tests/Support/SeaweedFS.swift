@@ -94,7 +94,11 @@ public final class SeaweedFS: @unchecked Sendable {
             weed = subprocess.Popen(["weed"] + sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             sys.stdin.read()
             weed.terminate()
-            weed.wait()
+            try:
+                weed.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                weed.kill()
+                weed.wait()
             """,
             "\(dataDirectory)/weed.out",
         ] + arguments
