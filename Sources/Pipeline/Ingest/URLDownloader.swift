@@ -124,11 +124,17 @@ public struct URLDownloader: Sendable {
         easy.setBodyGate { status, headers in
             status < 400 && !(detectPage && Self.isHTML(headers["content-type"]))
         }
+        var reported: Int64 = 0
         easy.setProgressHook { p in
-            if p.downloadTotal > 0 {
-                control.progressed(Double(p.downloaded) / Double(p.downloadTotal))
-            } else if p.downloaded > 0 {
-                control.heartbeat()
+            // Report every 1 % (or every MiB of an unknown total); curl calls this far more often.
+            let step = p.downloadTotal > 0 ? max(p.downloadTotal / 100, 1) : 1 << 20
+            if p.downloaded - reported >= step {
+                reported = p.downloaded
+                if p.downloadTotal > 0 {
+                    control.progressed(Double(p.downloaded) / Double(p.downloadTotal))
+                } else {
+                    control.heartbeat()
+                }
             }
             return control.isCancelled
         }
