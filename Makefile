@@ -15,7 +15,7 @@ run: build
 
 test: bootstrap
 	$(SWIFT) build --build-tests
-	INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build
+	INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build --no-parallel
 
 bench: bootstrap
 	$(SWIFT) build -c release --product inboxd

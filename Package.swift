@@ -38,6 +38,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Streaming multipart/form-data scanner for the HTTP receiver: pure, no I/O, so it is unit-tested on its own.
+        .target(
+            name: "Multipart",
+            dependencies: ["CInboxd", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Read-only HTTP routes over the SQLite db.
         .target(
             name: "StatusAPI",
@@ -46,12 +51,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
             name: "InboxDaemon",
             dependencies: [
-                "Store", "Pipeline", "StatusAPI", "CInboxd",
+                "Store", "Pipeline", "StatusAPI", "CInboxd", "Multipart",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -60,6 +67,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
@@ -68,6 +76,15 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "TestSupport"]
+        ),
+        .testTarget(
+            name: "MultipartTests",
+            dependencies: ["Multipart", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "StatusAPITests",
+            dependencies: ["StatusAPI", "Store", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(
             name: "StoreTests",

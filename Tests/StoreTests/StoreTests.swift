@@ -1,1 +1,111 @@
+import Foundation
+import GRDB
 import Store
+import TestSupport
+import Testing
+
+@Suite struct SchemaTests {
+    @Test func aFreshDbGetsTheContractSchemaAndVersion() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let pool = try StoreDatabase.openWriter(path: dir.path + "/a.db")
+        try pool.read { db in
+            #expect(try Int.fetchOne(db, sql: "PRAGMA user_version") == Schema.version)
+            #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
+            let columns = Set(try db.columns(in: "videos").map(\.name))
+            for c in ["video_id", "title", "description", "user_id", "username", "status", "visibility", "phase", "progress",
+                      "video_url", "thumbnail_url", "error", "attempts", "source", "created_at", "updated_at",
+                      "started_at", "finished_at", "duration_s", "width", "height", "video_codec", "audio_codec", "size_bytes"] {
+                #expect(columns.contains(c), "videos.\(c) missing")
+            }
+            #expect(Set(try db.columns(in: "events").map(\.name)).isSuperset(of: ["video_id", "at", "status", "phase", "message"]))
+        }
+    }
+
+    @Test func reopeningMigratesNothingTwice() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/a.db"
+        let pool = try StoreDatabase.openWriter(path: path)
+        try pool.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
+        let again = try StoreDatabase.openWriter(path: path)
+        #expect(try again.read { try VideoRow.fetchCount($0) } == 1)
+    }
+
+    @Test func theStatusCheckRejectsUnknownValues() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let pool = try StoreDatabase.openWriter(path: dir.path + "/a.db")
+        try pool.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
+        #expect(throws: DatabaseError.self) {
+            try pool.write { db in try db.execute(sql: "UPDATE videos SET status = 'published'") }
+        }
+    }
+}
+
+@Suite struct LegacyMigrationTests {
+    /// The old web app's table: publication state lived in `status`.
+    static let legacySchema = """
+        CREATE TABLE videos (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          video_id TEXT UNIQUE NOT NULL,
+          title TEXT NOT NULL,
+          description TEXT,
+          user_id INTEGER,
+          status TEXT NOT NULL,
+          video_url TEXT,
+          thumbnail_url TEXT,
+          created_at TEXT
+        );
+        INSERT INTO videos (video_id, title, description, user_id, status, video_url, thumbnail_url, created_at) VALUES
+          ('11111111-1111-1111-1111-111111111111', 'pub', 'd', 7, 'published', 'https://cdn/x/master.m3u8', 'https://cdn/x/t.jpg', '2023-01-01T00:00:00Z'),
+          ('22222222-2222-2222-2222-222222222222', 'dra', NULL, 7, 'draft', 'https://cdn/y/master.m3u8', NULL, '2023-01-02T00:00:00Z'),
+          ('33333333-3333-3333-3333-333333333333', 'pri', NULL, 8, 'private', 'https://cdn/z/master.m3u8', NULL, '2023-01-03T00:00:00Z'),
+          ('44444444-4444-4444-4444-444444444444', 'bad', NULL, 8, 'failed', 'processing', 'processing', '2023-01-04T00:00:00Z');
+        """
+
+    @Test func oldStatusValuesBecomeReadyWithThatVisibility() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/legacy.db"
+        try DatabaseQueue(path: path).write { try $0.execute(sql: Self.legacySchema) }
+
+        let pool = try StoreDatabase.openWriter(path: path)
+        let rows = try pool.read { try VideoRow.order(Column("created_at")).fetchAll($0) }
+        #expect(rows.map(\.status) == ["ready", "ready", "ready", "failed"])
+        #expect(rows.map(\.visibility) == ["published", "draft", "private", "draft"])
+        #expect(rows[0].video_url == "https://cdn/x/master.m3u8")
+        #expect(rows[0].user_id == "7")
+        #expect(rows[0].phase == "done")
+        #expect(rows[0].created_at == "2023-01-01T00:00:00Z")
+        #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
+        #expect(try pool.read { try $0.tableExists("videos_legacy") } == false)
+    }
+}
+
+@Suite struct ReadOnlyReaderTests {
+    @Test func theStatusReaderCannotWrite() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/a.db"
+        let writer = try StoreDatabase.openWriter(path: path)
+        try writer.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
+
+        let reader = try StoreDatabase.openReader(path: path)
+        #expect(try reader.read { try VideoRow.fetchCount($0) } == 1)
+        let error = #expect(throws: DatabaseError.self) {
+            try reader.writeWithoutTransaction { db in try db.execute(sql: "UPDATE videos SET title = 'x'") }
+        }
+        #expect(error?.resultCode == .SQLITE_READONLY)
+        #expect(try writer.read { try String.fetchOne($0, sql: "SELECT title FROM videos") } == "t")
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func roundTripsTheContractFormat() {
+        let d = Date(timeIntervalSince1970: 1_672_531_200)
+        #expect(Timestamp.string(d) == "2023-01-01T00:00:00Z")
+        #expect(Timestamp.date("2023-01-01T00:00:00Z") == d)
+        #expect(Timestamp.date("2023-01-01 00:00:00") == nil)
+    }
+}

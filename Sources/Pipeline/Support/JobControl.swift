@@ -14,6 +14,8 @@ public final class JobControl: Sendable {
     private struct State {
         var reason: String?
         var lastProgress = ContinuousClock.now
+        var bestFraction = -1.0
+        var bestPosition: Int64 = -1
         var handler: (@Sendable (Double) -> Void)?
     }
 
@@ -31,22 +33,37 @@ public final class JobControl: Sendable {
     }
 
     /// Where the current step's progress (0.0–1.0 within that step) goes; the daemon maps it into the job.
+    /// Each step starts its own 0–1 range and its own liveness measure.
     public func setProgressHandler(_ handler: (@Sendable (Double) -> Void)?) {
-        state.withLock { $0.handler = handler; $0.lastProgress = .now }
+        state.withLock {
+            $0.handler = handler
+            $0.lastProgress = .now
+            $0.bestFraction = -1
+            $0.bestPosition = -1
+        }
     }
 
-    /// Called by a step whenever it moved forward. Also feeds the stall watchdog.
+    /// Called by a step with its progress. Only a fraction larger than any before counts as progress for the
+    /// stall watchdog, so a callback that keeps reporting the same value (curl's, while a server stalls) does not
+    /// hide a stall.
     public func progressed(_ fraction: Double) {
+        let f = min(max(fraction, 0), 1)
         let handler = state.withLock { s -> (@Sendable (Double) -> Void)? in
+            guard f > s.bestFraction else { return nil }
+            s.bestFraction = f
             s.lastProgress = .now
             return s.handler
         }
-        handler?(min(max(fraction, 0), 1))
+        handler?(f)
     }
 
-    /// Marks liveness without a measurable fraction (e.g. bytes arrived of unknown total).
-    public func heartbeat() {
-        state.withLock { $0.lastProgress = .now }
+    /// Liveness without a known total (bytes of a download of unknown size): counts only when `position` grew.
+    public func heartbeat(position: Int64) {
+        state.withLock {
+            guard position > $0.bestPosition else { return }
+            $0.bestPosition = position
+            $0.lastProgress = .now
+        }
     }
 
     public var secondsSinceProgress: Double {

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Pipeline
+import Store
+
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Re-run failed jobs from their kept originals (the running daemon picks them up within seconds).")
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "Video id of a failed job.") var videoID: String?
+    @Flag(name: .customLong("all-failed"), help: "Retry every failed job.") var allFailed = false
+
+    func validate() throws {
+        guard (videoID != nil) != allFailed else { throw ValidationError("give a VIDEO_ID or --all-failed") }
+    }
+
+    func run() async throws {
+        do {
+            let store = try JobStore(path: try common.load().db)
+            let ids = try await store.retry(ids: allFailed ? nil : [videoID!.lowercased()])
+            if let videoID, ids.isEmpty {
+                throw ValidationError("no failed job with id \(videoID)")
+            }
+            for id in ids { print("queued for retry: \(id)") }
+            if allFailed { print("\(ids.count) job(s) queued for retry") }
+        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job, human-readable.")
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "Video id.") var videoID: String
+
+    func run() async throws {
+        do {
+            let store = try JobStore(path: try common.load().db)
+            guard let r = try await store.row(videoID.lowercased()) else { throw ValidationError("no job with id \(videoID)") }
+            var lines = [
+                "video_id:   \(r.video_id)", "title:      \(r.title)",
+                "status:     \(r.status) (phase \(r.phase), progress \(Int((r.progress * 100).rounded()))%)",
+                "attempts:   \(r.attempts)", "source:     \(r.source)\(r.source_url.map { " \($0)" } ?? "")",
+                "created_at: \(r.created_at)", "updated_at: \(r.updated_at)",
+            ]
+            if let e = r.error { lines.append("error:      \(e)") }
+            if r.status == "ready" { lines += ["video_url:  \(r.video_url)", "thumbnail:  \(r.thumbnail_url)"] }
+            if let d = r.duration_s {
+                lines.append("media:      \(String(format: "%.2f", d)) s, \(r.width ?? 0)x\(r.height ?? 0), \(r.video_codec ?? "-")/\(r.audio_codec ?? "-"), \(r.size_bytes ?? 0) bytes")
+            }
+            print(lines.joined(separator: "\n"))
+        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+}
+
+struct ConvertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert", abstract: "One-off HLS conversion of a file, no db (the daemon's own pipeline code).")
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "Input media file.") var input: String
+    @Argument(help: "Output directory (gets master.m3u8, <rendition>/, thumbnail.jpg).") var outdir: String
+    @Option(help: "Cut START,DURATION in seconds before converting.") var clip: String?
+    @Option(help: "HLS segment length in seconds.") var segmentSeconds: Double = 6
+
+    func run() async throws {
+        var range: ClipRange? = nil
+        if let clip {
+            let parts = clip.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 2, let s = parts[0], let d = parts[1], s >= 0, d > 0 else {
+                throw ValidationError("--clip expects START,DURATION in seconds, e.g. 10,30")
+            }
+            range = ClipRange(start: s, duration: d)
+        }
+        LogSetup.bootstrap(level: "warning")
+        LibAVLog.install(logger: Logger(label: "inboxd.libav"))
+        let control = JobControl()
+        var options = HLSOptions()
+        options.segmentSeconds = segmentSeconds
+        let converter = HLSConverter(options: options)
+        let input = absolute(self.input), out = absolute(outdir), clipRange = range
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let result = try await DedicatedThread.run(name: "inboxd-convert") {
+                try converter.convert(input: input, outputDirectory: out, clip: clipRange, control: control)
+            }
+            try await DedicatedThread.run(name: "inboxd-thumbnail") {
+                try Thumbnailer.writeJPEG(input: input, output: out + "/thumbnail.jpg", control: control)
+            }
+            print("\(result.mode.rawValue): \(out)/master.m3u8 (\(result.rendition), \(String(format: "%.2f", result.durationSeconds)) s)")
+        } catch { throw fail(error) }
+    }
+}
+
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish", abstract: "One-off upload of a directory to the configured S3 bucket.")
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "Directory to upload (its files keep their relative paths).") var dir: String
+    @Option(help: "Key prefix inside the bucket (default: the config's [s3] prefix).") var prefix: String?
+
+    func run() async throws {
+        do {
+            let config = try common.load()
+            guard let s3 = config.s3 else { throw ConfigError.badValue(key: "s3", reason: "no [s3] table in the config") }
+            LogSetup.bootstrap(level: config.logLevel)
+            Curl.globalInit()
+            let publisher = S3Publisher(configuration: s3, logger: Logger(label: "inboxd.publish"))
+            let keys = try await publisher.upload(directory: absolute(dir), keyPrefix: prefix ?? s3.prefix, control: JobControl())
+            for k in keys { print(k) }
+        } catch { throw fail(error) }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Pipeline
+import TOMLKit
+
+extension Config {
+    /// Reads a TOML config. Relative paths are relative to the file's directory; an unknown key is an error
+    /// naming it, so a typo never silently falls back to a default.
+    static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+        }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigError.syntax(path: path, reason: "\(e.description) at line \(e.source.begin.line)")
+        } catch {
+            throw ConfigError.syntax(path: path, reason: "\(error)")
+        }
+        let base = (URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()).path
+        return try Config(table: table, baseDirectory: base, environment: environment)
+    }
+
+    init(table: TOMLTable, baseDirectory: String, environment: [String: String]) throws {
+        let r = TableReader(table: table, prefix: "")
+        func path(_ value: String) -> String {
+            value.hasPrefix("/") ? value : (baseDirectory as NSString).appendingPathComponent(value)
+        }
+        let inbox = path(try r.string("inbox") ?? "inbox")
+        self.init(
+            inbox: inbox,
+            db: path(try r.string("db") ?? "inboxd.db"),
+            output: path(try r.string("output") ?? "output"))
+        if let l = try r.string("listen") {
+            guard let a = ListenAddress(l) else { throw ConfigError.badValue(key: "listen", reason: "expected HOST:PORT, got '\(l)'") }
+            listen = a
+        }
+        publicURL = try r.string("public_url")
+        workers = try r.int("workers", min: 1) ?? workers
+        maxUploadBytes = try r.int("max_upload_bytes", min: 1).map(Int64.init) ?? maxUploadBytes
+        minFreeBytes = try r.int("min_free_bytes", min: 0).map(Int64.init) ?? minFreeBytes
+        settleSeconds = try r.seconds("settle_seconds") ?? settleSeconds
+        orphanSeconds = try r.seconds("orphan_seconds") ?? orphanSeconds
+        jobTimeLimitSeconds = try r.seconds("job_time_limit_seconds") ?? jobTimeLimitSeconds
+        stallSeconds = try r.seconds("stall_seconds") ?? stallSeconds
+        recoveryPollSeconds = try r.seconds("recovery_poll_seconds") ?? recoveryPollSeconds
+        segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
+        shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
+        if let level = try r.string("log_level") {
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(level) else {
+                throw ConfigError.badValue(key: "log_level", reason: "expected one of \(levels.joined(separator: ", "))")
+            }
+            logLevel = level
+        }
+        if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
+        if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
+        try r.rejectUnknown()
+    }
+
+    private static func s3(_ r: TableReader, _ env: [String: String]) throws -> S3Configuration {
+        guard let endpoint = try r.string("endpoint") else { throw ConfigError.badValue(key: "s3.endpoint", reason: "required") }
+        guard let bucket = try r.string("bucket") else { throw ConfigError.badValue(key: "s3.bucket", reason: "required") }
+        guard let key = try r.string("access_key_id") ?? env["AWS_ACCESS_KEY_ID"] else {
+            throw ConfigError.badValue(key: "s3.access_key_id", reason: "required (or set AWS_ACCESS_KEY_ID)")
+        }
+        guard let secret = try r.string("secret_access_key") ?? env["AWS_SECRET_ACCESS_KEY"] else {
+            throw ConfigError.badValue(key: "s3.secret_access_key", reason: "required (or set AWS_SECRET_ACCESS_KEY)")
+        }
+        var c = S3Configuration(endpoint: endpoint, bucket: bucket, accessKeyID: key, secretAccessKey: secret)
+        c.sessionToken = try r.string("session_token") ?? env["AWS_SESSION_TOKEN"]
+        c.region = try r.string("region") ?? env["AWS_REGION"] ?? c.region
+        c.prefix = (try r.string("prefix") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        c.pathStyle = try r.bool("path_style") ?? c.pathStyle
+        c.publicBaseURL = try r.string("public_base_url")
+        c.parallelism = try r.int("parallelism", min: 1) ?? c.parallelism
+        c.partSizeBytes = try r.int("part_size_bytes", min: 5 << 20).map(Int64.init) ?? c.partSizeBytes
+        c.multipartThresholdBytes = try r.int("multipart_threshold_bytes", min: 5 << 20).map(Int64.init) ?? c.multipartThresholdBytes
+        c.maxAttempts = try r.int("max_attempts", min: 1) ?? c.maxAttempts
+        c.connectTimeoutSeconds = try r.seconds("connect_timeout_seconds") ?? c.connectTimeoutSeconds
+        c.requestTimeoutSeconds = try r.seconds("request_timeout_seconds") ?? c.requestTimeoutSeconds
+        try r.rejectUnknown()
+        return c
+    }
+
+    private static func urlIngest(_ r: TableReader, maxBytes: Int64) throws -> URLIngestConfiguration {
+        var c = URLIngestConfiguration()
+        c.maxBytes = maxBytes
+        c.allow = try r.strings("allow") ?? []
+        c.maxRedirects = try r.int("max_redirects", min: 0) ?? c.maxRedirects
+        c.connectTimeoutSeconds = try r.seconds("connect_timeout_seconds") ?? c.connectTimeoutSeconds
+        c.lowSpeedBytesPerSecond = try r.int("low_speed_bytes_per_second", min: 1) ?? c.lowSpeedBytesPerSecond
+        c.lowSpeedSeconds = try r.int("low_speed_seconds", min: 1) ?? c.lowSpeedSeconds
+        c.ytDlp = try r.string("yt_dlp") ?? c.ytDlp
+        try r.rejectUnknown()
+        return c
+    }
+}
+
+/// Typed reads from one TOML table that remember which keys were used, so leftovers can be reported.
+private final class TableReader {
+    let table: TOMLTable
+    let prefix: String
+    private var used: Set<String> = []
+
+    init(table: TOMLTable, prefix: String) {
+        self.table = table
+        self.prefix = prefix
+    }
+
+    private func value(_ key: String) -> TOMLValueConvertible? {
+        used.insert(key)
+        return table[key]
+    }
+
+    private func bad(_ key: String, _ expected: String) -> ConfigError {
+        .badValue(key: prefix + key, reason: "expected \(expected)")
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.string else { throw bad(key, "a string") }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard let b = v.bool else { throw bad(key, "true or false") }
+        return b
+    }
+
+    func int(_ key: String, min: Int) throws -> Int? {
+        guard let v = value(key) else { return nil }
+        guard let i = v.int, i >= min else { throw bad(key, "an integer ≥ \(min)") }
+        return i
+    }
+
+    func seconds(_ key: String) throws -> Double? {
+        guard let v = value(key) else { return nil }
+        guard let d = v.double ?? v.int.map(Double.init), d >= 0 else { throw bad(key, "a number of seconds ≥ 0") }
+        return d
+    }
+
+    func strings(_ key: String) throws -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { throw bad(key, "an array of strings") }
+        return try a.map { e in
+            guard let s = e.string else { throw bad(key, "an array of strings") }
+            return s
+        }
+    }
+
+    func table(_ key: String) throws -> TOMLTable? {
+        guard let v = value(key) else { return nil }
+        guard let t = v.table else { throw bad(key, "a table") }
+        return t
+    }
+
+    func rejectUnknown() throws {
+        if let extra = table.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ConfigError.unknownKey(prefix + extra)
+        }
+    }
+}

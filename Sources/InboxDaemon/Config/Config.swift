@@ -1,0 +1,88 @@
+import Foundation
+import Pipeline
+
+/// Everything the daemon and admin commands read from `inboxd.toml` and flags, every default filled in.
+struct Config: Sendable {
+    var inbox: String
+    var db: String
+    /// Local publishing directory (the embedded default when no `[s3]` table is given).
+    var output: String
+    var listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// Base of `video_url`/`thumbnail_url` for local publishing; defaults to `http://<listen>`.
+    var publicURL: String?
+    var workers: Int = 2
+    var maxUploadBytes: Int64 = 500_000_000
+    /// The receiver answers 507 when the inbox filesystem has less free space than this.
+    var minFreeBytes: Int64 = 256 << 20
+    /// Quiet time before an in-place-written file counts as complete.
+    var settleSeconds: Double = 5
+    /// A sidecar with no media and no `source_url` fails after this long.
+    var orphanSeconds: Double = 3600
+    /// Wall-clock limit for one processing attempt (the seed's "processing time limits").
+    var jobTimeLimitSeconds: Double = 3600
+    /// A job whose conversion, download or upload shows no progress for this long is aborted.
+    var stallSeconds: Double = 120
+    /// How often the daemon looks for rows an admin set back to `processing` (recovery SQL, `inboxd retry`).
+    var recoveryPollSeconds: Double = 2
+    /// On SIGTERM, running jobs get this long to finish before they are put back for the next start.
+    var shutdownGraceSeconds: Double = 20
+    var segmentSeconds: Double = 6
+    var logLevel: String = "info"
+    var s3: S3Configuration?
+    var urlIngest = URLIngestConfiguration()
+
+    init(inbox: String, db: String, output: String) {
+        self.inbox = inbox
+        self.db = db
+        self.output = output
+    }
+
+    var effectivePublicURL: String {
+        let base = publicURL ?? "http://\(listen.urlAuthority)"
+        return base.hasSuffix("/") ? String(base.dropLast()) : base
+    }
+}
+
+struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    /// Parses `127.0.0.1:8080`, `[::1]:8080` or `localhost:8080`.
+    init?(_ text: String) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (0...65535).contains(p) else { return nil }
+            port = p
+        } else {
+            guard let colon = text.lastIndex(of: ":"), let p = Int(text[text.index(after: colon)...]),
+                  (0...65535).contains(p), colon != text.startIndex else { return nil }
+            host = String(text[..<colon])
+            port = p
+        }
+    }
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    var urlAuthority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    var description: String { urlAuthority }
+}
+
+enum ConfigError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case syntax(path: String, reason: String)
+    case unknownKey(String)
+    case badValue(key: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read config \(path): \(reason)"
+        case .syntax(let path, let reason): "config \(path): \(reason)"
+        case .unknownKey(let key): "unknown config key '\(key)'"
+        case .badValue(let key, let reason): "config key '\(key)': \(reason)"
+        }
+    }
+}

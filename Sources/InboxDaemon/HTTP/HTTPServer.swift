@@ -1,0 +1,44 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOPosix
+import Pipeline
+import StatusAPI
+
+/// The daemon's one HTTP listener: status API, receiver and (with local publishing) the output files.
+enum HTTPServer {
+    static func make(
+        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, uploadPool: NIOThreadPool, logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router(context: InboxRequestContext.self)
+        // Outermost first: request ids and metrics see every answer, JSON 404/405 wrap the file server's misses.
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+        router.add(middleware: UnmatchedRouteMiddleware())
+        if config.s3 == nil {
+            router.add(middleware: FileMiddleware(config.output, urlBasePath: nil, searchForIndexHtml: false, logger: logger)
+                .withAdditionalMediaTypes(forFileExtensions: [
+                    "m3u8": MediaType(type: .application, subType: "vnd.apple.mpegurl"),
+                    "ts": MediaType(type: .video, subType: "mp2t"),
+                    "m4s": MediaType(type: .video, subType: "iso.segment"),
+                ]))
+        }
+        let users = UserDirectory(db: statusStore.db, hashToken: { UserToken.hash($0) })
+        StatusRoutes.register(on: router, store: statusStore)
+        VideoListRoutes.register(on: router, store: statusStore, users: users)
+        EventRoutes.register(on: router, store: statusStore)
+        EventStreamRoutes.register(on: router, store: statusStore)
+        metrics.register(on: router, store: statusStore)
+        OpenAPIDocument.register(on: router)
+        Receiver(
+            incoming: InboxLayout(root: config.inbox).incoming,
+            limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
+            users: users, reader: statusStore.db, journal: jobStore, pool: uploadPool
+        ).addRoutes(to: router)
+        return Application(
+            router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [CloseAfterResponseHandler()])),
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
+            logger: logger)
+    }
+}

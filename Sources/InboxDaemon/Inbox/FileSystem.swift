@@ -1,0 +1,129 @@
+import CInboxd
+import Foundation
+
+/// An errno failure of a named syscall, for messages like `rename a → b: No such file or directory`.
+struct SystemError: Error, CustomStringConvertible {
+    let call: String
+    let path: String
+    let code: Int32
+
+    var description: String { "\(call) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// The few filesystem calls the inbox needs, each retrying EINTR and throwing an error that names the call.
+enum FileSystem {
+    enum Kind: Equatable {
+        case regular, directory, symlink, other(String)
+    }
+
+    struct Status {
+        let kind: Kind
+        let size: Int64
+        let mtime: Double
+    }
+
+    /// `lstat`: never follows a symlink. nil when the path does not exist.
+    static func status(_ path: String) -> Status? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        let kind: Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        case S_IFIFO: kind = .other("a FIFO")
+        case S_IFSOCK: kind = .other("a socket")
+        case S_IFCHR, S_IFBLK: kind = .other("a device")
+        default: kind = .other("not a regular file")
+        }
+        let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        return Status(kind: kind, size: Int64(st.st_size), mtime: mtime)
+    }
+
+    /// Reads a small regular file without following links or blocking on a FIFO.
+    static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
+        let fd = try retrying("open", path) { open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError(call: "fstat", path: path, code: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw SystemError(call: "open", path: path, code: EINVAL) }
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        while out.count <= limit {
+            let n = try retrying("read", path) { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return out
+    }
+
+    /// `rename(2)`, refusing to replace an existing target.
+    static func renameNoReplace(_ from: String, _ to: String) throws {
+        _ = try retrying("rename", "\(from) → \(to)") { inboxd_rename_noreplace(from, to) }
+    }
+
+    /// Plain `rename(2)` (replaces a target file, or an empty target directory).
+    static func rename(_ from: String, _ to: String) throws {
+        _ = try retrying("rename", "\(from) → \(to)") { Glibc.rename(from, to) }
+    }
+
+    static func mkdir(_ path: String) throws {
+        _ = try retrying("mkdir", path) { Glibc.mkdir(path, 0o755) }
+    }
+
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    static func listDirectory(_ path: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = try retrying("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = try retrying("write", path) { bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+            offset += n
+        }
+    }
+
+    /// Free bytes available to unprivileged users on the filesystem holding `path`.
+    static func freeBytes(_ path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+
+    @discardableResult
+    static func retrying<T: BinaryInteger>(_ call: String, _ path: String, _ body: () -> T) throws -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            if errno == EINTR { continue }
+            throw SystemError(call: call, path: path, code: errno)
+        }
+    }
+}
+
+/// An exclusive `flock` on a job directory: whoever holds it owns the job. The kernel drops it when the
+/// process dies, so a second daemon (or the next start) can tell an abandoned job from a running one.
+final class DirectoryLock: Sendable {
+    private let fd: Int32
+    let path: String
+
+    /// nil when another process (or another job here) holds the lock.
+    init?(path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+/// The on-disk inbox contract (DESIGN.md): each stage owns one directory, and a job moves between them by
+/// `rename(2)`, so a crash at any instant leaves a state the next start understands.
+struct InboxLayout: Sendable {
+    let root: String
+    var incoming: String { root + "/incoming" }
+    var processingRoot: String { root + "/processing" }
+    var failedRoot: String { root + "/failed" }
+    var workRoot: String { root + "/work" }
+
+    init(root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    func processing(_ id: String) -> String { processingRoot + "/" + id }
+    func failed(_ id: String) -> String { failedRoot + "/" + id }
+    func work(_ id: String) -> String { workRoot + "/" + id }
+
+    func create() throws {
+        for dir in [incoming, processingRoot, failedRoot, workRoot] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+    }
+}

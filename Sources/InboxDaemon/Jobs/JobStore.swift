@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import Pipeline
+import Store
+
+/// The daemon's single writer to the job db. Every state change is one transaction that also appends to
+/// `events`, so the audit log and the row never disagree. GRDB runs the SQLite calls on its own queue, off
+/// Swift's cooperative pool.
+final class JobStore: Sendable {
+    let pool: DatabasePool
+
+    init(path: String) throws {
+        pool = try StoreDatabase.openWriter(path: path)
+    }
+
+    enum AdoptError: Error, CustomStringConvertible {
+        case duplicate(videoID: String, status: String)
+        var description: String {
+            switch self {
+            case .duplicate(let id, let status): "video_id \(id) already exists (status \(status))"
+            }
+        }
+    }
+
+    /// Records a claimed drop. A row made earlier by the HTTP receiver (status processing) is adopted; any other
+    /// existing row with that id is a duplicate.
+    func recordClaim(_ row: VideoRow) async throws {
+        try await pool.write { db in
+            if let existing = try VideoRow.fetchOne(db, key: row.video_id) {
+                guard existing.status == JobStatus.processing.rawValue else {
+                    throw AdoptError.duplicate(videoID: row.video_id, status: existing.status)
+                }
+                try db.execute(
+                    sql: "UPDATE videos SET sidecar = COALESCE(?, sidecar), source_url = COALESCE(?, source_url), updated_at = ? WHERE video_id = ?",
+                    arguments: [row.sidecar, row.source_url, Timestamp.string(), row.video_id])
+            } else {
+                try row.insert(db)
+            }
+            try EventRow(videoID: row.video_id, status: row.status, phase: row.phase, message: "claimed").insert(db)
+        }
+    }
+
+    /// Inserts a row for a new job that is already known to be bad (bad sidecar, symlink, orphan).
+    func recordRejected(_ row: VideoRow, error: String) async throws {
+        var r = row
+        r.status = JobStatus.failed.rawValue
+        r.error = error
+        r.finished_at = Timestamp.string()
+        let failed = r
+        try await pool.write { db in
+            try failed.insert(db, onConflict: .replace)
+            try EventRow(videoID: failed.video_id, status: failed.status, phase: failed.phase, message: error).insert(db)
+        }
+    }
+
+    func row(_ id: String) async throws -> VideoRow? {
+        try await pool.read { db in try VideoRow.fetchOne(db, key: id) }
+    }
+
+    /// Starts an attempt: status processing, attempts + 1, error cleared.
+    func startAttempt(_ id: String) async throws -> VideoRow? {
+        try await pool.write { db in
+            let now = Timestamp.string()
+            try db.execute(sql: """
+                UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL,
+                  attempts = attempts + 1, started_at = ?, finished_at = NULL, updated_at = ?
+                WHERE video_id = ?
+                """, arguments: [now, now, id])
+            guard db.changesCount == 1 else { return nil }
+            let row = try VideoRow.fetchOne(db, key: id)
+            try EventRow(videoID: id, status: "processing", phase: "queued", message: "attempt \(row?.attempts ?? 0) started").insert(db)
+            return row
+        }
+    }
+
+    func setPhase(_ id: String, _ phase: JobPhase, progress: Double) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE videos SET phase = ?, progress = ?, updated_at = ? WHERE video_id = ? AND status = 'processing'",
+                arguments: [phase.rawValue, progress, Timestamp.string(), id])
+            try EventRow(videoID: id, status: "processing", phase: phase.rawValue, message: nil).insert(db)
+        }
+    }
+
+    func setProgress(_ id: String, _ progress: Double) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE videos SET progress = ?, updated_at = ? WHERE video_id = ? AND status = 'processing'",
+                arguments: [progress, Timestamp.string(), id])
+        }
+    }
+
+    func setMediaInfo(_ id: String, _ info: MediaInfo) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE videos SET duration_s = ?, width = ?, height = ?, video_codec = ?, audio_codec = ?,
+                  size_bytes = ?, updated_at = ? WHERE video_id = ?
+                """, arguments: [info.durationSeconds, info.width, info.height, info.videoCodec, info.audioCodec,
+                                 info.sizeBytes, Timestamp.string(), id])
+        }
+    }
+
+    func markReady(_ id: String, _ published: PublishedVideo) async throws {
+        try await pool.write { db in
+            let now = Timestamp.string()
+            try db.execute(sql: """
+                UPDATE videos SET status = 'ready', phase = 'done', progress = 1.0, video_url = ?, thumbnail_url = ?,
+                  error = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?
+                """, arguments: [published.videoURL, published.thumbnailURL ?? "", now, now, id])
+            try EventRow(videoID: id, status: "ready", phase: "done", message: published.videoURL).insert(db)
+        }
+    }
+
+    /// Marks a job failed; it keeps the phase it failed in.
+    func markFailed(_ id: String, error: String) async throws {
+        try await pool.write { db in
+            let now = Timestamp.string()
+            try db.execute(
+                sql: "UPDATE videos SET status = 'failed', error = ?, finished_at = ?, updated_at = ? WHERE video_id = ?",
+                arguments: [error, now, now, id])
+            let phase = try String.fetchOne(db, sql: "SELECT phase FROM videos WHERE video_id = ?", arguments: [id])
+            try EventRow(videoID: id, status: "failed", phase: phase, message: error).insert(db)
+        }
+    }
+
+    /// Puts an interrupted job back in the queue state (shutdown), so the next start resumes it.
+    func requeue(_ id: String, reason: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE videos SET phase = 'queued', progress = 0, updated_at = ? WHERE video_id = ? AND status = 'processing'",
+                arguments: [Timestamp.string(), id])
+            try EventRow(videoID: id, status: "processing", phase: "queued", message: reason).insert(db)
+        }
+    }
+
+    /// Rows in `processing`, with whether they were processed before (an admin or `inboxd retry` set them back).
+    func processingRows() async throws -> [(id: String, wasFinished: Bool)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT video_id, finished_at IS NOT NULL AS finished FROM videos WHERE status = 'processing' ORDER BY created_at")
+                .map { (id: $0["video_id"], wasFinished: $0["finished"]) }
+        }
+    }
+
+    /// `inboxd retry`: failed → processing (phase queued); the running daemon picks the rows up.
+    func retry(ids: [String]?) async throws -> [String] {
+        try await pool.write { db in
+            let targets: [String]
+            if let ids {
+                targets = try ids.filter {
+                    try String.fetchOne(db, sql: "SELECT status FROM videos WHERE video_id = ?", arguments: [$0]) == "failed"
+                }
+            } else {
+                targets = try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE status = 'failed'")
+            }
+            for id in targets {
+                try db.execute(
+                    sql: "UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, updated_at = ? WHERE video_id = ?",
+                    arguments: [Timestamp.string(), id])
+                try EventRow(videoID: id, status: "processing", phase: "queued", message: "retry requested").insert(db)
+            }
+            return targets
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import Metrics
+import Multipart
+import NIOCore
+import NIOPosix
+import StatusAPI
+import Store
+
+/// The HTTP receiver: uploads become drops in `<inbox>/incoming/` (media + sidecar) plus a db row, answered with the
+/// seed's 202. Checks run in the order that costs the client least: auth (401/403), media type (415), declared size
+/// (413), free space (507); only then is `100 Continue` sent and the body read.
+struct Receiver: Sendable {
+    let incoming: String
+    let limits: ReceiverLimits
+    let users: UserDirectory
+    let reader: DatabaseQueue
+    let committer: DropCommitter
+    let pool: NIOThreadPool
+
+    /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
+    init(incoming: String, limits: ReceiverLimits, users: UserDirectory, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+        self.incoming = incoming
+        self.limits = limits
+        self.users = users
+        self.reader = reader
+        self.pool = pool
+        self.committer = DropCommitter(incoming: incoming, pool: pool, journal: journal)
+    }
+
+    func addRoutes<Context: ChannelRequestContext>(to router: Router<Context>) {
+        router.post("/api/videos", use: uploadMultipart)
+        router.post("/api/videos/youtube", use: ingestURL)
+        router.put("/api/videos/{video_id}/file", use: uploadRaw)
+    }
+
+    // MARK: POST /api/videos/ (multipart/form-data)
+
+    @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+        let contentType = request.headers[.contentType] ?? ""
+        guard HeaderParameters.parse(contentType).value.lowercased() == "multipart/form-data" else {
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "POST /api/videos/ takes multipart/form-data, not '\(contentType)'")
+        }
+        let boundary: String
+        do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
+            throw APIError.refusal(.badRequest, "malformed_multipart", e.description)
+        }
+        try limits.check(request, incoming: incoming)
+        try await context.sendContinueIfExpected(request)
+
+        let id = UUID().uuidString.lowercased()
+        var upload = MultipartUpload(videoID: id, boundary: boundary, incoming: incoming, pool: pool)
+        try await upload.receive(request.body, limits: limits)
+        do {
+            let form = try UploadForm(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
+            guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
+            let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
+            var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
+            var thumbnailName: String?
+            if let thumb = upload.thumbnail {
+                if thumb.bytes > 0 {
+                    let name = "\(id).thumbnail.\(MediaName.fileExtension(filename: thumb.filename, contentType: thumb.contentType, fallback: "jpg"))"
+                    files.append(.init(tempPath: thumb.tempPath, finalName: name))
+                    thumbnailName = name
+                } else {
+                    _ = try? await pool.runIfActive { unlink(thumb.tempPath) }  // an empty file input, as browsers send
+                }
+            }
+            return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil,
+                                    thumbnail: thumbnailName, sidecarName: "\(mediaName).json", files: files,
+                                    bytes: upload.receivedBytes, context: context)
+        } catch {
+            await upload.discard()
+            throw error
+        }
+    }
+
+    // MARK: PUT /api/videos/{video_id}/file (raw body, `curl -T`)
+
+    /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
+    /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
+    @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+        let contentType = request.headers[.contentType] ?? "application/octet-stream"
+        let type = HeaderParameters.parse(contentType).value.lowercased()
+        guard type == "application/octet-stream" || type.hasPrefix("video/") else {
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "PUT takes video/* or application/octet-stream, not '\(contentType)'")
+        }
+        let rawID = context.parameters.get("video_id") ?? ""
+        guard let uuid = UUID(uuidString: rawID) else {
+            throw APIError.refusal(.badRequest, "bad_request", "video id '\(rawID)' is not a UUID")
+        }
+        let id = uuid.uuidString.lowercased()
+        let (query, form) = try await refusingUnreadBody(request) {
+            let query = try FormQuery.parse(request.uri.query)
+            return (query, try UploadForm(title: query["title"], description: query["description"], visibility: query["visibility"]))
+        }
+        if try await reader.read({ db in try VideoRow.fetchOne(db, key: id) }) != nil {
+            throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
+        }
+        try limits.check(request, incoming: incoming)
+        try await context.sendContinueIfExpected(request)
+
+        var spool = try await SpoolFile.create(at: "\(incoming)/.upload-\(id).video", pool: pool)
+        var received: Int64 = 0
+        do {
+            for try await chunk in request.body {
+                received += Int64(chunk.readableBytes)
+                if received > limits.maxUploadBytes { throw limits.tooLarge(after: received) }
+                try await spool.append(chunk)
+            }
+            try await spool.finish()
+        } catch {
+            await spool.discard()
+            if let e = error as? SpoolError { throw e.httpFailure }
+            throw error
+        }
+        do {
+            let filename = query["filename"]
+            let mediaName = "\(id).\(MediaName.fileExtension(filename: filename, contentType: contentType, fallback: "mp4"))"
+            return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil, thumbnail: nil,
+                                    sidecarName: "\(mediaName).json", files: [.init(tempPath: spool.path, finalName: mediaName)],
+                                    bytes: received, context: context)
+        } catch {
+            await spool.discard()
+            throw error
+        }
+    }
+
+    // MARK: POST /api/videos/youtube (URL ingest)
+
+    struct URLIngestRequest: Decodable {
+        var url: String
+        var title: String?
+        var description: String?
+        var visibility: String?
+        var start_s: Double?
+        var duration_s: Double?
+
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s }
+
+        /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func value<T: Decodable>(_ key: CodingKeys) throws -> T? {
+                guard c.contains(key) else { return nil }
+                return try c.decode(T.self, forKey: key)
+            }
+            url = try c.decode(String.self, forKey: .url)
+            title = try value(.title)
+            description = try value(.description)
+            visibility = try value(.visibility)
+            start_s = try value(.start_s)
+            duration_s = try value(.duration_s)
+        }
+    }
+
+    @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+        let contentType = request.headers[.contentType] ?? ""
+        guard HeaderParameters.parse(contentType).value.lowercased() == "application/json" else {
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
+                              "POST /api/videos/youtube takes application/json, not '\(contentType)'")
+        }
+        try await context.sendContinueIfExpected(request)
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: 64 * 1024) } catch is NIOTooManyBytesError {
+            throw APIError.refusal(.contentTooLarge, "too_large", "URL ingest requests are at most 64 KiB")
+        }
+        let ingest: URLIngestRequest
+        do { ingest = try JSONDecoder().decode(URLIngestRequest.self, from: Data(body.readableBytesView)) } catch {
+            throw APIError.badRequest("malformed JSON: \(Self.describe(error))")
+        }
+        guard ingest.url.range(of: UploadForm.urlPattern, options: .regularExpression) != nil else {
+            throw APIError.badRequest("'url' must be a plain http(s) URL (\(UploadForm.urlPattern))")
+        }
+        let urlText = ingest.url.trimmingCharacters(in: .whitespacesAndNewlines)
+        var clip: UploadSidecar.Clip?
+        if ingest.start_s != nil || ingest.duration_s != nil {
+            let start = ingest.start_s ?? 0
+            guard start >= 0, start.isFinite else { throw APIError.badRequest("'start_s' must be a number >= 0") }
+            if let duration = ingest.duration_s, !(duration > 0 && duration.isFinite) {
+                throw APIError.badRequest("'duration_s' must be a number > 0")
+            }
+            clip = .init(start_s: start, duration_s: ingest.duration_s)
+        }
+        let form = try UploadForm(title: ingest.title, description: ingest.description, visibility: ingest.visibility)
+        let id = UUID().uuidString.lowercased()
+        return try await accept(id: id, form: form, user: user, source: .url, sourceURL: urlText, clip: clip, thumbnail: nil,
+                                sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
+    }
+
+    // MARK: shared
+
+    private func accept(
+        id: String, form: UploadForm, user: UserRow, source: JobSource, sourceURL: String?, clip: UploadSidecar.Clip?,
+        thumbnail: String?, sidecarName: String, files: [DropCommitter.Placement], bytes: Int64, context: some RequestContext
+    ) async throws -> Response {
+        let userID = user.id.map(String.init) ?? ""
+        let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
+                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: sourceURL, clip: clip)
+        let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
+                           visibility: form.visibility, source: source, sourceURL: sourceURL,
+                           sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
+        do {
+            try await committer.commit(row: row, sidecar: sidecar, sidecarName: sidecarName, files: files)
+        } catch let e as SpoolError {
+            throw e.httpFailure
+        }
+        Counter(label: "inboxd_upload_bytes_total").increment(by: bytes)
+        context.logger.info("Video upload accepted for background processing: \(id)",
+                            metadata: ["job.id": "\(id)", "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "job.source": "\(source.rawValue)"])
+        let json = try JSONEncoder.sortedKeys.encode(UploadAccepted(row: row))
+        return Response(status: .accepted, headers: [.contentType: "application/json", .location: "/api/videos/\(id)/status"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: json)))
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted(let c): c.debugDescription
+        default: "\(error)"
+        }
+    }
+}
+
+extension Request {
+    /// Whether a body may still be coming (then an early refusal closes the connection instead of draining it).
+    var hasBody: Bool {
+        if let length = headers[.contentLength] { return length != "0" }
+        return headers[.transferEncoding] != nil
+    }
+}
+
+extension JSONEncoder {
+    static var sortedKeys: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import StatusAPI
+
+/// The receiver's refusals that need no body: size by `Content-Length` (413) and free space on the inbox
+/// filesystem (507). Streamed bodies are also counted as they arrive (see `UploadBody`).
+struct ReceiverLimits: Sendable {
+    /// Largest request body accepted, framing included (`max_upload_bytes`).
+    var maxUploadBytes: Int64
+    /// Free bytes the inbox filesystem must keep after the upload (`min_free_bytes`).
+    var minFreeBytes: Int64
+
+    /// Refuses before reading anything; `Connection: close` so the unread body is not drained.
+    func check(_ request: Request, incoming: String) throws {
+        let declared = request.headers[.contentLength].flatMap { Int64($0) }
+        if let declared, declared > maxUploadBytes {
+            throw APIError.refusal(.contentTooLarge, "too_large",
+                              "body of \(declared) bytes exceeds max_upload_bytes (\(maxUploadBytes))")
+        }
+        let free = DiskSpace.availableBytes(at: incoming)
+        if let free, free - (declared ?? 0) < minFreeBytes {
+            throw APIError.refusal(.insufficientStorage, "insufficient_storage",
+                              "inbox filesystem has \(free) bytes free; min_free_bytes is \(minFreeBytes)")
+        }
+    }
+
+    func tooLarge(after received: Int64) -> APIError {
+        APIError.refusal(.contentTooLarge, "too_large",
+                    "body exceeded max_upload_bytes (\(maxUploadBytes)) after \(received) bytes")
+    }
+}
+
+enum DiskSpace {
+    /// Bytes an unprivileged writer may still use on the filesystem holding `path`; nil if statvfs fails.
+    static func availableBytes(at path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+}
+
+/// Runs a pre-body check; a refusal then closes the connection when a body is still unread (`Request.hasBody`).
+func refusingUnreadBody<T>(_ request: Request, _ check: () async throws -> T) async throws -> T {
+    do { return try await check() } catch let e as APIError where request.hasBody { throw e.closing }
+}

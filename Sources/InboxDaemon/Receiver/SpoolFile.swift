@@ -1,0 +1,108 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import StatusAPI
+
+/// A temp file an upload streams into. Pieces are coalesced to ~1 MiB and each batch is written with `write(2)` on
+/// the receiver's own thread pool, never on the cooperative pool (a slow disk would stall every request there);
+/// one hop per MiB instead of per 64 KiB chunk keeps the hop cost small (notes/HTTP.md). Owned by one task.
+struct SpoolFile {
+    static let batchBytes = 1 << 20
+
+    let path: String
+    private let fd: Int32
+    private let pool: NIOThreadPool
+    private var pending: ByteBuffer
+    private(set) var bytesWritten: Int64 = 0
+    private var isOpen = true
+
+    /// Creates `path` exclusively (an existing file is never overwritten).
+    static func create(at path: String, pool: NIOThreadPool) async throws -> SpoolFile {
+        let fd = try await pool.runIfActive {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            guard fd >= 0 else { throw SpoolError.io(call: "open", path: path, errno: errno) }
+            return fd
+        }
+        return SpoolFile(path: path, fd: fd, pool: pool)
+    }
+
+    private init(path: String, fd: Int32, pool: NIOThreadPool) {
+        self.path = path
+        self.fd = fd
+        self.pool = pool
+        self.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
+    }
+
+    mutating func append(_ piece: ByteBuffer) async throws {
+        var piece = piece
+        while piece.readableBytes > 0 {
+            let room = Self.batchBytes - pending.readableBytes
+            if room == 0 {
+                try await flush()
+                continue
+            }
+            var part = piece.readSlice(length: min(room, piece.readableBytes))!
+            pending.writeBuffer(&part)
+        }
+    }
+
+    mutating func flush() async throws {
+        guard pending.readableBytes > 0 else { return }
+        let batch = pending
+        let fd = self.fd, path = self.path
+        try await pool.runIfActive {
+            try batch.withUnsafeReadableBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw SpoolError.io(call: "write", path: path, errno: errno)
+                    }
+                    offset += n
+                }
+            }
+        }
+        bytesWritten += Int64(batch.readableBytes)
+        pending.clear()
+    }
+
+    /// Writes what is pending and closes the file; it stays in place for the caller to rename.
+    mutating func finish() async throws {
+        try await flush()
+        let fd = self.fd, path = self.path
+        isOpen = false  // close(2) releases the fd even when it reports an error
+        try await pool.runIfActive {
+            guard close(fd) == 0 else { throw SpoolError.io(call: "close", path: path, errno: errno) }
+        }
+    }
+
+    /// Closes (if still open) and removes the file; for every failure path.
+    func discard() async {
+        let fd = self.fd, path = self.path, closing = isOpen
+        _ = try? await pool.runIfActive {
+            if closing { close(fd) }
+            unlink(path)
+        }
+    }
+}
+
+enum SpoolError: Error, CustomStringConvertible {
+    case io(call: String, path: String, errno: Int32)
+
+    var description: String {
+        switch self {
+        case .io(let call, let path, let e): "\(call) \(path): \(String(cString: strerror(e)))"
+        }
+    }
+
+    /// ENOSPC/EDQUOT are the client's 507, everything else is ours (500).
+    var httpFailure: APIError {
+        switch self {
+        case .io(_, _, let e) where e == ENOSPC || e == EDQUOT:
+            APIError.refusal(.insufficientStorage, "insufficient_storage", "inbox filesystem is full")
+        case .io:
+            APIError.refusal(.internalServerError, "internal", description)
+        }
+    }
+}

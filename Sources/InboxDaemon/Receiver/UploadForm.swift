@@ -1,0 +1,79 @@
+import Foundation
+import Multipart
+import StatusAPI
+import Store
+
+/// The metadata of an upload, whichever route it came through, checked against the sidecar contract.
+struct UploadForm: Sendable {
+    var title: String
+    var description: String
+    var visibility: Visibility
+
+    init(title: String?, description: String?, visibility: String?) throws {
+        guard let title, !title.isEmpty else { throw APIError.badRequest("missing 'title'") }
+        guard title.unicodeScalars.contains(where: { !Self.isBlank($0) }) else { throw APIError.badRequest("'title' is blank") }
+        guard title.unicodeScalars.count <= 200 else { throw APIError.badRequest("'title' is longer than 200 characters") }
+        self.title = title
+        self.description = description ?? ""
+        if let visibility, !visibility.isEmpty {
+            guard let v = Visibility(rawValue: visibility) else {
+                throw APIError.badRequest("'visibility' must be draft, private or published, not '\(visibility)'")
+            }
+            self.visibility = v
+        } else {
+            self.visibility = .draft
+        }
+    }
+}
+
+extension UploadForm {
+    /// Whitespace as the OpenAPI `\S` pattern means it (Python's `str.isspace`): Unicode spaces and line breaks plus
+    /// the ASCII separators U+001C–U+001F, so the schema and the server agree on what a blank title is.
+    static func isBlank(_ s: Unicode.Scalar) -> Bool {
+        CharacterSet.whitespacesAndNewlines.contains(s) || (0x1C...0x1F).contains(s.value)
+    }
+
+    /// `http(s)://host[:port][/path][?query]` in plain ASCII: the OpenAPI pattern for `url`, checked verbatim.
+    static let urlPattern = #"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$"#
+}
+
+/// `application/x-www-form-urlencoded` decoding of a query string (`+` is a space), which is how HTTP clients
+/// send `?title=…` — Hummingbird's own query parsing leaves `+` alone.
+enum FormQuery {
+    static func parse(_ query: String?) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) throws -> String {
+                guard let d = s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                    throw APIError.badRequest("query parameter '\(kv[0].prefix(40))' is not valid percent-encoded UTF-8")
+                }
+                return d
+            }
+            let key = try decode(kv[0])
+            if out[key] == nil { out[key] = try decode(kv.count == 2 ? kv[1] : "") }
+        }
+        return out
+    }
+}
+
+/// File names the receiver gives media in `incoming/`: `<video_id>.<ext>`, the extension taken from the client's
+/// file name when it is short and alphanumeric, else from the Content-Type, else `mp4` (libav probes content anyway).
+enum MediaName {
+    static let extensionsByType = [
+        "video/mp4": "mp4", "video/quicktime": "mov", "video/x-matroska": "mkv", "video/webm": "webm",
+        "video/x-msvideo": "avi", "video/mpeg": "mpg", "video/mp2t": "ts", "image/jpeg": "jpg", "image/png": "png",
+        "image/webp": "webp",
+    ]
+
+    static func fileExtension(filename: String?, contentType: String?, fallback: String) -> String {
+        if let filename, let dot = filename.lastIndex(of: ".") {
+            let ext = filename[filename.index(after: dot)...].lowercased()
+            if (1...8).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) { return ext }
+        }
+        if let type = contentType.map({ HeaderParameters.parse($0).value.lowercased() }), let ext = extensionsByType[type] {
+            return ext
+        }
+        return fallback
+    }
+}

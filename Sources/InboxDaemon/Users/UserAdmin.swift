@@ -1,0 +1,50 @@
+import GRDB
+import Store
+
+/// The `users` table's admin operations behind `inboxd user …`. Writes go through the daemon's db file with a
+/// normal writer connection (WAL and a busy timeout make this safe next to a running daemon).
+struct UserAdmin {
+    let db: DatabasePool
+
+    enum Failure: Error, CustomStringConvertible {
+        case invalidName(String)
+        case exists(String)
+        case unknown(String)
+
+        var description: String {
+            switch self {
+            case .invalidName(let n): "user name '\(n)' must be 1-64 characters of letters, digits, '.', '_' or '-'"
+            case .exists(let n): "user '\(n)' already exists (names are never reused, even after revoke)"
+            case .unknown(let n): "no active user '\(n)'"
+            }
+        }
+    }
+
+    /// Creates the user and returns its token, which exists nowhere else afterwards.
+    func add(username: String, canUpload: Bool, isAdmin: Bool) throws -> (UserRow, String) {
+        guard (1...64).contains(username.count),
+              username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
+              !username.hasPrefix(".") else { throw Failure.invalidName(username) }
+        let token = UserToken.generate()
+        var row = UserRow(username: username, canUpload: canUpload, isAdmin: isAdmin, tokenHash: UserToken.hash(token))
+        try db.write { db in
+            guard try UserRow.filter(Column("username") == username).fetchCount(db) == 0 else { throw Failure.exists(username) }
+            try row.insert(db)
+            row.id = db.lastInsertedRowID
+        }
+        return (row, token)
+    }
+
+    func list() throws -> [UserRow] {
+        try db.read { db in try UserRow.order(Column("id")).fetchAll(db) }
+    }
+
+    /// Marks the user revoked (kept for the audit trail; its token stops working at once).
+    func revoke(username: String) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE users SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL",
+                           arguments: [Timestamp.string(), username])
+            guard db.changesCount == 1 else { throw Failure.unknown(username) }
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import Pipeline
-import Store
-import StatusAPI
-print("inboxd")

@@ -1,0 +1,124 @@
+import CLibAV
+import Foundation
+
+/// libav's "hls" muxer writing one rendition in the DESIGN.md layout:
+/// `<dir>/master.m3u8` → `<dir>/<rendition>/index.m3u8` + `seg_00000.ts`…
+///
+/// The layout comes from `var_stream_map` with `%v` in both the playlist and the segment names and
+/// `master_pl_name=master.m3u8`; `master_pl_name=../master.m3u8` would silently write a master with no variant.
+final class HLSMuxer {
+    let directory: String
+    private let context: UnsafeMutablePointer<AVFormatContext>
+    private let control: JobControl
+    /// Bytes and time span written per output stream, for bit rates the muxer could not know up front.
+    private var written: [Int: (bytes: Int64, span: OutputSpan)] = [:]
+
+    init(directory: String, control: JobControl) throws(PipelineError) {
+        // '%' would be read as a format specifier in the playlist and segment name patterns.
+        guard !directory.contains("%") else {
+            throw .invalidArgument("output directory \(directory) must not contain '%'")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, reason: "cannot create output directory: \(error.localizedDescription)")
+        }
+        self.directory = directory
+        self.control = control
+        var oc: UnsafeMutablePointer<AVFormatContext>?
+        let result = avformat_alloc_output_context2(&oc, nil, "hls", "\(directory)/%v/index.m3u8")
+        guard result >= 0, let oc else {
+            throw .libav(step: "create HLS muxer for \(directory)", reason: LibAVError.message(result))
+        }
+        context = oc
+        oc.pointee.interrupt_callback = Interrupt.callback(for: control)
+        // The ffmpeg CLI's -muxdelay 0.7: without it every AAC frame gets its own PES and segments grow.
+        oc.pointee.max_delay = 700_000
+    }
+
+    deinit {
+        // avformat_free_context runs the muxer's deinit also when the trailer was never written. (FFmpeg 5.1's
+        // hls deinit then leaks the open segment's 1.3 KB dynamic buffer, per ASan: only cancelled or failed
+        // conversions get here.)
+        avformat_free_context(context)
+    }
+
+    /// Whether encoders must put SPS/PPS/AudioSpecificConfig in extradata (true for hls).
+    var needsGlobalHeader: Bool { (context.pointee.oformat?.pointee.flags ?? 0) & AVFMT_GLOBALHEADER != 0 }
+
+    /// Adds an output stream that copies an input stream's packets.
+    func addStream(
+        copying parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational, metadata: OpaquePointer? = nil
+    ) throws(PipelineError) {
+        guard let st = avformat_new_stream(context, nil) else {
+            throw .libav(step: "avformat_new_stream", reason: "out of memory")
+        }
+        let copied = avcodec_parameters_copy(st.pointee.codecpar, parameters)
+        if copied < 0 { throw .libav(step: "avcodec_parameters_copy", reason: LibAVError.message(copied)) }
+        // MP4's 'avc1'/'mp4a' tags are invalid in MPEG-TS; 0 lets the muxer choose.
+        st.pointee.codecpar.pointee.codec_tag = 0
+        st.pointee.time_base = timeBase
+        if let metadata { av_dict_copy(&st.pointee.metadata, metadata, 0) }
+    }
+
+    /// Adds an output stream for what an opened encoder produces.
+    func addStream(encodedBy encoder: CodecContext) throws(PipelineError) {
+        guard let st = avformat_new_stream(context, nil) else {
+            throw .libav(step: "avformat_new_stream", reason: "out of memory")
+        }
+        let copied = avcodec_parameters_from_context(st.pointee.codecpar, encoder.raw)
+        if copied < 0 { throw .libav(step: "avcodec_parameters_from_context", reason: LibAVError.message(copied)) }
+        st.pointee.time_base = encoder.timeBase
+    }
+
+    /// Writes the header with the VOD HLS options; fails if the muxer ignored any of them.
+    func writeHeader(rendition: String, hasAudio: Bool, segmentSeconds: Double) throws(PipelineError) {
+        let options = LibAVOptions([
+            ("hls_time", String(segmentSeconds)),
+            ("hls_playlist_type", "vod"),
+            ("hls_segment_type", "mpegts"),
+            ("hls_segment_filename", "\(directory)/%v/seg_%05d.ts"),
+            ("hls_flags", "independent_segments"),
+            ("master_pl_name", "master.m3u8"),
+            ("var_stream_map", hasAudio ? "v:0,a:0,name:\(rendition)" : "v:0,name:\(rendition)"),
+        ])
+        let result = avformat_write_header(context, &options.raw)
+        if result < 0 { throw failure(result, step: "write HLS header in \(directory)") }
+        try options.requireAllConsumed(by: "hls muxer")
+    }
+
+    /// The output stream's time base, which the muxer may change in `writeHeader` (MPEG-TS uses 1/90000).
+    func timeBase(ofStream index: Int) -> AVRational {
+        context.pointee.streams?[index]?.pointee.time_base ?? inboxd_AV_TIME_BASE_Q()
+    }
+
+    /// Writes (and takes the data of) a packet already rescaled to the output stream's time base.
+    func write(_ packet: Packet) throws(PipelineError) {
+        var stats = written[packet.streamIndex] ?? (0, OutputSpan())
+        stats.bytes += Int64(packet.size)
+        stats.span.add(packet: packet, timeBase: timeBase(ofStream: packet.streamIndex))
+        written[packet.streamIndex] = stats
+        let result = av_interleaved_write_frame(context, packet.raw)
+        if result < 0 { throw failure(result, step: "write HLS segment in \(directory)") }
+    }
+
+    /// Flushes the interleaving queue and writes the playlists (VOD writes index.m3u8 only here).
+    ///
+    /// The master's BANDWIDTH is the streams' `bit_rate` (+10 %), read when the playlists are written, and a
+    /// stream without one is left out, so a CRF-encoded video-only rendition got a master with no variant at all.
+    /// Streams the muxer has no rate for get the average rate actually written.
+    func finish() throws(PipelineError) {
+        for (index, stats) in written where stats.span.duration > 0 {
+            guard let parameters = context.pointee.streams?[index]?.pointee.codecpar,
+                  parameters.pointee.bit_rate <= 0 else { continue }
+            parameters.pointee.bit_rate = Int64((Double(stats.bytes) * 8 / stats.span.duration).rounded())
+        }
+        let result = av_write_trailer(context)
+        if result < 0 { throw failure(result, step: "finish HLS playlist in \(directory)") }
+    }
+
+    private func failure(_ code: Int32, step: String) -> PipelineError {
+        control.isCancelled ? .cancelled(reason: control.cancelReason ?? "cancelled")
+            : .libav(step: step, reason: LibAVError.message(code))
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Hummingbird
+
+/// Every error answer is JSON `{"error": "...", "detail": "..."}` with the right status code.
+public struct APIError: HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let error: String
+    public let detail: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ error: String, _ detail: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONEncoder().encode(["error": error, "detail": detail])
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    public static func notFound(_ id: String) -> APIError {
+        APIError(.notFound, "not_found", "no video with id \(id)")
+    }
+
+    /// Ids are UUIDs; ids carried over from the old web app's db may be other short tokens (e.g. integers).
+    public static func validateID(_ id: String) throws -> String {
+        let ok = !id.isEmpty && id.count <= 64 && id.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45
+        }
+        guard ok else { throw APIError(.badRequest, "invalid_video_id", "video id must be a UUID, got '\(id.prefix(80))'") }
+        return UUID(uuidString: id) != nil ? id.lowercased() : id
+    }
+}

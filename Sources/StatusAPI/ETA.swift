@@ -1,0 +1,23 @@
+import Foundation
+import Store
+
+/// Seconds a processing job still needs, from its progress rate since `started_at`: a job at 40% after 20 s is
+/// estimated to need 30 s more. Nil when unknown (not started, no progress yet, or finished unsuccessfully); 0 once ready.
+public enum ETA {
+    public static func seconds(for row: VideoRow, now: Date = Date()) -> Double? {
+        seconds(status: row.status, progress: row.progress, startedAt: row.started_at, now: now)
+    }
+
+    public static func seconds(status: String, progress: Double, startedAt: String?, now: Date = Date()) -> Double? {
+        switch status {
+        case JobStatus.ready.rawValue: return 0
+        case JobStatus.processing.rawValue: break
+        default: return nil
+        }
+        guard progress > 0, progress < 1, let started = startedAt.flatMap(Timestamp.date) else { return nil }
+        let elapsed = now.timeIntervalSince(started)
+        guard elapsed >= 1 else { return nil }
+        let remaining = elapsed * (1 - progress) / progress
+        return (remaining * 10).rounded() / 10
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Store
+
+/// `GET /api/videos/{video_id}/events`: the job's audit log, oldest first. No auth, like the job's status.
+public enum EventRoutes {
+    public struct EventList: ResponseEncodable {
+        public var video_id: String
+        public var events: [EventRow]
+    }
+
+    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+        router.get("/api/videos/{video_id}/events") { _, context -> EventList in
+            let id = try APIError.validateID(try context.parameters.require("video_id"))
+            let events: [EventRow]? = try await store.db.read { db in
+                guard try VideoRow.exists(db, key: id) else { return nil }
+                return try EventRow.filter(Column("video_id") == id).order(Column("id")).fetchAll(db)
+            }
+            guard let events else { throw APIError.notFound(id) }
+            return EventList(video_id: id, events: events)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Store
+
+/// `GET /api/videos/{video_id}/stream`: Server-Sent Events with the job's status JSON (as `/status` returns it) each
+/// time its status, phase or progress changes, until the job is ready or failed. The server polls its read-only db
+/// handle every `pollInterval` (a read is one cheap PK lookup) and sends a `: ping` comment every `heartbeat`, so
+/// proxies keep the connection and a gone client is noticed; a closed connection ends the loop at once.
+public enum EventStreamRoutes {
+    public static let pollInterval: Duration = .milliseconds(250)
+    public static let heartbeat: Duration = .seconds(10)
+
+    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+        router.get("/api/videos/{video_id}/stream") { request, context -> Response in
+            let id = try APIError.validateID(try context.parameters.require("video_id"))
+            guard let first = try await store.video(id) else { throw APIError.notFound(id) }
+            let logger = context.logger
+            let body = ResponseBody { writer in
+                do {
+                    try await request.body.consumeWithCancellationOnInboundClose { _ in
+                        try await stream(id: id, first: first, store: store, writer: &writer)
+                    }
+                } catch is CancellationError {
+                    logger.debug("status stream closed by client", metadata: ["job.id": "\(id)"])
+                    return
+                }
+                try await writer.finish(nil)
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: body)
+        }
+    }
+
+    private static func stream(id: String, first: VideoRow, store: StatusStore, writer: inout any ResponseBodyWriter) async throws {
+        var row = first
+        var sequence = 0
+        var lastSent: Key?
+        let clock = ContinuousClock()
+        var lastWrite = clock.now
+        try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+        while true {
+            let key = Key(row)
+            if key != lastSent {
+                sequence += 1
+                let json = try JSONEncoder().encode(StatusResponse(row))
+                try await writer.write(ByteBuffer(string: "id: \(sequence)\nevent: status\ndata: \(String(decoding: json, as: UTF8.self))\n\n"))
+                lastSent = key
+                lastWrite = clock.now
+            }
+            if row.status != JobStatus.processing.rawValue { return }
+            try await Task.sleep(for: pollInterval)
+            if clock.now - lastWrite >= heartbeat {
+                try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                lastWrite = clock.now
+            }
+            guard let next = try await store.video(id) else { return }  // row deleted by an admin
+            row = next
+        }
+    }
+
+    /// What counts as a change worth an event.
+    private struct Key: Equatable {
+        var status: String, phase: String, progress: Double, error: String?, video_url: String
+        init(_ r: VideoRow) {
+            status = r.status; phase = r.phase; progress = r.progress; error = r.error; video_url = r.video_url
+        }
+    }
+}

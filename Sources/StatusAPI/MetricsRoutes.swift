@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Metrics
+import Prometheus
+import Store
+import Synchronization
+
+/// `GET /metrics` in the Prometheus text format. Job gauges (`inboxd_jobs{status}`, `inboxd_queue_depth`,
+/// `inboxd_jobs_failed{phase}`) are read from the db at scrape time, so they are right whichever process (or admin
+/// SQL) changed the rows. Phase durations come from the audit log: each scrape reads the events appended since the
+/// last one and records, per job, how long it stayed in the phase it just left. Process-local counters (HTTP
+/// requests, upload bytes) arrive through swift-metrics, bootstrapped onto the same registry.
+public final class InboxMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let phaseDurations: [String: ValueHistogram]
+    private let tracker = Mutex(PhaseTracker())
+    /// Request counters by "method route code": the registry validates names and labels on every lookup.
+    private let requestCounters = Mutex([String: Prometheus.Counter]())
+    private let responseBytes: Prometheus.Counter
+
+    public static let phaseBuckets: [Double] = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+
+    /// Creates the registry and makes it the process's swift-metrics backend (once per process).
+    public static func bootstrap() -> InboxMetrics {
+        let metrics = InboxMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        return metrics
+    }
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var durations: [String: ValueHistogram] = [:]
+        for phase in JobPhase.allCases where phase != .done {
+            durations[phase.rawValue] = registry.makeValueHistogram(
+                name: "inboxd_phase_duration_seconds", labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets,
+                help: "Time jobs spent in each phase (from the events audit log, 1 s resolution)")
+        }
+        phaseDurations = durations
+        responseBytes = registry.makeCounter(name: "inboxd_http_response_bytes_total", help: "HTTP response body bytes sent (known lengths)")
+    }
+
+    /// Counts one answered HTTP request (`route` is the route template, so ids do not explode the label set).
+    public func countRequest(method: String, route: String, status: Int, responseBytes: Int?) {
+        let key = "\(method) \(route) \(status)"
+        let counter = requestCounters.withLock { counters in
+            if let c = counters[key] { return c }
+            let c = registry.makeCounter(name: "inboxd_http_requests_total",
+                                         labels: [("method", method), ("route", route), ("code", String(status))],
+                                         help: "HTTP requests by route and status code")
+            counters[key] = c
+            return c
+        }
+        counter.increment()
+        if let responseBytes { self.responseBytes.increment(by: Int64(responseBytes)) }
+    }
+
+    /// Refreshes the db-derived metrics and renders everything.
+    public func scrape(_ db: DatabaseQueue) async throws -> [UInt8] {
+        let lastEvent = tracker.withLock { $0.lastEventID }
+        let snapshot = try await db.read { db in try Snapshot(db, afterEvent: lastEvent) }
+        for status in JobStatus.allCases {
+            registry.makeGauge(name: "inboxd_jobs", labels: [("status", status.rawValue)], help: "Jobs by status (from the db)")
+                .set(Double(snapshot.byStatus[status.rawValue] ?? 0))
+        }
+        registry.makeGauge(name: "inboxd_queue_depth", help: "Jobs waiting for a worker (status processing, phase queued)")
+            .set(Double(snapshot.queued))
+        for phase in JobPhase.allCases {
+            registry.makeGauge(name: "inboxd_jobs_failed", labels: [("phase", phase.rawValue)],
+                               help: "Failed jobs by the phase they failed in (from the db)")
+                .set(Double(snapshot.failedByPhase[phase.rawValue] ?? 0))
+        }
+        registry.makeGauge(name: "inboxd_processed_input_bytes", help: "Media bytes of ready jobs (from the db)")
+            .set(Double(snapshot.readyBytes))
+        let finished = tracker.withLock { $0.apply(snapshot.events) }
+        for (phase, seconds) in finished { phaseDurations[phase]?.record(seconds) }
+        return registry.emitToBuffer()
+    }
+
+    public func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+        router.get("/metrics") { _, _ -> Response in
+            let text = try await self.scrape(store.db)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+    }
+
+    struct Snapshot: Sendable {
+        var byStatus: [String: Int] = [:]
+        var failedByPhase: [String: Int] = [:]
+        var queued = 0
+        var readyBytes: Int64 = 0
+        var events: [EventRow] = []
+
+        init(_ db: Database, afterEvent: Int64) throws {
+            for r in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM videos GROUP BY status") {
+                byStatus[r["status"]] = r["n"]
+            }
+            for r in try Row.fetchAll(db, sql: "SELECT phase, COUNT(*) AS n FROM videos WHERE status = 'failed' GROUP BY phase") {
+                failedByPhase[r["phase"]] = r["n"]
+            }
+            queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM videos WHERE status = 'processing' AND phase = 'queued'") ?? 0
+            readyBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE status = 'ready'") ?? 0
+            events = try EventRow.fetchAll(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 100000", arguments: [afterEvent])
+        }
+    }
+}
+
+/// Per job, the phase it is in and since when; turns consecutive audit-log entries into phase durations.
+struct PhaseTracker: Sendable {
+    var lastEventID: Int64 = 0
+    private var current: [String: (phase: String, at: Date)] = [:]
+
+    mutating func apply(_ events: [EventRow]) -> [(String, Double)] {
+        var finished: [(String, Double)] = []
+        for e in events {
+            if let id = e.id { lastEventID = max(lastEventID, id) }
+            guard let at = Timestamp.date(e.at) else { continue }
+            let phase = e.phase ?? ""
+            if let open = current[e.video_id], open.phase != phase || e.status != JobStatus.processing.rawValue {
+                finished.append((open.phase, max(0, at.timeIntervalSince(open.at))))
+                current[e.video_id] = nil
+            }
+            if e.status == JobStatus.processing.rawValue, current[e.video_id] == nil {
+                current[e.video_id] = (phase, at)
+            }
+        }
+        return finished
+    }
+}

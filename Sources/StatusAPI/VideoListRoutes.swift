@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Store
+
+/// `GET /api/videos` (admins only): every job, filtered by `status` and `user`, in a stable order by
+/// `(created_at, video_id)`, a page at a time. The cursor is opaque to clients (it is the last row's sort key, hex
+/// `created_at` "." `video_id`); any string of that shape is a valid position, so a stale cursor never fails.
+public enum VideoListRoutes {
+    public struct Page: ResponseEncodable {
+        public var items: [VideoRow]
+        public var next_cursor: String?
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(items, forKey: .items)
+            try c.encode(next_cursor, forKey: .next_cursor)  // explicit null on the last page
+        }
+
+        enum CodingKeys: String, CodingKey { case items, next_cursor }
+    }
+
+    public static let defaultLimit = 50
+    public static let maxLimit = 500
+
+    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore, users: UserDirectory) {
+        router.get("/api/videos") { request, _ -> Page in
+            _ = try await users.authenticateAdmin(request)
+            let q = request.uri.queryParameters
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let status = q["status"].map(String.init) {
+                guard JobStatus(rawValue: status) != nil else {
+                    throw APIError(.badRequest, "bad_request", "'status' must be processing, ready or failed, not '\(status.prefix(40))'")
+                }
+                conditions.append("status = ?")
+                arguments += [status]
+            }
+            if let user = q["user"].map(String.init), !user.isEmpty {
+                conditions.append("(username = ? OR user_id = ?)")
+                arguments += [user, user]
+            }
+            var limit = defaultLimit
+            if let text = q["limit"] {
+                guard let n = Int(text), (1...maxLimit).contains(n) else {
+                    throw APIError(.badRequest, "bad_request", "'limit' must be an integer from 1 to \(maxLimit)")
+                }
+                limit = n
+            }
+            if let cursor = q["cursor"].map(String.init) {
+                guard let (created, id) = decodeCursor(cursor) else {
+                    throw APIError(.badRequest, "bad_request", "'cursor' is not one this server issued")
+                }
+                conditions.append("(created_at > ? OR (created_at = ? AND video_id > ?))")
+                arguments += [created, created, id]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let sql = "SELECT * FROM videos \(whereClause) ORDER BY created_at, video_id LIMIT \(limit + 1)"
+            let bound = arguments
+            var rows = try await store.db.read { db in try VideoRow.fetchAll(db, sql: sql, arguments: bound) }
+            var next: String?
+            if rows.count > limit {
+                rows.removeLast(rows.count - limit)
+                next = encodeCursor(created: rows[limit - 1].created_at, id: rows[limit - 1].video_id)
+            }
+            return Page(items: rows, next_cursor: next)
+        }
+    }
+
+    static func encodeCursor(created: String, id: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        let hex = created.utf8.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] }
+        return String(decoding: hex, as: UTF8.self) + "." + id
+    }
+
+    /// Inverse of `encodeCursor`; nil unless the cursor has the documented shape.
+    static func decodeCursor(_ cursor: String) -> (String, String)? {
+        let parts = cursor.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let hex = Array(parts[0].utf8), id = parts[1]
+        guard (2...128).contains(hex.count), hex.count % 2 == 0, (1...64).contains(id.utf8.count),
+              id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }) else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count, by: 2) {
+            guard let hi = nibble(hex[i]), let lo = nibble(hex[i + 1]) else { return nil }
+            bytes.append(hi << 4 | lo)
+        }
+        return (String(decoding: bytes, as: UTF8.self), String(id))
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Shared expectations about a finished job, from the user's side: URLs that play, a JPEG, a clean inbox.
+enum Check {
+    /// The published master playlist opens in ffprobe over HTTP; returns its probe.
+    static func playable(_ json: [String: Any], sourcePath: String? = nil) throws -> FFprobe {
+        let url = try #require(json["video_url"] as? String)
+        #expect(url.hasSuffix("/master.m3u8"))
+        let probe = try FFprobe(path: url)
+        #expect(probe.video?.codecName == "h264")
+        if let sourcePath, let src = try FFprobe(path: sourcePath).durationSeconds, let out = probe.durationSeconds {
+            #expect(abs(src - out) <= 0.5, "output \(out) s vs input \(src) s")
+        }
+        let thumb = try #require(json["thumbnail_url"] as? String)
+        let file = NSTemporaryDirectory() + "/thumb-\(UUID().uuidString).jpg"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try Shell.run("curl", ["-sf", thumb, "-o", file]).status == 0)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(bytes.prefix(3).elementsEqual([0xFF, 0xD8, 0xFF]), "thumbnail is not a JPEG")
+        #expect(try FFprobe(path: file).video?.codecName == "mjpeg")
+        return probe
+    }
+
+    /// Nothing left in `work/` or `processing/` once jobs ended.
+    static func inboxIsClean(_ d: DaemonHarness) {
+        #expect(entries(d.inbox + "/work").isEmpty, "work/ not empty: \(entries(d.inbox + "/work"))")
+        #expect(entries(d.inbox + "/processing").isEmpty, "processing/ not empty: \(entries(d.inbox + "/processing"))")
+    }
+
+    static func entries(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }
+    }
+}
+
+/// Retries `body` until it returns non-nil (the daemon reacts asynchronously to file operations).
+func eventually<T>(timeout: Double = 30, _ what: String, _ body: () throws -> T?) throws -> T {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let v = try body() { return v }
+        usleep(100_000)
+    }
+    throw HarnessError.timeout("timed out after \(timeout) s waiting for \(what)")
+}
+
+/// Waits until the job's status answer shows `phase`.
+func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Double = 60) throws {
+    _ = try eventually(timeout: timeout, "job \(id) to reach phase \(phase)") { () -> Bool? in
+        (try? d.status(id).json?["phase"] as? String) == phase ? true : nil
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+
+/// Starts the built `inboxd` binary (env `INBOXD_BIN`, else `.build/debug/inboxd`) on a temp inbox with its own
+/// config, db, output dir and port, as an operator would, and offers the user's view of it: drop files, poll
+/// the status API, read the log, run admin subcommands.
+public final class DaemonHarness: @unchecked Sendable {
+    public let root: String
+    public let inbox: String
+    public let db: String
+    public let output: String
+    public let configPath: String
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var incoming: String { inbox + "/incoming" }
+    public let logPath: String
+    private var process: Process?
+    private let lock = NSLock()
+
+    public struct Options {
+        public var settleSeconds = 1.0
+        public var orphanSeconds = 3600.0
+        public var workers = 2
+        public var stallSeconds = 60.0
+        public var jobTimeLimitSeconds = 600.0
+        public var recoveryPollSeconds = 0.5
+        public var shutdownGraceSeconds = 20.0
+        /// The receiver answers 507 below this much free space on the inbox filesystem.
+        public var minFreeBytes: Int64 = 0
+        /// Extra TOML appended verbatim (e.g. an `[s3]` table).
+        public var extraTOML = ""
+        /// Share the inbox and db of another harness (a second daemon on the same inbox).
+        public var sharing: DaemonHarness?
+        public init() {}
+    }
+
+    public init(_ options: Options = Options()) throws {
+        let dir = try TempDir("inboxd-daemon")
+        root = dir.path
+        inbox = options.sharing?.inbox ?? root + "/inbox"
+        db = options.sharing?.db ?? root + "/inboxd.db"
+        output = options.sharing?.output ?? root + "/output"
+        port = FreePort.next()
+        configPath = root + "/inboxd.toml"
+        logPath = root + "/inboxd.log"
+        try FileManager.default.createDirectory(atPath: inbox + "/incoming", withIntermediateDirectories: true)
+        let toml = """
+            inbox = "\(inbox)"
+            db = "\(db)"
+            output = "\(output)"
+            listen = "127.0.0.1:\(port)"
+            workers = \(options.workers)
+            settle_seconds = \(options.settleSeconds)
+            orphan_seconds = \(options.orphanSeconds)
+            stall_seconds = \(options.stallSeconds)
+            job_time_limit_seconds = \(options.jobTimeLimitSeconds)
+            recovery_poll_seconds = \(options.recoveryPollSeconds)
+            shutdown_grace_seconds = \(options.shutdownGraceSeconds)
+            min_free_bytes = \(options.minFreeBytes)
+            log_level = "debug"
+            \(options.extraTOML)
+            """
+        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    public static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["INBOXD_BIN"] { return b }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/inboxd"
+    }
+
+    /// Starts the daemon and waits until `/healthz` answers.
+    public func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["run", "--config", configPath]
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        lock.withLock { process = p }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if !p.isRunning { throw HarnessError.exited(status: p.terminationStatus, log: logText()) }
+            if (try? HTTPClient.get(baseURL + "/healthz"))?.status == 200 { return }
+            usleep(50_000)
+        }
+        throw HarnessError.timeout("daemon did not answer /healthz within 30 s\n\(logText())")
+    }
+
+    /// SIGTERM (graceful) and wait for exit; returns the exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: Double = 60) -> Int32 {
+        guard let p = lock.withLock({ process }) else { return 0 }
+        if p.isRunning { kill(p.processIdentifier, signal) }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        lock.withLock { process = nil }
+        return p.terminationStatus
+    }
+
+    public func kill9() { stop(signal: SIGKILL) }
+
+    public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+
+    public func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Removes the temp tree (after `stop`).
+    public func cleanUp() {
+        stop()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    // MARK: producer's view
+
+    /// The normal order: media copied in, then the sidecar written (both in place, like `cp`).
+    public func drop(media: String?, as name: String, sidecar: [String: Any], subdirectory: String? = nil) throws {
+        let dir = subdirectory.map { incoming + "/" + $0 } ?? incoming
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if let media { try FileManager.default.copyItem(atPath: media, toPath: dir + "/" + name) }
+        try writeSidecar(sidecar, to: dir + "/" + name + ".json")
+    }
+
+    public func writeSidecar(_ sidecar: [String: Any], to path: String) throws {
+        let data = try JSONSerialization.data(withJSONObject: sidecar, options: [.sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    // MARK: status API
+
+    public func status(_ id: String) throws -> HTTPClient.Response { try HTTPClient.get("\(baseURL)/api/videos/\(id)/status") }
+
+    /// Polls `/status` until the job reaches one of `statuses`; returns the last JSON.
+    public func waitFor(_ id: String, _ statuses: Set<String> = ["ready", "failed"], timeout: Double = 120) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            if let j = try? status(id).json {
+                last = j
+                if let s = j["status"] as? String, statuses.contains(s) { return j }
+            }
+            usleep(100_000)
+        }
+        throw HarnessError.timeout("job \(id) did not reach \(statuses) in \(timeout) s; last: \(last)\n\(logText().suffix(4000))")
+    }
+
+    /// Runs an admin subcommand against this daemon's config.
+    public func cli(_ args: [String]) throws -> Shell.Result {
+        try Shell.run(Self.binary, args + ["--config", configPath])
+    }
+
+    /// Rows of `videos` via the sqlite3 CLI, as an admin would read them.
+    public func sql(_ query: String) throws -> String {
+        try Shell.run("sqlite3", ["-cmd", ".timeout 5000", db, query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Waits until a row with this title exists and returns its video_id.
+    public func videoID(title: String, timeout: Double = 60) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let id = (try? sql("SELECT video_id FROM videos WHERE title = '\(title.replacingOccurrences(of: "'", with: "''"))' LIMIT 1")) ?? ""
+            if !id.isEmpty { return id }
+            usleep(100_000)
+        }
+        throw HarnessError.timeout("no row titled '\(title)' after \(timeout) s\n\(logText().suffix(4000))")
+    }
+}
+
+public enum HarnessError: Error, CustomStringConvertible {
+    case exited(status: Int32, log: String)
+    case timeout(String)
+
+    public var description: String {
+        switch self {
+        case .exited(let s, let log): "inboxd exited with status \(s):\n\(log)"
+        case .timeout(let m): m
+        }
+    }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Times inboxd's in-process HLS conversion against the ffmpeg CLI a user would run instead:
+#   remux:     inboxd convert IN.mp4 OUT   vs  ffmpeg -c copy -f hls …
+#   transcode: inboxd convert IN.webm OUT  vs  ffmpeg -c:v libx264 -preset veryfast -c:a aac … -f hls …
+# Inputs (60 s 1080p30 H.264/AAC MP4 and VP9/Opus WebM) are generated once into $BENCH_DIR.
+# Uses hyperfine when installed, else RUNS (default 3) timed runs each after WARMUP (default 1) untimed one. Build first: swift build -c release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+INBOXD=${INBOXD:-.build/release/inboxd}
+BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/inboxd-bench-convert}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
+SECONDS_LONG=${SECONDS_LONG:-60}
+
+[ -x "$INBOXD" ] || { echo "missing $INBOXD: run 'swift build -c release --product inboxd'" >&2; exit 1; }
+mkdir -p "$BENCH_DIR"
+H264="$BENCH_DIR/h264-aac-1080p.mp4"
+VP9="$BENCH_DIR/vp9-opus-1080p.webm"
+OUT="$BENCH_DIR/out"
+
+src=(-f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$SECONDS_LONG"
+     -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$SECONDS_LONG" -ac 2 -shortest)
+if [ ! -s "$H264" ]; then
+    echo "generating $H264"
+    ffmpeg -nostdin -y -v error "${src[@]}" -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -b:v 8M \
+        -c:a aac -b:a 128k "$H264"
+fi
+if [ ! -s "$VP9" ]; then
+    echo "generating $VP9 (takes a minute)"
+    ffmpeg -nostdin -y -v error "${src[@]}" -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -row-mt 1 -b:v 4M -g 60 \
+        -c:a libopus -b:a 128k "$VP9"
+fi
+
+inboxd_convert() { rm -rf "$OUT"; "$INBOXD" convert "$1" "$OUT" >/dev/null; }
+ffmpeg_remux() {
+    rm -rf "$OUT"; mkdir -p "$OUT"
+    ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -map 0:a:0 -c copy -muxdelay 0.7 -f hls -hls_time 6 \
+        -hls_playlist_type vod -hls_segment_filename "$OUT/seg_%05d.ts" "$OUT/index.m3u8"
+}
+ffmpeg_transcode() {
+    rm -rf "$OUT"; mkdir -p "$OUT"
+    ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -map 0:a:0 -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p \
+        -force_key_frames 'expr:gte(t,n_forced*6)' -c:a aac -ar 48000 -ac 2 -b:a 128k -f hls -hls_time 6 \
+        -hls_playlist_type vod -hls_segment_filename "$OUT/seg_%05d.ts" "$OUT/index.m3u8"
+}
+export -f inboxd_convert ffmpeg_remux ffmpeg_transcode
+export INBOXD OUT
+
+# Prints "WALL CPU": mean wall seconds and mean CPU seconds (user+sys, children included) of RUNS runs.
+# CPU time is the steadier number on a machine shared with other work.
+measure() {
+    if command -v hyperfine >/dev/null; then
+        hyperfine --runs "$RUNS" --warmup "$WARMUP" --export-json "$BENCH_DIR/h.json" "$1" >&2
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], r["user"]+r["system"])' \
+            "$BENCH_DIR/h.json"
+        return
+    fi
+    [ "$WARMUP" = 0 ] || bash -c "$1" >/dev/null # warm-up: page cache, lazy loading
+    local wall=0 cpu=0 TIMEFORMAT='%R %U %S' t r u s
+    for _ in $(seq "$RUNS"); do
+        t=$( { time bash -c "$1" >/dev/null 2>&1; } 2>&1 )
+        read -r r u s <<<"$t"
+        printf '  %-50s wall %6.2f s  cpu %6.2f s  load %s\n' "$1" "$r" "$(echo "$u + $s" | bc -l)" \
+            "$(cut -d' ' -f1 /proc/loadavg)" >&2
+        wall=$(echo "$wall + $r" | bc -l); cpu=$(echo "$cpu + $u + $s" | bc -l)
+    done
+    echo "$(echo "$wall / $RUNS" | bc -l) $(echo "$cpu / $RUNS" | bc -l)"
+}
+
+report() { # name, inboxd command, ffmpeg command
+    local aw ac bw bc
+    read -r aw ac <<<"$(measure "$2")"
+    read -r bw bc <<<"$(measure "$3")"
+    printf '%-10s inboxd wall %6.2f s cpu %6.2f s | ffmpeg CLI wall %6.2f s cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
+        "$1" "$aw" "$ac" "$bw" "$bc" "$(echo "$aw / $bw" | bc -l)" "$(echo "$ac / $bc" | bc -l)"
+}
+
+echo "$(nproc) cores, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $RUNS runs each"
+report remux "inboxd_convert $H264" "ffmpeg_remux $H264"
+report transcode "inboxd_convert $VP9" "ffmpeg_transcode $VP9"
