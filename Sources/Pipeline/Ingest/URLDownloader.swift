@@ -126,14 +126,13 @@ public struct URLDownloader: Sendable {
         }
         var reported: Int64 = 0
         easy.setProgressHook { p in
-            // Report every 1 % (or every MiB of an unknown total); curl calls this far more often.
-            let step = p.downloadTotal > 0 ? max(p.downloadTotal / 100, 1) : 1 << 20
-            if p.downloaded - reported >= step {
+            // curl calls this far more often than the job needs; every 1 % or 256 KiB is enough for the watchdog.
+            if p.downloaded - reported >= min(max(p.downloadTotal / 100, 1), 256 << 10) {
                 reported = p.downloaded
                 if p.downloadTotal > 0 {
                     control.progressed(Double(p.downloaded) / Double(p.downloadTotal))
                 } else {
-                    control.heartbeat()
+                    control.heartbeat(position: p.downloaded)
                 }
             }
             return control.isCancelled
