@@ -118,12 +118,14 @@ struct S3PublisherTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let big = try #require(FileHandle(forReadingAtPath: "/dev/urandom")?.readData(ofLength: 17 << 20))
         try big.write(to: URL(fileURLWithPath: "\(directory)/talk.mp4"))
-        try Data("small".utf8).write(to: URL(fileURLWithPath: "\(directory)/notes.json"))
+        // A name S3 must see percent-encoded exactly as it was signed.
+        try Data("small".utf8).write(to: URL(fileURLWithPath: "\(directory)/notes (1)+é~.json"))
         let prefix = "multipart/\(UUID().uuidString.prefix(8))"
 
         let keys = try await publisher.upload(directory: directory, keyPrefix: prefix, control: JobControl())
 
-        #expect(Set(keys) == ["\(prefix)/talk.mp4", "\(prefix)/notes.json"])
+        #expect(Set(keys) == ["\(prefix)/talk.mp4", "\(prefix)/notes (1)+é~.json"])
+        #expect(try S3TestServer.head("\(prefix)/notes (1)+é~.json", configuration).headers["content-length"] == "5")
         let head = try S3TestServer.head("\(prefix)/talk.mp4", configuration)
         #expect(head.headers["content-type"] == "video/mp4")
         #expect(head.headers["etag"]?.hasSuffix("-4\"") == true, "a 4-part upload's ETag ends in -4: \(head.headers)")

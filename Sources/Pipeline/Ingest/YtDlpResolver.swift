@@ -1,7 +1,7 @@
 import Foundation
 
 /// Turns a page URL (a YouTube watch page, an HTML page with a `<video>`) into a direct media URL by running
-/// `yt-dlp -g -f best --no-playlist URL`, with a timeout. Blocking: call it from a dedicated thread.
+/// `yt-dlp -g -f best… --no-playlist URL`, with a timeout. Blocking: call it from a dedicated thread.
 struct YtDlpResolver {
     let configuration: URLIngestConfiguration
 
@@ -21,7 +21,11 @@ struct YtDlpResolver {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-g", "-f", "best", "--no-playlist", "--no-warnings", "--", page]
+        // Prefer a single progressive file over HLS/DASH manifests, which a plain download cannot assemble.
+        process.arguments = [
+            "-g", "-f", "best[protocol^=http][protocol!*=m3u8][protocol!*=dash]/best", "--no-playlist", "--no-warnings",
+            "--", page,
+        ]
         process.standardInput = FileHandle.nullDevice
         do {
             // Files, not pipes: a chatty yt-dlp can never block on a full pipe while we wait for it.
