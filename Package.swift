@@ -97,7 +97,8 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            path: "Tests/Support"
+            path: "Tests/Support",
+            exclude: ["fixtures"]
         ),
     ]
 )

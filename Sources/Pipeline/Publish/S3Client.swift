@@ -11,6 +11,8 @@ struct S3Request {
     var body: CurlEasy.Body = .none
     /// Hex SHA-256 of the body, or `SigV4Signer.unsignedPayload`.
     var payloadHash = SigV4Signer.unsignedPayload
+    /// Where a GET's body goes; nil keeps up to 1 MiB in `S3Response.body`.
+    var responseFile: Int32?
 
     /// How errors name the request: `S3 PUT videos/<id>/master.m3u8`.
     var name: String { "S3 \(method) \(key)" }
@@ -153,9 +155,9 @@ final class S3Client: Sendable {
             easy.set(CURLOPT_CUSTOMREQUEST, request.method)
         }
         easy.setHeaders(headers)
-        easy.setSink(.memory(limit: 1 << 20))
-        easy.setProgressHook { _, uploaded in
-            onUpload?(uploaded)
+        easy.setSink(request.responseFile.map { .file(fd: $0) } ?? .memory(limit: 1 << 20))
+        easy.setProgressHook { progress in
+            onUpload?(progress.uploaded)
             return control.isCancelled
         }
         let code = easy.perform()

@@ -33,8 +33,15 @@ final class CurlEasy: @unchecked Sendable {
 
     /// Whether the response may be written: called once with the status code and headers before the first body byte.
     typealias BodyGate = (_ status: Int, _ headers: [String: String]) -> Bool
+    /// Bytes moved so far in the current transfer; `downloadTotal` is 0 while unknown.
+    struct Progress {
+        var downloaded: Int64
+        var downloadTotal: Int64
+        var uploaded: Int64
+    }
+
     /// Called as bytes move; return true to abort the transfer.
-    typealias ProgressHook = (_ downloaded: Int64, _ uploaded: Int64) -> Bool
+    typealias ProgressHook = (Progress) -> Bool
     /// Called with every address curl is about to connect to; return a reason to refuse it.
     typealias ConnectFilter = (IPAddress) -> String?
 
@@ -167,8 +174,9 @@ final class CurlEasy: @unchecked Sendable {
     func setProgressHook(_ hook: @escaping ProgressHook) {
         progressHook = hook
         set(CURLOPT_NOPROGRESS, false)
-        inboxd_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) { user, _, dlnow, _, ulnow in
-            Unmanaged<CurlEasy>.fromOpaque(user!).takeUnretainedValue().progress(Int64(dlnow), Int64(ulnow))
+        inboxd_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) { user, dltotal, dlnow, _, ulnow in
+            let progress = Progress(downloaded: Int64(dlnow), downloadTotal: Int64(dltotal), uploaded: Int64(ulnow))
+            return Unmanaged<CurlEasy>.fromOpaque(user!).takeUnretainedValue().progress(progress)
         }
         inboxd_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, Unmanaged.passUnretained(self).toOpaque())
     }
@@ -312,8 +320,8 @@ final class CurlEasy: @unchecked Sendable {
         return CURL_SEEKFUNC_OK
     }
 
-    private func progress(_ downloaded: Int64, _ uploaded: Int64) -> Int32 {
-        guard let progressHook, progressHook(downloaded, uploaded) else { return 0 }
+    private func progress(_ progress: Progress) -> Int32 {
+        guard let progressHook, progressHook(progress) else { return 0 }
         aborted = true
         return 1
     }

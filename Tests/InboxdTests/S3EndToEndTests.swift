@@ -1,0 +1,89 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A running `inboxd` with an `[s3]` table publishes to a real S3 server (SeaweedFS on 127.0.0.1).
+@Suite(.serialized) struct S3EndToEndTests {
+    private func s3TOML(_ s3: SeaweedFS, secret: String? = nil) -> String {
+        """
+        [s3]
+        endpoint = "\(s3.endpoint)"
+        region = "\(s3.region)"
+        bucket = "\(s3.bucket)"
+        prefix = "e2e"
+        access_key_id = "\(s3.accessKey)"
+        secret_access_key = "\(secret ?? s3.secretKey)"
+        """
+    }
+
+    @Test func aDropIsPublishedToS3AndPlaysFromThere() throws {
+        let s3 = try SeaweedFS()
+        defer { s3.stop() }
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 6)
+        var options = DaemonHarness.Options()
+        options.extraTOML = s3TOML(s3)
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+
+        let id = "6f1c2a5e-3b7d-4c1e-9a2f-0d5e8b7c4a11"
+        try d.drop(media: src, as: "talk.mp4", sidecar: ["title": "To S3", "video_id": id])
+        let done = try d.waitFor(id)
+
+        #expect(done["status"] as? String == "ready", "\(done)")
+        let base = "\(s3.endpoint)/\(s3.bucket)/e2e/videos/\(id)"
+        #expect(done["video_url"] as? String == "\(base)/master.m3u8")
+        #expect(done["thumbnail_url"] as? String == "\(base)/thumbnail.jpg")
+        _ = try Check.playable(done, sourcePath: src)
+        let head = try Shell.run("curl", ["-sfI", "\(base)/master.m3u8"])
+        #expect(head.stdout.lowercased().contains("content-type: application/vnd.apple.mpegurl"), "\(head.stdout)")
+        #expect(d.logText().contains("S3 upload finished"))
+        Check.inboxIsClean(d)
+    }
+
+    @Test func aWrongSecretFailsTheJobWithTheServersAnswer() throws {
+        let s3 = try SeaweedFS()
+        defer { s3.stop() }
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 2)
+        var options = DaemonHarness.Options()
+        options.extraTOML = s3TOML(s3, secret: "not-the-secret")
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+
+        try d.drop(media: src, as: "talk.mp4", sidecar: ["title": "Bad key"])
+        let id = try d.videoID(title: "Bad key")
+        let done = try d.waitFor(id)
+
+        #expect(done["status"] as? String == "failed", "\(done)")
+        #expect(done["phase"] as? String == "uploading")
+        let error = try #require(done["error"] as? String)
+        #expect(error.contains("403 SignatureDoesNotMatch"), "\(error)")
+        #expect(error.contains("S3 PUT e2e/videos/\(id)/"), "\(error)")
+    }
+
+    @Test func theAdminPublishCommandUploadsADirectoryMasterLast() throws {
+        let s3 = try SeaweedFS()
+        defer { s3.stop() }
+        var options = DaemonHarness.Options()
+        options.extraTOML = s3TOML(s3)
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        let dir = d.root + "/manual"
+        try FileManager.default.createDirectory(atPath: dir + "/720p", withIntermediateDirectories: true)
+        try "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n".write(toFile: dir + "/master.m3u8", atomically: true, encoding: .utf8)
+        try "#EXTM3U\n#EXTINF:1,\nseg_000.ts\n#EXT-X-ENDLIST\n".write(toFile: dir + "/720p/index.m3u8", atomically: true, encoding: .utf8)
+        try Data(repeating: 0x47, count: 188 * 10).write(to: URL(fileURLWithPath: dir + "/720p/seg_000.ts"))
+
+        let result = try d.cli(["publish", dir, "--prefix", "manual/one"])
+
+        #expect(result.status == 0, "\(result.stderr)")
+        // The CLI logs to stdout as well; the keys are the lines that are not log lines.
+        let keys = result.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("manual/") }
+        #expect(keys == ["manual/one/720p/seg_000.ts", "manual/one/720p/index.m3u8", "manual/one/master.m3u8"])
+        let get = try Shell.run("curl", ["-sf", "\(s3.endpoint)/\(s3.bucket)/manual/one/720p/index.m3u8"])
+        #expect(get.stdout.contains("seg_000.ts"))
+    }
+}
