@@ -80,8 +80,8 @@ import Testing
         let result = try d.cli(["publish", dir, "--prefix", "manual/one"])
 
         #expect(result.status == 0, "\(result.stderr)")
-        // The CLI logs to stdout as well; the keys are the lines that are not log lines.
-        let keys = result.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("manual/") }
+        // stdout is the keys, one a line (logs go to stderr), so scripts can read them.
+        let keys = result.stdout.split(separator: "\n").map(String.init)
         #expect(keys == ["manual/one/720p/seg_000.ts", "manual/one/720p/index.m3u8", "manual/one/master.m3u8"])
         let get = try Shell.run("curl", ["-sf", "\(s3.endpoint)/\(s3.bucket)/manual/one/720p/index.m3u8"])
         #expect(get.stdout.contains("seg_000.ts"))
