@@ -80,10 +80,33 @@ import Testing
         let result = try d.cli(["publish", dir, "--prefix", "manual/one"])
 
         #expect(result.status == 0, "\(result.stderr)")
-        // The CLI logs to stdout as well; the keys are the lines that are not log lines.
-        let keys = result.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("manual/") }
+        // stdout is the keys, one a line (logs go to stderr), so scripts can read them.
+        let keys = result.stdout.split(separator: "\n").map(String.init)
         #expect(keys == ["manual/one/720p/seg_000.ts", "manual/one/720p/index.m3u8", "manual/one/master.m3u8"])
         let get = try Shell.run("curl", ["-sf", "\(s3.endpoint)/\(s3.bucket)/manual/one/720p/index.m3u8"])
         #expect(get.stdout.contains("seg_000.ts"))
+    }
+
+    @Test(.enabled(if: !SeaweedFS.externalFromEnvironment, "stops and restarts the S3 server"))
+    func s3DownDuringTheUploadAndBackLaterEndsReady() throws {
+        let s3 = try SeaweedFS(bucket: "e2e-outage")
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 4)
+        var options = DaemonHarness.Options()
+        options.extraTOML = s3TOML(s3) + "\nmax_attempts = 12\n"
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+        s3.stop()
+        try d.drop(media: src, as: "o.mp4", sidecar: ["title": "outage"])
+        let id = try d.videoID(title: "outage")
+        try waitForPhase(d, id, "uploading")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try d.status(id).json?["status"] as? String == "processing", "still retrying")
+        try s3.start()
+        let j = try d.waitFor(id, timeout: 180)
+        #expect(j["status"] as? String == "ready", "\(j)")
+        _ = try Check.playable(j, sourcePath: src)
+        #expect(try d.sql("SELECT attempts FROM videos WHERE video_id='\(id)'") == "1", "retried inside one attempt")
     }
 }

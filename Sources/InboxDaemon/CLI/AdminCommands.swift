@@ -75,7 +75,7 @@ struct ConvertCommand: AsyncParsableCommand {
             }
             range = ClipRange(start: s, duration: d)
         }
-        LogSetup.bootstrap(level: "warning")
+        LogSetup.bootstrap(level: "warning", toStandardError: true)
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
         let control = JobControl()
         var options = HLSOptions()
@@ -107,7 +107,7 @@ struct PublishCommand: AsyncParsableCommand {
         do {
             let config = try common.load()
             guard let s3 = config.s3 else { throw ConfigError.badValue(key: "s3", reason: "no [s3] table in the config") }
-            LogSetup.bootstrap(level: config.logLevel)
+            LogSetup.bootstrap(level: config.logLevel, toStandardError: true)
             Curl.globalInit()
             let publisher = S3Publisher(configuration: s3, logger: Logger(label: "inboxd.publish"))
             let keys = try await publisher.upload(directory: absolute(dir), keyPrefix: prefix ?? s3.prefix, control: JobControl())

@@ -34,12 +34,13 @@ func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
-/// Logs go to stdout, one line each, with structured metadata (`job.id=…`), at the configured level.
+/// Logs are one line each with structured metadata (`job.id=…`), at the configured level: on stdout for the
+/// daemon (journald), on stderr for admin commands whose stdout is their result.
 enum LogSetup {
-    static func bootstrap(level: String) {
+    static func bootstrap(level: String, toStandardError: Bool = false) {
         let lvl = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardOutput(label: label)
+            var h = toStandardError ? StreamLogHandler.standardError(label: label) : StreamLogHandler.standardOutput(label: label)
             h.logLevel = lvl
             return h
         }

@@ -78,6 +78,8 @@ extension Config {
         c.maxAttempts = try r.int("max_attempts", min: 1) ?? c.maxAttempts
         c.connectTimeoutSeconds = try r.seconds("connect_timeout_seconds") ?? c.connectTimeoutSeconds
         c.requestTimeoutSeconds = try r.seconds("request_timeout_seconds") ?? c.requestTimeoutSeconds
+        c.retryBaseDelaySeconds = try r.seconds("retry_base_delay_seconds") ?? c.retryBaseDelaySeconds
+        c.retryMaxDelaySeconds = try r.seconds("retry_max_delay_seconds") ?? c.retryMaxDelaySeconds
         try r.rejectUnknown()
         return c
     }
@@ -91,7 +93,18 @@ extension Config {
         c.lowSpeedBytesPerSecond = try r.int("low_speed_bytes_per_second", min: 1) ?? c.lowSpeedBytesPerSecond
         c.lowSpeedSeconds = try r.int("low_speed_seconds", min: 1) ?? c.lowSpeedSeconds
         c.ytDlp = try r.string("yt_dlp") ?? c.ytDlp
+        c.ytDlpTimeoutSeconds = try r.seconds("yt_dlp_timeout_seconds") ?? c.ytDlpTimeoutSeconds
+        c.pageHosts = try r.strings("page_hosts") ?? c.pageHosts
+        if let resolver = try r.string("resolver") {
+            guard let v = URLIngestConfiguration.Resolver(rawValue: resolver) else {
+                throw ConfigError.badValue(key: "url_ingest.resolver", reason: "expected auto, direct or yt-dlp")
+            }
+            c.resolver = v
+        }
         try r.rejectUnknown()
+        do { try c.validate() } catch {
+            throw ConfigError.badValue(key: "url_ingest.allow", reason: error.description)
+        }
         return c
     }
 }
