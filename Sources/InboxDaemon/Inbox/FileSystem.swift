@@ -89,13 +89,6 @@ enum FileSystem {
         }
     }
 
-    /// Free bytes available to unprivileged users on the filesystem holding `path`.
-    static func freeBytes(_ path: String) -> Int64? {
-        var s = statvfs()
-        guard statvfs(path, &s) == 0 else { return nil }
-        return Int64(s.f_bavail) * Int64(s.f_frsize)
-    }
-
     @discardableResult
     static func retrying<T: BinaryInteger>(_ call: String, _ path: String, _ body: () -> T) throws -> T {
         while true {
