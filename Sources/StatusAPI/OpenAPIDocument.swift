@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 /// `GET /openapi.json`: the OpenAPI 3 description of every route. Hand-written (the API is small and a contract);
@@ -18,7 +19,18 @@ public enum OpenAPIDocument {
         ("PUT", "/api/videos/{video_id}/file"),
     ]
 
-    public static let json = #"""
+    /// The document served: `/api/videos/` (the seed's spelling, trailing slash) is described by the same path
+    /// item as `/api/videos`, copied here rather than written twice.
+    public static let json: String = {
+        guard var doc = try? JSONSerialization.jsonObject(with: Data(source.utf8)) as? [String: Any],
+              var paths = doc["paths"] as? [String: Any] else { return source }
+        paths["/api/videos/"] = paths["/api/videos"]
+        doc["paths"] = paths
+        guard let data = try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .withoutEscapingSlashes]) else { return source }
+        return String(decoding: data, as: UTF8.self)
+    }()
+
+    private static let source = #"""
     {
       "openapi": "3.0.3",
       "info": {
@@ -491,165 +503,6 @@ public enum OpenAPIDocument {
           }
         },
         "/api/videos": {
-          "get": {
-            "summary": "List jobs (admins)",
-            "security": [
-              {
-                "bearer": []
-              }
-            ],
-            "parameters": [
-              {
-                "name": "status",
-                "in": "query",
-                "schema": {
-                  "$ref": "#/components/schemas/Status"
-                }
-              },
-              {
-                "name": "user",
-                "in": "query",
-                "schema": {
-                  "type": "string"
-                },
-                "description": "username or user_id"
-              },
-              {
-                "name": "limit",
-                "in": "query",
-                "schema": {
-                  "type": "integer",
-                  "minimum": 1,
-                  "maximum": 500,
-                  "default": 50
-                }
-              },
-              {
-                "name": "cursor",
-                "in": "query",
-                "schema": {
-                  "type": "string",
-                  "pattern": "^([0-9a-f]{2}){1,64}\\.[0-9A-Za-z-]{1,64}$"
-                },
-                "description": "next_cursor of the previous page (opaque)"
-              }
-            ],
-            "responses": {
-              "200": {
-                "description": "A page of jobs in (created_at, video_id) order",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "type": "object",
-                      "required": [
-                        "items",
-                        "next_cursor"
-                      ],
-                      "properties": {
-                        "items": {
-                          "type": "array",
-                          "items": {
-                            "$ref": "#/components/schemas/Video"
-                          }
-                        },
-                        "next_cursor": {
-                          "type": "string",
-                          "nullable": true
-                        }
-                      }
-                    }
-                  }
-                }
-              },
-              "400": {
-                "$ref": "#/components/responses/BadRequest"
-              },
-              "401": {
-                "$ref": "#/components/responses/Unauthorized"
-              },
-              "403": {
-                "$ref": "#/components/responses/Forbidden"
-              }
-            }
-          },
-          "post": {
-            "summary": "Upload a video (multipart/form-data)",
-            "security": [
-              {
-                "bearer": []
-              }
-            ],
-            "requestBody": {
-              "required": true,
-              "content": {
-                "multipart/form-data": {
-                  "schema": {
-                    "type": "object",
-                    "required": [
-                      "video",
-                      "title"
-                    ],
-                    "properties": {
-                      "video": {
-                        "type": "string",
-                        "format": "binary"
-                      },
-                      "thumbnail": {
-                        "type": "string",
-                        "format": "binary"
-                      },
-                      "title": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 200,
-                        "pattern": "\\S",
-                        "description": "1-200 characters, not blank"
-                      },
-                      "description": {
-                        "type": "string"
-                      },
-                      "visibility": {
-                        "$ref": "#/components/schemas/Visibility"
-                      }
-                    }
-                  },
-                  "encoding": {
-                    "video": {
-                      "contentType": "application/octet-stream"
-                    },
-                    "thumbnail": {
-                      "contentType": "application/octet-stream"
-                    }
-                  }
-                }
-              }
-            },
-            "responses": {
-              "202": {
-                "$ref": "#/components/responses/Accepted"
-              },
-              "400": {
-                "$ref": "#/components/responses/BadRequest"
-              },
-              "401": {
-                "$ref": "#/components/responses/Unauthorized"
-              },
-              "403": {
-                "$ref": "#/components/responses/Forbidden"
-              },
-              "413": {
-                "$ref": "#/components/responses/TooLarge"
-              },
-              "415": {
-                "$ref": "#/components/responses/UnsupportedMediaType"
-              },
-              "507": {
-                "$ref": "#/components/responses/InsufficientStorage"
-              }
-            }
-          }
-        },
-        "/api/videos/": {
           "get": {
             "summary": "List jobs (admins)",
             "security": [
