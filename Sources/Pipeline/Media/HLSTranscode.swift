@@ -72,7 +72,7 @@ struct PacketSink {
 }
 
 /// Video: decoder → (swscale when the source is not even-sized yuv420p) → libx264 with forced keyframes.
-final class VideoPath {
+final class VideoPath: StreamTranscoder {
     let decoder: CodecContext
     let encoder: CodecContext
     let width: Int
@@ -141,15 +141,6 @@ final class VideoPath {
         ]))
     }
 
-    func decode(_ packet: Packet, into sink: inout PacketSink) throws(PipelineError) {
-        guard !isDone else { return }
-        while true {
-            let accepted = try decoder.send(packet)
-            try drainDecoder(into: &sink)
-            if accepted || isDone { return }
-        }
-    }
-
     func finish(into sink: inout PacketSink) throws(PipelineError) {
         if !isDone {
             _ = try decoder.send(nil as Packet?)
@@ -159,7 +150,7 @@ final class VideoPath {
         try drainEncoder(into: &sink)
     }
 
-    private func drainDecoder(into sink: inout PacketSink) throws(PipelineError) {
+    func drainDecoder(into sink: inout PacketSink) throws(PipelineError) {
         while try decoder.receive(decoded) {
             defer { decoded.unref() }
             guard !isDone, let ts = decoded.bestEffortTimestamp else { continue }
@@ -204,7 +195,7 @@ final class VideoPath {
 }
 
 /// Audio: decoder → swresample to 48 kHz stereo float planar → fifo of 1024-sample frames → AAC.
-final class AudioPath {
+final class AudioPath: StreamTranscoder {
     let decoder: CodecContext
     let encoder: CodecContext
     private let source: MediaStream
@@ -234,15 +225,6 @@ final class AudioPath {
         resampler = try AudioResampler(to: encoder)
     }
 
-    func decode(_ packet: Packet, into sink: inout PacketSink) throws(PipelineError) {
-        guard !isDone else { return }
-        while true {
-            let accepted = try decoder.send(packet)
-            try drainDecoder(into: &sink)
-            if accepted || isDone { return }
-        }
-    }
-
     func finish(into sink: inout PacketSink) throws(PipelineError) {
         if !isDone {
             _ = try decoder.send(nil as Packet?)
@@ -257,7 +239,7 @@ final class AudioPath {
         try drainEncoder(into: &sink)
     }
 
-    private func drainDecoder(into sink: inout PacketSink) throws(PipelineError) {
+    func drainDecoder(into sink: inout PacketSink) throws(PipelineError) {
         guard let resampler else { return }
         while try decoder.receive(decoded) {
             defer { decoded.unref() }
@@ -294,6 +276,26 @@ final class AudioPath {
     private func drainEncoder(into sink: inout PacketSink) throws(PipelineError) {
         while try encoder.receive(encoded) {
             try sink.write(encoded, stream: 1, from: encoder.timeBase)
+        }
+    }
+}
+
+/// One stream's decode → … → encode chain, fed packet by packet.
+protocol StreamTranscoder: AnyObject {
+    var decoder: CodecContext { get }
+    var isDone: Bool { get }
+    /// Takes every frame the decoder has ready through the rest of the chain.
+    func drainDecoder(into sink: inout PacketSink) throws(PipelineError)
+}
+
+extension StreamTranscoder {
+    /// Feeds one packet, draining the decoder until it accepts it (or the clip has ended).
+    func decode(_ packet: Packet, into sink: inout PacketSink) throws(PipelineError) {
+        guard !isDone else { return }
+        while true {
+            let accepted = try decoder.send(packet)
+            try drainDecoder(into: &sink)
+            if accepted || isDone { return }
         }
     }
 }
