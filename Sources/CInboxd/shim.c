@@ -16,6 +16,10 @@ int inboxd_rename_noreplace(const char *from, const char *to) {
     return r;
 }
 
+int inboxd_start_writeback(int fd, long long offset, long long nbytes) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)nbytes, SYNC_FILE_RANGE_WRITE);
+}
+
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) {
     return memmem(haystack, haystacklen, needle, needlelen);
 }

@@ -6,6 +6,10 @@
    Returns 0 or -1 with errno (EEXIST when the target exists). */
 int inboxd_rename_noreplace(const char *from, const char *to);
 
+/* sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of a written range without waiting, so a final
+   fdatasync has little left to flush. _GNU_SOURCE only. Returns 0 or -1 with errno. */
+int inboxd_start_writeback(int fd, long long offset, long long nbytes);
+
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
 #endif
