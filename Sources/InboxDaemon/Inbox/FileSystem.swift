@@ -79,14 +79,28 @@ enum FileSystem {
         (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
     }
 
-    static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+    /// Writes a small file; `durable` `fsync`s it before returning (a renamed file never turns up empty after a
+    /// power loss).
+    static func writeFile(_ path: String, _ bytes: [UInt8], durable: Bool = false) throws {
         let fd = try retrying("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         defer { close(fd) }
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+        if durable { try retrying("fsync", path) { fsync(fd) } }
+    }
+
+    /// Writes every byte to `fd`, across short writes and EINTR.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = try retrying("write", path) { bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
-            offset += n
+            offset += try retrying("write", path) { write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
         }
+    }
+
+    /// Makes renames and creations inside `path` durable.
+    static func syncDirectory(_ path: String) throws {
+        let fd = try retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try retrying("fsync", path) { fsync(fd) }
     }
 
     @discardableResult

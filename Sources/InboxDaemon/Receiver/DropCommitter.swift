@@ -27,7 +27,7 @@ struct DropCommitter: Sendable {
         let data = try sidecar.encoded()
         var placed: [String] = []
         do {
-            try await pool.runIfActive { try Self.writeDurably(data, to: sidecarTemp) }
+            try await pool.runIfActive { try SpoolError.io { try FileSystem.writeFile(sidecarTemp, Array(data), durable: true) } }
             for file in files {
                 let final = "\(incoming)/\(file.finalName)"
                 try await Self.renameNoReplace(file.tempPath, final, pool: pool)
@@ -36,38 +36,12 @@ struct DropCommitter: Sendable {
             try await journal.recordAcceptedUpload(row)
             try await Self.renameNoReplace(sidecarTemp, sidecarFinal, pool: pool)
             // The renames live in the directory: make them durable before the 202 is sent.
-            try await pool.runIfActive { try Self.syncDirectory(incoming) }
+            try await pool.runIfActive { try SpoolError.io { try FileSystem.syncDirectory(incoming) } }
         } catch {
             let leftovers = placed + files.map(\.tempPath) + [sidecarTemp]
             _ = try? await pool.runIfActive { for p in leftovers { unlink(p) } }
             throw error
         }
-    }
-
-    /// Writes a small file and `fsync`s it, so a renamed sidecar never turns up empty after a power loss.
-    static func writeDurably(_ data: Data, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw SpoolError.io(call: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        try data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SpoolError.io(call: "write", path: path, errno: errno)
-                }
-                offset += n
-            }
-        }
-        guard fsync(fd) == 0 else { throw SpoolError.io(call: "fsync", path: path, errno: errno) }
-    }
-
-    static func syncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw SpoolError.io(call: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SpoolError.io(call: "fsync", path: path, errno: errno) }
     }
 
     static func renameNoReplace(_ from: String, _ to: String, pool: NIOThreadPool) async throws {

@@ -57,17 +57,7 @@ struct SpoolFile {
         let batch = pending
         let fd = self.fd, path = self.path
         try await pool.runIfActive {
-            try batch.withUnsafeReadableBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw SpoolError.io(call: "write", path: path, errno: errno)
-                    }
-                    offset += n
-                }
-            }
+            try SpoolError.io { try batch.withUnsafeReadableBytes { try FileSystem.writeAll(fd, $0, path: path) } }
         }
         bytesWritten += Int64(batch.readableBytes)
         pending.clear()
@@ -105,6 +95,13 @@ struct SpoolFile {
 
 enum SpoolError: Error, CustomStringConvertible {
     case io(call: String, path: String, errno: Int32)
+
+    /// Runs a `FileSystem` call, keeping its errno so a full disk still becomes the client's 507.
+    static func io<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as SystemError {
+            throw SpoolError.io(call: e.call, path: e.path, errno: e.code)
+        }
+    }
 
     var description: String {
         switch self {
