@@ -155,10 +155,19 @@ struct OverflowTests {
         do {
             defer { try? saved.write(toFile: limitPath, atomically: false, encoding: .utf8) }
             d = try DaemonHarness()
-            try d.start()   // its inotify instance gets the tiny queue
+            try d.start()
+            // The limit is read at inotify_init1, which the watcher calls once it runs; only after it logs
+            // "watching inbox" does its instance surely have the tiny queue.
+            try d.waitForLog("watching inbox")
         }
         defer { d.cleanUp() }
-        for i in 0..<60 { try d.drop(media: src, as: "o\(i).mp4", sidecar: ["title": "overflow \(i)"]) }
+        // Frozen, the daemon cannot read events, so 60 drops (several events each) overflow a queue of 16
+        // whatever the machine's speed.
+        d.pause()
+        do {
+            defer { d.resume() }
+            for i in 0..<60 { try d.drop(media: src, as: "o\(i).mp4", sidecar: ["title": "overflow \(i)"]) }
+        }
         _ = try eventually(timeout: 120, "60 ready jobs") { () -> Bool? in
             (try? d.sql("SELECT count(*) FROM videos WHERE status='ready'")) == "60" ? true : nil
         }

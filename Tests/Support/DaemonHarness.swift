@@ -102,6 +102,25 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func kill9() { stop(signal: SIGKILL) }
 
+    /// Freezes the daemon (SIGSTOP) so the kernel queues events it cannot read yet; `resume` undoes it.
+    public func pause() {
+        if let p = lock.withLock({ process }), p.isRunning { kill(p.processIdentifier, SIGSTOP) }
+    }
+
+    public func resume() {
+        if let p = lock.withLock({ process }) { kill(p.processIdentifier, SIGCONT) }
+    }
+
+    /// Waits until the log contains `text` (e.g. a line a service writes once it is set up).
+    public func waitForLog(_ text: String, timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if logText().contains(text) { return }
+            usleep(20_000)
+        }
+        throw HarnessError.timeout("log never showed \"\(text)\" within \(timeout) s\n\(logText())")
+    }
+
     public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 
     public func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
