@@ -7,7 +7,7 @@ import Store
 import Synchronization
 
 /// `GET /metrics` in the Prometheus text format. Job gauges (`inboxd_jobs{status}`, `inboxd_queue_depth`,
-/// `inboxd_jobs_failed{phase}`) are read from the db at scrape time, so they are right whichever process (or admin
+/// `inboxd_jobs_failed{phase}`, `inboxd_job_failures{reason}`) are read from the db at scrape time, so they are right whichever process (or admin
 /// SQL) changed the rows. Phase durations come from the audit log: each scrape reads the events appended since the
 /// last one and records, per job, how long it stayed in the phase it just left. Process-local counters (HTTP
 /// requests, upload bytes) arrive through swift-metrics, bootstrapped onto the same registry.
@@ -26,6 +26,7 @@ public final class InboxMetrics: Sendable {
         static var jobs: MetricNameDescriptor { make("jobs", "Jobs by status (from the db)") }
         static var queueDepth: MetricNameDescriptor { make("queue_depth", "Jobs waiting for a worker (status processing, phase queued)") }
         static var jobsFailed: MetricNameDescriptor { make("jobs_failed", "Failed jobs by the phase they failed in (from the db)") }
+        static var failuresByReason: MetricNameDescriptor { make("job_failures", "Failed jobs by failure_reason (from the db)") }
         static var readyBytes: MetricNameDescriptor { make("processed_input", unit: "bytes", "Media bytes of ready jobs (from the db)") }
         static var phaseDuration: MetricNameDescriptor { make("phase_duration", unit: "seconds", "Time jobs spent in each phase (from the events audit log, 1 s resolution)") }
         static var requests: MetricNameDescriptor { make("http_requests", unit: "total", "HTTP requests by route and status code") }
@@ -78,6 +79,10 @@ public final class InboxMetrics: Sendable {
             registry.makeGauge(descriptor: Name.jobsFailed, labels: [("phase", phase.rawValue)])
                 .set(Double(snapshot.failedByPhase[phase.rawValue] ?? 0))
         }
+        for reason in FailureReason.allCases {
+            registry.makeGauge(descriptor: Name.failuresByReason, labels: [("reason", reason.rawValue)])
+                .set(Double(snapshot.failedByReason[reason.rawValue] ?? 0))
+        }
         registry.makeGauge(descriptor: Name.readyBytes)
             .set(Double(snapshot.readyBytes))
         let finished = tracker.withLock { $0.apply(snapshot.events) }
@@ -96,6 +101,7 @@ public final class InboxMetrics: Sendable {
     struct Snapshot: Sendable {
         var byStatus: [String: Int] = [:]
         var failedByPhase: [String: Int] = [:]
+        var failedByReason: [String: Int] = [:]
         var queued = 0
         var readyBytes: Int64 = 0
         var events: [EventRow] = []
@@ -106,6 +112,10 @@ public final class InboxMetrics: Sendable {
             }
             for r in try Row.fetchAll(db, sql: "SELECT phase, COUNT(*) AS n FROM videos WHERE status = 'failed' GROUP BY phase") {
                 failedByPhase[r["phase"]] = r["n"]
+            }
+            // A row failed by an older version (or by hand) has no reason: it counts as "other".
+            for r in try Row.fetchAll(db, sql: "SELECT COALESCE(failure_reason, 'other') AS reason, COUNT(*) AS n FROM videos WHERE status = 'failed' GROUP BY 1") {
+                failedByReason[r["reason"]] = r["n"]
             }
             queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM videos WHERE status = 'processing' AND phase = 'queued'") ?? 0
             readyBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE status = 'ready'") ?? 0

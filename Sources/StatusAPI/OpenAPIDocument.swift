@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Store
 
 /// `GET /openapi.json`: the OpenAPI 3 description of every route. Hand-written (the API is small and a contract);
 /// `make test` runs schemathesis against a live daemon with it, so a route that drifts from it fails the build.
@@ -26,6 +27,16 @@ public enum OpenAPIDocument {
               var paths = doc["paths"] as? [String: Any] else { return source }
         paths["/api/videos/"] = paths["/api/videos"]
         doc["paths"] = paths
+        // The reasons come from the enum the daemon writes, so the document cannot drift from it.
+        if var components = doc["components"] as? [String: Any], var schemas = components["schemas"] as? [String: Any] {
+            schemas["FailureReason"] = [
+                "type": "string", "nullable": true,
+                "description": "Why a failed job failed, in one word (see README, Database); null unless status is failed.",
+                "enum": FailureReason.allCases.map(\.rawValue) as [Any] + [NSNull()],
+            ] as [String: Any]
+            components["schemas"] = schemas
+            doc["components"] = components
+        }
         guard let data = try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .withoutEscapingSlashes]) else { return source }
         return String(decoding: data, as: UTF8.self)
     }()
@@ -244,6 +255,7 @@ public enum OpenAPIDocument {
               "phase",
               "progress",
               "error",
+              "failure_reason",
               "video_url",
               "thumbnail_url",
               "updated_at",
@@ -273,6 +285,9 @@ public enum OpenAPIDocument {
               "error": {
                 "type": "string",
                 "nullable": true
+              },
+              "failure_reason": {
+                "$ref": "#/components/schemas/FailureReason"
               },
               "video_url": {
                 "type": "string"
@@ -347,6 +362,9 @@ public enum OpenAPIDocument {
               "error": {
                 "type": "string",
                 "nullable": true
+              },
+              "failure_reason": {
+                "$ref": "#/components/schemas/FailureReason"
               },
               "attempts": {
                 "type": "integer"

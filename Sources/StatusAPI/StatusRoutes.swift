@@ -12,6 +12,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     public var phase: String
     public var progress: Double
     public var error: String?
+    /// Why a failed job failed (`FailureReason`), null otherwise.
+    public var failure_reason: String?
     public var video_url: String
     public var thumbnail_url: String
     public var updated_at: String
@@ -26,6 +28,7 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         phase = row.phase
         progress = row.progress
         error = row.error
+        failure_reason = row.failure_reason
         video_url = row.video_url
         thumbnail_url = row.thumbnail_url
         updated_at = row.updated_at
@@ -41,6 +44,7 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         phase = r["phase"]
         progress = r["progress"]
         error = r["error"]
+        failure_reason = r["failure_reason"]
         video_url = r["video_url"]
         thumbnail_url = r["thumbnail_url"]
         updated_at = r["updated_at"]
@@ -56,6 +60,7 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         try c.encode(phase, forKey: .phase)
         try c.encode(progress, forKey: .progress)
         try c.encode(error, forKey: .error) // explicit null: clients test `error == null`
+        try c.encode(failure_reason, forKey: .failure_reason)
         try c.encode(video_url, forKey: .video_url)
         try c.encode(thumbnail_url, forKey: .thumbnail_url)
         try c.encode(updated_at, forKey: .updated_at)
@@ -63,7 +68,7 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case video_id, status, title, created_at, phase, progress, error, video_url, thumbnail_url, updated_at, eta_s
+        case video_id, status, title, created_at, phase, progress, error, failure_reason, video_url, thumbnail_url, updated_at, eta_s
     }
 }
 

@@ -16,3 +16,39 @@ public enum Visibility: String, Codable, Sendable, CaseIterable {
 public enum JobSource: String, Codable, Sendable, CaseIterable {
     case http, drop, url
 }
+
+/// `videos.failure_reason`: why a failed job failed, in one fixed word, so admins can group failures
+/// (`SELECT failure_reason, count(*) FROM videos WHERE status='failed' GROUP BY 1`) and `/metrics` can count them.
+/// `error` keeps the full text an operator acts on.
+public enum FailureReason: String, Codable, Sendable, CaseIterable {
+    /// The sidecar is not valid JSON, too large, or a field is wrong.
+    case sidecar
+    /// A sidecar whose media never arrived within `orphan_seconds` (and no `source_url`).
+    case orphan
+    /// The media or sidecar is a symlink, FIFO, device or directory.
+    case unsafeFile = "unsafe_file"
+    /// The sidecar's `video_id` belongs to an existing job.
+    case duplicateID = "duplicate_id"
+    /// A URL ingest download failed (HTTP status, timeout, size limit, short body).
+    case download
+    /// A URL ingest target was refused by the address guard (loopback, private, metadata addresses).
+    case urlRefused = "url_refused"
+    /// The media's SHA-256 differs from the sidecar's `sha256`.
+    case checksum
+    /// The input is not readable media or has no video stream.
+    case unreadableMedia = "unreadable_media"
+    /// libav failed while converting or making the thumbnail.
+    case convert
+    /// The job ran past `job_time_limit_seconds`.
+    case timeLimit = "time_limit"
+    /// The job made no progress for `stall_seconds`.
+    case stalled
+    /// Publishing the output failed (S3 error, output directory not writable).
+    case publish
+    /// A retry was asked for but the kept originals in `failed/<id>/` are gone.
+    case originalsMissing = "originals_missing"
+    /// Local file-system trouble (a file vanished, disk full, permissions).
+    case io
+    /// Anything else (the `error` text says what).
+    case other
+}

@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 1
+    public static let version = 2
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -18,6 +18,14 @@ public enum Schema {
                 try db.execute(sql: "DROP TABLE videos_legacy")
             }
             try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        m.registerMigration("v2: failure_reason") { db in
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN failure_reason TEXT;
+                UPDATE videos SET failure_reason = 'other' WHERE status = 'failed';
+                CREATE INDEX videos_failed_by_reason ON videos(failure_reason) WHERE status = 'failed';
+                PRAGMA user_version = 2;
+                """)
         }
         return m
     }

@@ -16,6 +16,8 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     public var video_url: String
     public var thumbnail_url: String
     public var error: String?
+    /// Why a failed job failed (a `FailureReason` raw value); null unless `status` is `failed`.
+    public var failure_reason: String?
     public var attempts: Int
     public var source: String
     public var source_url: String?
@@ -49,6 +51,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         self.video_url = "processing"
         self.thumbnail_url = "processing"
         self.error = nil
+        self.failure_reason = nil
         self.attempts = 0
         self.source = source.rawValue
         self.source_url = sourceURL

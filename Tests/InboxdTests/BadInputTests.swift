@@ -23,12 +23,16 @@ import Testing
             #expect(j["status"] as? String == "failed")
             let error = j["error"] as? String ?? ""
             #expect(error.contains(c.expect), "error for \(c.name): \(error)")
+            #expect(j["failure_reason"] as? String == "unreadable_media", "reason for \(c.name): \(j)")
             #expect(j["video_url"] as? String == "processing")
             #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)/\(c.name)"))
             #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)/\(c.name).json"))
             #expect(d.logText().contains("Background processing failed for video \(id): "))
         }
         Check.inboxIsClean(d)
+        let metrics = try HTTPClient.get("\(d.baseURL)/metrics").body
+        #expect(metrics.contains(#"inboxd_job_failures{reason="unreadable_media"} 4"#), "\(metrics)")
+        #expect(metrics.contains(#"inboxd_job_failures{reason="convert"} 0"#), "\(metrics)")
         #expect(try HTTPClient.get("\(d.baseURL)/healthz").status == 200)
         #expect(d.isRunning)
     }
@@ -61,6 +65,7 @@ import Testing
             let j = try #require(try d.status(id).json)
             #expect(j["status"] as? String == "failed")
             #expect((j["error"] as? String ?? "").contains(c.expect), "\(c.name): \(j["error"] ?? "nil")")
+            #expect(j["failure_reason"] as? String == "sidecar", "\(c.name): \(j)")
             #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)/\(c.name).json"), "\(c.name) sidecar kept")
             #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)/\(c.name)"), "\(c.name) media kept")
         }
@@ -89,6 +94,8 @@ import Testing
         #expect((linkJob["error"] as? String ?? "").contains("symbolic link"), "\(linkJob)")
         let fifoJob = try d.waitFor(try d.videoID(title: "fifo"))
         #expect((fifoJob["error"] as? String ?? "").contains("FIFO"), "\(fifoJob)")
+        #expect(linkJob["failure_reason"] as? String == "unsafe_file" && fifoJob["failure_reason"] as? String == "unsafe_file")
+        #expect(try d.sql("SELECT failure_reason FROM videos WHERE video_id='\(linkJob["video_id"] as! String)'") == "unsafe_file")
 
         #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == before)
         let kept = "\(d.inbox)/failed/\(linkJob["video_id"] as! String)/link.mp4"
@@ -106,6 +113,7 @@ import Testing
         let j = try d.waitFor(try d.videoID(title: "sum"))
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("sha256 mismatch"))
+        #expect(j["failure_reason"] as? String == "checksum")
     }
 
     @Test func aConfigWithAnUnknownKeyIsRefusedNamingIt() throws {

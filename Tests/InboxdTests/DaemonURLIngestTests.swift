@@ -48,6 +48,7 @@ import Testing
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("127.0.0.1"), "\(j)")
         #expect((j["error"] as? String ?? "").contains("loopback"), "\(j)")
+        #expect(j["failure_reason"] as? String == "url_refused", "\(j)")
         #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(j["video_id"] as! String)/ssrf.json"))
     }
 
@@ -62,9 +63,11 @@ import Testing
         #expect(notFound["status"] as? String == "failed")
         #expect((notFound["error"] as? String ?? "").contains("404"), "\(notFound)")
         #expect(notFound["phase"] as? String == "downloading")
+        #expect(notFound["failure_reason"] as? String == "download", "\(notFound)")
         let liar = try d.waitFor(try d.videoID(title: "liar"))
         #expect(liar["status"] as? String == "failed", "\(liar)")
         #expect(liar["phase"] as? String == "downloading")
+        #expect(liar["failure_reason"] as? String == "download", "\(liar)")
         Check.inboxIsClean(d)
     }
 
@@ -78,6 +81,7 @@ import Testing
         let j = try d.waitFor(try d.videoID(title: "stall"), timeout: 60)
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("no progress for 2 s (stalled)"), "\(j)")
+        #expect(j["failure_reason"] as? String == "stalled", "\(j)")
         Check.inboxIsClean(d)
     }
 }

@@ -111,6 +111,7 @@ import Testing
         let j = try d.waitFor(id)
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("no media file 'ghost.mp4'"), "\(j)")
+        #expect(j["failure_reason"] as? String == "orphan", "\(j)")
         #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)/ghost.mp4.json"))
     }
 

@@ -48,6 +48,7 @@ import Testing
         for id in ids {
             let j = try d.waitFor(id)
             #expect(j["status"] as? String == "failed")
+            #expect(j["failure_reason"] as? String == "publish", "\(j)")
             #expect(FileManager.default.fileExists(atPath: "\(d.inbox)/failed/\(id)"))
         }
         try FileManager.default.removeItem(atPath: videos)
@@ -56,6 +57,7 @@ import Testing
         _ = try d.sql("UPDATE videos SET status='processing' WHERE status='failed' AND video_id='\(ids[0])';")
         let first = try d.waitFor(ids[0], ["ready"], timeout: 60)
         #expect(first["status"] as? String == "ready")
+        #expect(first["failure_reason"] is NSNull, "a successful retry clears the reason: \(first)")
 
         let one = try d.cli(["retry", ids[1]])
         #expect(one.status == 0, "\(one.stderr)")
@@ -80,6 +82,7 @@ import Testing
             """)
         let j = try d.waitFor(gone, ["failed"], timeout: 30)
         #expect((j["error"] as? String ?? "").contains("originals are gone"), "\(j)")
+        #expect(j["failure_reason"] as? String == "originals_missing", "\(j)")
     }
 
     @Test func sigtermLetsARunningJobFinish() throws {
@@ -127,6 +130,7 @@ import Testing
         let j = try d.waitFor(try d.videoID(title: "limit"))
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("time limit of 1 s exceeded"), "\(j)")
+        #expect(j["failure_reason"] as? String == "time_limit", "\(j)")
         Check.inboxIsClean(d)
     }
 

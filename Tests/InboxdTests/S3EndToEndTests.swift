@@ -62,6 +62,7 @@ import Testing
         let error = try #require(done["error"] as? String)
         #expect(error.contains("403 SignatureDoesNotMatch"), "\(error)")
         #expect(error.contains("S3 PUT e2e/videos/\(id)/"), "\(error)")
+        #expect(done["failure_reason"] as? String == "publish", "\(done)")
     }
 
     @Test func theAdminPublishCommandUploadsADirectoryMasterLast() throws {

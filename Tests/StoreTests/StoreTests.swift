@@ -14,7 +14,7 @@ import Testing
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             let columns = Set(try db.columns(in: "videos").map(\.name))
             for c in ["video_id", "title", "description", "user_id", "username", "status", "visibility", "phase", "progress",
-                      "video_url", "thumbnail_url", "error", "attempts", "source", "created_at", "updated_at",
+                      "video_url", "thumbnail_url", "error", "failure_reason", "attempts", "source", "created_at", "updated_at",
                       "started_at", "finished_at", "duration_s", "width", "height", "video_codec", "audio_codec", "size_bytes"] {
                 #expect(columns.contains(c), "videos.\(c) missing")
             }
@@ -80,6 +80,34 @@ import Testing
         #expect(rows[0].created_at == "2023-01-01T00:00:00Z")
         #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
         #expect(try pool.read { try $0.tableExists("videos_legacy") } == false)
+    }
+}
+
+@Suite struct FailureReasonMigrationTests {
+    /// A db written by the first release (schema v1, no `failure_reason`) gains the column on open; rows it
+    /// already had as failed say "other" (their reason was never recorded), the rest stay null.
+    @Test func aVersionOneDbGainsTheColumnAndOldFailuresCountAsOther() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/v1.db"
+        let old = try DatabaseQueue(path: path)
+        try Schema.migrator.migrate(old, upTo: "v1")
+        try old.write { db in
+            #expect(try Int.fetchOne(db, sql: "PRAGMA user_version") == 1)
+            #expect(try db.columns(in: "videos").contains { $0.name == "failure_reason" } == false)
+            try db.execute(sql: """
+                INSERT INTO videos (video_id, title, status, error, created_at, updated_at) VALUES
+                  ('a', 'broken', 'failed', 'no video stream in a.mp4', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                  ('b', 'fine', 'ready', NULL, '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z')
+                """)
+        }
+        try old.close()
+
+        let pool = try StoreDatabase.openWriter(path: path)
+        #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
+        let reasons = try pool.read { try VideoRow.order(Column("video_id")).fetchAll($0).map(\.failure_reason) }
+        #expect(reasons == ["other", nil])
+        #expect(FailureReason(rawValue: "other") != nil)
     }
 }
 

@@ -75,14 +75,14 @@ final class Claimer: Sendable {
             source: !hasMedia && sidecar.sourceURL != nil ? .url : .drop,
             sourceURL: sidecar.sourceURL, sidecar: sidecar.raw)
         if let problem {
-            await fail(claimedDir: dir, row: row, reason: problem)
+            await fail(claimedDir: dir, row: row, reason: .io, message: problem)
             return true
         }
         do {
             try await store.recordClaim(row)
         } catch {
             row.video_id = UUID().uuidString.lowercased()
-            await fail(claimedDir: dir, row: row, reason: "\(error)")
+            await fail(claimedDir: dir, row: row, reason: error is JobStore.AdoptError ? .duplicateID : .other, message: "\(error)")
             return true
         }
         logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(c.sidecarPath)"])
@@ -92,7 +92,7 @@ final class Claimer: Sendable {
 
     /// A drop that can never succeed: its files go to `failed/<id>/` untouched (a symlink is moved as a link,
     /// never followed) and a failed row says why.
-    func reject(_ c: Candidate, sidecar: Sidecar?, reason: String) async {
+    func reject(_ c: Candidate, sidecar: Sidecar?, reason: FailureReason, message: String) async {
         var id = sidecar?.videoID ?? UUID().uuidString.lowercased()
         if (try? await store.row(id)) != nil || FileSystem.status(layout.failed(id)) != nil { id = UUID().uuidString.lowercased() }
         let dir = layout.failed(id)
@@ -108,19 +108,19 @@ final class Claimer: Sendable {
             videoID: id, title: sidecar?.title ?? fallbackTitle, description: sidecar?.description ?? "",
             userID: sidecar?.userID, username: c.user ?? sidecar?.username, visibility: sidecar?.visibility ?? .draft,
             source: sidecar?.sourceURL != nil ? .url : .drop, sourceURL: sidecar?.sourceURL, sidecar: sidecar?.raw)
-        await record(row, reason: reason)
+        await record(row, reason: reason, message: message)
     }
 
-    private func fail(claimedDir: String, row: VideoRow, reason: String) async {
+    private func fail(claimedDir: String, row: VideoRow, reason: FailureReason, message: String) async {
         try? FileSystem.renameNoReplace(claimedDir, layout.failed(row.video_id))
-        await record(row, reason: reason)
+        await record(row, reason: reason, message: message)
     }
 
-    private func record(_ row: VideoRow, reason: String) async {
-        do { try await store.recordRejected(row, error: reason) } catch {
+    private func record(_ row: VideoRow, reason: FailureReason, message: String) async {
+        do { try await store.recordRejected(row, error: message, reason: reason) } catch {
             logger.error("cannot record failed drop", metadata: ["job.id": "\(row.video_id)", "error": "\(error)"])
         }
-        logger.error("Background processing failed for video \(row.video_id): \(reason)",
-                     metadata: ["job.id": "\(row.video_id)"])
+        logger.error("Background processing failed for video \(row.video_id): \(message)",
+                     metadata: ["job.id": "\(row.video_id)", "failure.reason": "\(reason.rawValue)"])
     }
 }

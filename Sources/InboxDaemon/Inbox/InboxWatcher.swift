@@ -87,7 +87,7 @@ final class InboxWatcher: Service {
             var candidate = Claimer.Candidate(sidecarPath: sidecarPath, mediaPath: mediaPath,
                                               user: state.user(of: sidecarPath, incoming: layout.incoming))
             if st.kind != .regular {
-                await claimer.reject(candidate, sidecar: nil, reason: "sidecar \((sidecarPath as NSString).lastPathComponent) is \(Self.describe(st.kind)); inboxd only reads regular files")
+                await claimer.reject(candidate, sidecar: nil, reason: .unsafeFile, message: "sidecar \((sidecarPath as NSString).lastPathComponent) is \(Self.describe(st.kind)); inboxd only reads regular files")
                 state.forget(candidate)
                 continue
             }
@@ -105,7 +105,7 @@ final class InboxWatcher: Service {
             let sidecar: Sidecar
             switch parsed {
             case .failure(let error):
-                await claimer.reject(candidate, sidecar: nil, reason: error.description)
+                await claimer.reject(candidate, sidecar: nil, reason: .sidecar, message: error.description)
                 state.forget(candidate)
                 continue
             case .success(let s): sidecar = s
@@ -116,13 +116,13 @@ final class InboxWatcher: Service {
                 if sidecar.sourceURL != nil {
                     if await claimer.claim(candidate, sidecar: sidecar, hasMedia: false) { state.forget(candidate) }
                 } else if now - (sidecarFile.completedAt ?? sidecarFile.stableSince) >= orphanSeconds {
-                    await claimer.reject(candidate, sidecar: sidecar, reason: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
+                    await claimer.reject(candidate, sidecar: sidecar, reason: .orphan, message: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
                     state.forget(candidate)
                 }
                 continue
             }
             if media.kind != .regular {
-                await claimer.reject(candidate, sidecar: sidecar, reason: "media \((mediaPath as NSString).lastPathComponent) is \(Self.describe(media.kind)); inboxd never follows links or opens non-regular files")
+                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) is \(Self.describe(media.kind)); inboxd never follows links or opens non-regular files")
                 state.forget(candidate)
                 continue
             }

@@ -61,12 +61,14 @@ final class JobRunner: Sendable {
                 return .requeued
             }
             let message = Self.describe(error)
-            do { try await store.markFailed(id, error: message) } catch {
+            let phase = (try? await store.row(id)).flatMap { JobPhase(rawValue: $0.phase) }
+            let reason = FailureReason(error, control: control, limits: limits, phase: phase)
+            do { try await store.markFailed(id, error: message, reason: reason) } catch {
                 log.error("cannot record failure", metadata: ["error": "\(error)"])
             }
             FileSystem.removeTree(layout.failed(id))
             try? FileSystem.rename(layout.processing(id), layout.failed(id))
-            log.error("Background processing failed for video \(id): \(message)")
+            log.error("Background processing failed for video \(id): \(message)", metadata: ["failure.reason": "\(reason.rawValue)"])
             return .failed
         }
     }
@@ -147,11 +149,19 @@ final class JobRunner: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(500))
             if control.secondsSinceStart > limits.timeLimitSeconds {
-                control.cancel(reason: "processing time limit of \(Int(limits.timeLimitSeconds)) s exceeded")
+                control.cancel(reason: Self.timeLimitMessage(limits))
             } else if control.secondsSinceProgress > limits.stallSeconds {
-                control.cancel(reason: "no progress for \(Int(limits.stallSeconds)) s (stalled)")
+                control.cancel(reason: Self.stallMessage(limits))
             }
         }
+    }
+
+    static func timeLimitMessage(_ limits: Limits) -> String {
+        "processing time limit of \(Int(limits.timeLimitSeconds)) s exceeded"
+    }
+
+    static func stallMessage(_ limits: Limits) -> String {
+        "no progress for \(Int(limits.stallSeconds)) s (stalled)"
     }
 
     static func describe(_ error: Error) -> String {

@@ -41,10 +41,11 @@ final class JobStore: Sendable {
     }
 
     /// Inserts a row for a new job that is already known to be bad (bad sidecar, symlink, orphan).
-    func recordRejected(_ row: VideoRow, error: String) async throws {
+    func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
         var r = row
         r.status = JobStatus.failed.rawValue
         r.error = error
+        r.failure_reason = reason.rawValue
         r.finished_at = Timestamp.string()
         let failed = r
         try await pool.write { db in
@@ -62,7 +63,7 @@ final class JobStore: Sendable {
         try await pool.write { db in
             let now = Timestamp.string()
             try db.execute(sql: """
-                UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL,
+                UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, failure_reason = NULL,
                   attempts = attempts + 1, started_at = ?, finished_at = NULL, updated_at = ?
                 WHERE video_id = ?
                 """, arguments: [now, now, id])
@@ -105,19 +106,19 @@ final class JobStore: Sendable {
             let now = Timestamp.string()
             try db.execute(sql: """
                 UPDATE videos SET status = 'ready', phase = 'done', progress = 1.0, video_url = ?, thumbnail_url = ?,
-                  error = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?
+                  error = NULL, failure_reason = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?
                 """, arguments: [published.videoURL, published.thumbnailURL ?? "", now, now, id])
             try EventRow(videoID: id, status: "ready", phase: "done", message: published.videoURL).insert(db)
         }
     }
 
     /// Marks a job failed; it keeps the phase it failed in.
-    func markFailed(_ id: String, error: String) async throws {
+    func markFailed(_ id: String, error: String, reason: FailureReason) async throws {
         try await pool.write { db in
             let now = Timestamp.string()
             try db.execute(
-                sql: "UPDATE videos SET status = 'failed', error = ?, finished_at = ?, updated_at = ? WHERE video_id = ?",
-                arguments: [error, now, now, id])
+                sql: "UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, finished_at = ?, updated_at = ? WHERE video_id = ?",
+                arguments: [error, reason.rawValue, now, now, id])
             let phase = try String.fetchOne(db, sql: "SELECT phase FROM videos WHERE video_id = ?", arguments: [id])
             try EventRow(videoID: id, status: "failed", phase: phase, message: error).insert(db)
         }

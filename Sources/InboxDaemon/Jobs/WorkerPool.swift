@@ -104,7 +104,8 @@ final class Recovery: Service {
             let id = row.id
             guard await !queue.isKnown(id), FileSystem.status(layout.processing(id)) == nil else { continue }
             guard FileSystem.status(layout.failed(id))?.kind == .directory else {
-                try? await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))")
+                try? await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))",
+                                            reason: .originalsMissing)
                 continue
             }
             do { try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id)) } catch { continue }

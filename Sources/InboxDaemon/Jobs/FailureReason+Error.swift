@@ -1,0 +1,39 @@
+import Pipeline
+import Store
+
+extension FailureReason {
+    /// Classifies why a job's attempt failed. A cancelled job (the watchdog's time limit or stall) is classified
+    /// by its control's reason, whichever error the interrupted step surfaced; local I/O trouble while
+    /// publishing counts as a publish failure.
+    init(_ error: Error, control: JobControl, limits: JobRunner.Limits, phase: JobPhase?) {
+        if control.isCancelled, let why = control.cancelReason {
+            switch why {
+            case JobRunner.timeLimitMessage(limits): self = .timeLimit; return
+            case JobRunner.stallMessage(limits): self = .stalled; return
+            default: break
+            }
+        }
+        switch error {
+        case let e as PipelineError:
+            switch e {
+            case .cancelled: self = .other
+            case .unreadableMedia, .noVideoStream: self = .unreadableMedia
+            case .libav: self = .convert
+            case .checksumMismatch: self = .checksum
+            case .download: self = .download
+            case .forbiddenTarget: self = .urlRefused
+            case .publish: self = .publish
+            case .io: self = phase == .uploading ? .publish : .io
+            case .invalidArgument: self = .other
+            }
+        case is SidecarError: self = .sidecar
+        case let e as JobError:
+            switch e {
+            case .rowVanished: self = .other
+            case .mediaMissing, .noSidecar: self = .io
+            }
+        case is SystemError: self = phase == .uploading ? .publish : .io
+        default: self = .other
+        }
+    }
+}
