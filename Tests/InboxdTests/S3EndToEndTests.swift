@@ -42,6 +42,29 @@ import Testing
         Check.inboxIsClean(d)
     }
 
+    /// `path_style = false`: requests go to `<bucket>.<endpoint host>` (SeaweedFS runs with `-s3.domainName=localhost`).
+    /// Objects only land where the playback URL finds them if host, path and signature agree.
+    @Test(.enabled(if: !SeaweedFS.externalFromEnvironment, "needs the local server's virtual-host domain"))
+    func virtualHostedAddressingPublishesToo() throws {
+        let s3 = try SeaweedFS(bucket: "inboxd-vhost")
+        defer { s3.stop() }
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 2)
+        let endpoint = s3.endpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        var options = DaemonHarness.Options()
+        options.extraTOML = s3TOML(s3).replacingOccurrences(of: s3.endpoint, with: endpoint) + "\npath_style = false\n"
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+        try d.drop(media: src, as: "v.mp4", sidecar: ["title": "vhost"])
+        let done = try d.waitFor(try d.videoID(title: "vhost"))
+        #expect(done["status"] as? String == "ready", "\(done)")
+        let port = endpoint.split(separator: ":").last.map(String.init) ?? ""
+        #expect(d.logText().contains("s3.host=inboxd-vhost.localhost:\(port)"), "requests were not virtual-hosted")
+        #expect((done["video_url"] as? String ?? "").hasPrefix("\(endpoint)/inboxd-vhost/e2e/videos/"), "\(done)")
+        _ = try Check.playable(done, sourcePath: src)
+    }
+
     @Test func aWrongSecretFailsTheJobWithTheServersAnswer() throws {
         let s3 = try SeaweedFS()
         defer { s3.stop() }

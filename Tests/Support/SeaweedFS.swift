@@ -70,6 +70,8 @@ public final class SeaweedFS: @unchecked Sendable {
             "-s3.port=\(p[6])", "-s3.port.grpc=\(p[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-admin.port=\(p[8])", "-admin.port.grpc=\(p[9])",
             "-s3.config=\(dataDirectory)/s3.json", "-s3.autoCreateBucket=false", "-bucket=\(bucket)",
+            // `<bucket>.localhost` requests are virtual-hosted style (curl resolves *.localhost to loopback itself).
+            "-s3.domainName=localhost",
         ]
         try start()
     }

@@ -52,7 +52,7 @@ final class S3Client: Sendable {
     private let signer: SigV4Signer
     private let scheme: String
     /// `host[:port]` of requests, as curl puts it in the Host header (virtual-hosted style adds the bucket).
-    private let requestHost: String
+    let requestHost: String
     private let endpointHost: String
     private let basePath: String
 

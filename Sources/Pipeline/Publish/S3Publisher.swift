@@ -64,7 +64,7 @@ public final class S3Publisher: Publisher {
         logger.info(
             "S3 upload started",
             metadata: [
-                "s3.bucket": "\(configuration.bucket)", "s3.prefix": "\(keyPrefix)",
+                "s3.bucket": "\(configuration.bucket)", "s3.host": "\(client.requestHost)", "s3.prefix": "\(keyPrefix)",
                 "s3.objects": "\(plan.objects.count)", "s3.bytes": "\(plan.totalBytes)",
             ])
         for phase in plan.phases {
