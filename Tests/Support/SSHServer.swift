@@ -36,8 +36,7 @@ public final class SSHServer: @unchecked Sendable {
     public var logPath: String { directory + "/sshd.log" }
 
     private let lock = NSLock()
-    private var watchdog: Process?
-    private var stdin: Pipe?
+    private var server: SupervisedProcess?
 
     /// Generates the keys and config, starts sshd and waits until it runs a real `ssh … true`.
     public init() throws {
@@ -105,47 +104,21 @@ public final class SSHServer: @unchecked Sendable {
         let check = try Shell.run(Self.sshdPath, ["-t", "-f", configPath])
         guard check.status == 0 else { throw Failure("sshd -t rejected \(configPath): \(check.stderr)") }
 
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // The watchdog exits with sshd, and stops sshd (SIGTERM) when its stdin closes. sshd gets an empty signal
-        // mask: children of the test process may start with SIGCHLD blocked, and sshd reaps its sessions on SIGCHLD.
-        shell.arguments = [
-            "python3", "-c",
-            """
-            import signal, subprocess, sys, threading
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            log = open(sys.argv[1], "ab")
-            sshd = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            def stop():
-                sys.stdin.read()
-                sshd.terminate()
-            threading.Thread(target=stop, daemon=True).start()
-            try:
-                sys.exit(sshd.wait(timeout=None))
-            finally:
-                if sshd.poll() is None:
-                    sshd.kill()
-            """,
-            logPath, Self.sshdPath, "-D", "-e", "-f", configPath,
-        ]
-        let pipe = Pipe()
-        shell.standardInput = pipe
-        try shell.run()
+        let server = try SupervisedProcess([Self.sshdPath, "-D", "-e", "-f", configPath], logPath: logPath)
         lock.withLock {
-            watchdog = shell
-            stdin = pipe
+            self.server = server
             self.port = port
         }
-        try waitUntilReady(shell)
+        try waitUntilReady(server)
     }
 
     /// Polls until a real login runs `true`, or sshd exits, or 20 s pass.
-    private func waitUntilReady(_ shell: Process) throws {
+    private func waitUntilReady(_ server: SupervisedProcess) throws {
         let deadline = Date().addingTimeInterval(20)
         var last = ""
         while Date() < deadline {
-            if !shell.isRunning {
-                throw Failure("sshd exited (status \(shell.terminationStatus)) before accepting a login:\n\(log())")
+            if !server.isRunning {
+                throw Failure("sshd exited (status \(server.terminationStatus)) before accepting a login:\n\(log())")
             }
             let r = try ssh("true")
             if r.status == 0 { return }
@@ -157,21 +130,15 @@ public final class SSHServer: @unchecked Sendable {
 
     /// Stops sshd (SIGTERM through the watchdog) and waits until it exited; the keys stay until deinit.
     public func stop() {
-        let (shell, pipe) = lock.withLock { () -> (Process?, Pipe?) in
-            defer { watchdog = nil; stdin = nil }
-            return (watchdog, stdin)
+        let server = lock.withLock { () -> SupervisedProcess? in
+            defer { self.server = nil }
+            return self.server
         }
-        guard let shell, let pipe else { return }
-        try? pipe.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(10)
-        while shell.isRunning, Date() < deadline { usleep(20_000) }
-        if shell.isRunning {
-            if let pid = try? String(contentsOfFile: directory + "/sshd.pid", encoding: .utf8),
-               let n = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                kill(n, SIGKILL)
-            }
-            kill(shell.processIdentifier, SIGKILL)
-            while shell.isRunning { usleep(20_000) }
+        guard let server, !server.stop() else { return }
+        // The watchdog had to be killed: make sure sshd goes too.
+        if let pid = try? String(contentsOfFile: directory + "/sshd.pid", encoding: .utf8),
+           let n = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(n, SIGKILL)
         }
     }
 

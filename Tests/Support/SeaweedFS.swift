@@ -21,8 +21,7 @@ public final class SeaweedFS: @unchecked Sendable {
     public let dataDirectory: String
 
     private let lock = NSLock()
-    private var process: Process?
-    private var stdin: Pipe?
+    private var process: SupervisedProcess?
     private let arguments: [String]
     private let s3Port: Int
 
@@ -84,47 +83,18 @@ public final class SeaweedFS: @unchecked Sendable {
     /// (Re)starts the server on the same ports and data, and waits until the bucket answers.
     public func start() throws {
         precondition(isLocal, "an external S3 cannot be started")
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // A watchdog forwards a stop (its stdin closed) to weed as SIGTERM and exits once weed has. It reaps weed
-        // with waitpid: a shell's `wait` can hang here, as children of the test process start with SIGCHLD blocked.
-        shell.arguments = [
-            "python3", "-c",
-            """
-            import subprocess, sys
-            log = open(sys.argv[1], "ab")
-            weed = subprocess.Popen(["weed"] + sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            sys.stdin.read()
-            weed.terminate()
-            try:
-                weed.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                weed.kill()
-                weed.wait()
-            """,
-            "\(dataDirectory)/weed.out",
-        ] + arguments
-        let pipe = Pipe()
-        shell.standardInput = pipe
-        try shell.run()
-        lock.withLock {
-            process = shell
-            stdin = pipe
-        }
+        let server = try SupervisedProcess(["weed"] + arguments, logPath: "\(dataDirectory)/weed.out")
+        lock.withLock { process = server }
         try waitUntilReady()
     }
 
     /// Stops the server (SIGTERM) and waits until it exited; data stays for `start()`.
     public func stop() {
-        let (shell, pipe) = lock.withLock { () -> (Process?, Pipe?) in
-            defer { process = nil; stdin = nil }
-            return (process, stdin)
+        let server = lock.withLock { () -> SupervisedProcess? in
+            defer { process = nil }
+            return process
         }
-        guard let shell, let pipe else { return }
-        try? pipe.fileHandleForWriting.close()
-        // Foundation's waitUntilExit spins a run loop; poll gently until the watchdog is gone.
-        while shell.isRunning { usleep(20_000) }
-        shell.waitUntilExit()
+        server?.stop()
     }
 
     /// An anonymous GET of a missing key answers `NoSuchKey` once the S3 gateway is up and the bucket exists.
