@@ -67,22 +67,16 @@ struct SSHDropTests {
         #expect(r.status == 0, "\(what) exited \(r.status): \(r.stderr)\nsshd:\n\(ssh.log().suffix(2000))")
     }
 
-    @Test func scpWithTheDefaultSFTPProtocolMediaThenSidecar() throws {
+    /// OpenSSH 9's scp (SFTP protocol) and `scp -O` (the legacy protocol many producers still use).
+    @Test(arguments: [false, true]) func scpMediaThenSidecar(legacy: Bool) throws {
         let rig = try Rig()
         defer { rig.cleanUp() }
-        let (media, sidecar) = try rig.drop("scp.mp4", title: "scp sftp protocol")
-        expectSuccess(try rig.ssh.scp([media], to: rig.d.incoming), "scp media", rig.ssh)
-        expectSuccess(try rig.ssh.scp([sidecar], to: rig.d.incoming), "scp sidecar", rig.ssh)
-        try rig.expectReadyOnce(title: "scp sftp protocol", source: media)
-    }
-
-    @Test func scpWithTheLegacyProtocolMediaThenSidecar() throws {
-        let rig = try Rig()
-        defer { rig.cleanUp() }
-        let (media, sidecar) = try rig.drop("legacy.mp4", title: "scp legacy protocol")
-        expectSuccess(try rig.ssh.scp([media], to: rig.d.incoming, legacy: true), "scp -O media", rig.ssh)
-        expectSuccess(try rig.ssh.scp([sidecar], to: rig.d.incoming, legacy: true), "scp -O sidecar", rig.ssh)
-        try rig.expectReadyOnce(title: "scp legacy protocol", source: media)
+        let title = legacy ? "scp legacy protocol" : "scp sftp protocol"
+        let (media, sidecar) = try rig.drop(legacy ? "legacy.mp4" : "scp.mp4", title: title)
+        for file in [media, sidecar] {
+            expectSuccess(try rig.ssh.scp([file], to: rig.d.incoming, legacy: legacy), "scp\(legacy ? " -O" : "") \(file)", rig.ssh)
+        }
+        try rig.expectReadyOnce(title: title, source: media)
     }
 
     @Test func sftpBatchPutsMediaThenSidecar() throws {
