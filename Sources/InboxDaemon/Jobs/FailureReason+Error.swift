@@ -3,9 +3,8 @@ import Store
 
 extension FailureReason {
     /// Classifies why a job's attempt failed. A cancelled job (the watchdog's time limit or stall) is classified
-    /// by its control's reason, whichever error the interrupted step surfaced; local I/O trouble while
-    /// publishing counts as a publish failure.
-    init(_ error: Error, control: JobControl, limits: JobRunner.Limits, phase: JobPhase?) {
+    /// by its control's reason, whichever error the interrupted step surfaced.
+    init(_ error: Error, control: JobControl, limits: JobRunner.Limits) {
         if control.isCancelled, let why = control.cancelReason {
             switch why {
             case JobRunner.timeLimitMessage(limits): self = .timeLimit; return
@@ -23,7 +22,7 @@ extension FailureReason {
             case .download: self = .download
             case .forbiddenTarget: self = .urlRefused
             case .publish: self = .publish
-            case .io: self = phase == .uploading ? .publish : .io
+            case .io: self = .io
             case .invalidArgument: self = .other
             }
         case is SidecarError: self = .sidecar
@@ -32,7 +31,7 @@ extension FailureReason {
             case .rowVanished: self = .other
             case .mediaMissing, .noSidecar: self = .io
             }
-        case is SystemError: self = phase == .uploading ? .publish : .io
+        case is SystemError: self = .io
         default: self = .other
         }
     }

@@ -61,8 +61,7 @@ final class JobRunner: Sendable {
                 return .requeued
             }
             let message = Self.describe(error)
-            let phase = (try? await store.row(id)).flatMap { JobPhase(rawValue: $0.phase) }
-            let reason = FailureReason(error, control: control, limits: limits, phase: phase)
+            let reason = FailureReason(error, control: control, limits: limits)
             do { try await store.markFailed(id, error: message, reason: reason) } catch {
                 log.error("cannot record failure", metadata: ["error": "\(error)"])
             }

@@ -33,7 +33,7 @@ public struct LocalPublisher: Publisher {
             control.progressed(0.9)
             if fm.fileExists(atPath: target) { try fm.moveItem(atPath: target, toPath: old) }
             guard rename(staging, target) == 0 else {
-                throw PipelineError.io(path: target, reason: String(cString: strerror(errno)))
+                throw PipelineError.publish(target: target, reason: String(cString: strerror(errno)))
             }
             try? fm.removeItem(atPath: old)
             control.progressed(1)
