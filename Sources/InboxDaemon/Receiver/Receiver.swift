@@ -36,15 +36,20 @@ struct Receiver: Sendable {
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
     }
 
+    /// The request's Content-Type, when its media type is `type` (parameters such as `boundary` aside); else 415.
+    private static func requireContentType(_ request: Request, _ type: String, route: String) throws -> String {
+        let contentType = request.headers[.contentType] ?? ""
+        guard HeaderParameters.parse(contentType).value.lowercased() == type else {
+            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type", "\(route) takes \(type), not '\(contentType)'")
+        }
+        return contentType
+    }
+
     // MARK: POST /api/videos/ (multipart/form-data)
 
     @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
         let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
-        let contentType = request.headers[.contentType] ?? ""
-        guard HeaderParameters.parse(contentType).value.lowercased() == "multipart/form-data" else {
-            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
-                              "POST /api/videos/ takes multipart/form-data, not '\(contentType)'")
-        }
+        let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
             throw APIError.refusal(.badRequest, "malformed_multipart", e.description)
@@ -162,11 +167,7 @@ struct Receiver: Sendable {
 
     @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
         let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
-        let contentType = request.headers[.contentType] ?? ""
-        guard HeaderParameters.parse(contentType).value.lowercased() == "application/json" else {
-            throw APIError.refusal(.unsupportedMediaType, "unsupported_media_type",
-                              "POST /api/videos/youtube takes application/json, not '\(contentType)'")
-        }
+        _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
         var request = request
