@@ -3,30 +3,64 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// Counts the server's open connections, shared by every connection's `ConnectionGuardHandler`.
+/// The server's open connections, shared by every connection's `ConnectionGuardHandler`. At the limit, a new
+/// connection evicts the connection that has waited longest for a request head (an idle keep-alive or a
+/// slowloris client) instead of being refused, so clients that actually send requests keep getting in.
 final class ConnectionCounter: Sendable {
     let limit: Int
-    private let open = Atomic<Int>(0)
+    private struct State {
+        var open = 0
+        var sequence: UInt64 = 0
+        /// Connections waiting for a request head, with the order they started waiting in.
+        var waiting: [ObjectIdentifier: (since: UInt64, channel: any Channel)] = [:]
+    }
+    private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
-    /// false when the limit is reached (the caller closes the connection).
+    /// false when the limit is reached and no connection could make room (the caller closes the new one).
     func admit() -> Bool {
-        if open.add(1, ordering: .relaxed).newValue <= limit { return true }
-        open.subtract(1, ordering: .relaxed)
-        return false
+        let evicted: (any Channel)? = state.withLock { s in
+            if s.open < limit {
+                s.open += 1
+                return nil
+            }
+            guard let oldest = s.waiting.min(by: { $0.value.since < $1.value.since }) else { return nil }
+            s.waiting[oldest.key] = nil
+            s.open += 1  // the evicted one releases its slot when its handler is removed
+            return oldest.value.channel
+        }
+        if let evicted {
+            evicted.close(promise: nil)
+            return true
+        }
+        return state.withLock { $0.open <= limit }
     }
 
-    func release() { open.subtract(1, ordering: .relaxed) }
+    func waitingForRequest(_ channel: any Channel) {
+        state.withLock { s in
+            s.sequence += 1
+            s.waiting[ObjectIdentifier(channel)] = (s.sequence, channel)
+        }
+    }
 
-    var current: Int { open.load(ordering: .relaxed) }
+    func busy(_ channel: any Channel) {
+        _ = state.withLock { $0.waiting.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    func release(_ channel: any Channel) {
+        state.withLock { s in
+            s.waiting[ObjectIdentifier(channel)] = nil
+            s.open -= 1
+        }
+    }
 }
 
 /// Cuts off clients that hold a connection without using it, so slow or idle clients cannot pin every descriptor
 /// (slowloris): the request head must arrive within `header_timeout_seconds` of connecting, or within
 /// `idle_timeout_seconds` of the previous answer; a request body must keep moving at `min_body_bytes_per_second`
 /// over each `body_timeout_seconds` window. While the server is answering (a transcode-long SSE stream included)
-/// nothing is timed. Past `max_connections`, a new connection is closed at once.
+/// nothing is timed. Past `max_connections`, see `ConnectionCounter`.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -51,6 +85,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         admitted = true
+        counter.waitingForRequest(context.channel)
         arm(context, after: limits.headerTimeoutSeconds)
     }
 
@@ -59,7 +94,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         timer = nil
         if admitted {
             admitted = false
-            counter.release()
+            counter.release(context.channel)
         }
     }
 
@@ -72,6 +107,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
+            counter.busy(context.channel)
             readingBody = true
             bodyBytesInWindow = 0
             armBodyWindow(context)
@@ -87,6 +123,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), !readingBody {
+            counter.waitingForRequest(context.channel)
             arm(context, after: limits.idleTimeoutSeconds)  // waiting for the next request on a keep-alive connection
         }
         context.write(data, promise: promise)

@@ -99,12 +99,14 @@ final class InboxWatcher: Service {
             guard sidecarFile.openCount == 0, sidecarFile.completedAt != nil || sidecarFile.isSettled(now: now, settle: settleSeconds) else { continue }
 
             let parsed: Result<Sidecar, SidecarError>
-            do {
+            if st.size > Sidecar.maxBytes {
+                parsed = .failure(.tooLarge(Int(st.size)))  // its real size: a read stops past the limit
+            } else { do {
                 let bytes = try FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes)
                 parsed = Result { () throws(SidecarError) in try Sidecar.parse(bytes) }
             } catch {
                 continue // vanished or unreadable for a moment; the next event or tick retries
-            }
+            } }
             let sidecar: Sidecar
             switch parsed {
             case .failure(let error):

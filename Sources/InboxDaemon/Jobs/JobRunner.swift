@@ -211,9 +211,19 @@ final class JobRunner: Sendable {
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
                                             "media.duration_s": "\(result.durationSeconds)"])
         let thumbSource = files.thumbnailPath
-        try await DedicatedThread.run(name: "inboxd-thumbnail") {
-            try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
-                                      atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+        do {
+            try await DedicatedThread.run(name: "inboxd-thumbnail") {
+                try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
+                                          atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+            }
+        } catch let e as PipelineError where thumbSource != nil {
+            switch e {
+            case .unreadableMedia(_, let reason):
+                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image (\(reason))")
+            case .noVideoStream:
+                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image")
+            default: throw e
+            }
         }
 
         try await span.enter(.uploading, from: 0.85, to: 1.0)
