@@ -33,7 +33,8 @@ public enum StoreDatabase {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
-            try pool.read { db in
+            // On the writer: a reader connection opened now would cache the pre-migration schema.
+            try pool.writeWithoutTransaction { db in
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 let superseded = try Schema.migrator.hasBeenSuperseded(db)
                 if version > Schema.version || superseded {
