@@ -84,7 +84,16 @@ let package = Package(
         .testTarget(
             name: "StatusAPITests",
             dependencies: ["StatusAPI", "Store", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "Hummingbird", package: "hummingbird")]
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        // The daemon's logic without the daemon (`@testable import` of the executable target): config, the drop
+        // contract, the readiness decision, the job queue, routes in process.
+        .testTarget(
+            name: "InboxDaemonTests",
+            dependencies: ["InboxDaemon", "Store", "Pipeline", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "StoreTests",

@@ -8,7 +8,7 @@ import Store
 /// `created_at` "." `video_id`); any string of that shape is a valid position, so a stale cursor never fails.
 public enum VideoListRoutes {
     public struct Page: ResponseEncodable {
-        public var items: [VideoRow]
+        public var items: [RowJSON]
         public var next_cursor: String?
 
         public func encode(to encoder: Encoder) throws {
@@ -57,11 +57,13 @@ public enum VideoListRoutes {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let sql = "SELECT * FROM videos \(whereClause) ORDER BY created_at, video_id LIMIT \(limit + 1)"
             let bound = arguments
-            var rows = try await store.db.read { db in try VideoRow.fetchAll(db, sql: sql, arguments: bound) }
+            var rows = try await store.db.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(RowJSON.init) }
             var next: String?
             if rows.count > limit {
                 rows.removeLast(rows.count - limit)
-                next = encodeCursor(created: rows[limit - 1].created_at, id: rows[limit - 1].video_id)
+                let last = rows[limit - 1]
+                next = encodeCursor(created: String.fromDatabaseValue(last["created_at"] ?? .null) ?? "",
+                                    id: String.fromDatabaseValue(last["video_id"] ?? .null) ?? "")
             }
             return Page(items: rows, next_cursor: next)
         }

@@ -5,7 +5,7 @@ import NIOHTTPTypes
 
 /// A request context that keeps the connection's channel. Hummingbird never answers `Expect: 100-continue`, and
 /// route handlers never see the response writer, so the receiver writes the interim `100 Continue` head to the
-/// channel itself, after it has checked auth and limits (see notes/HTTP.md). HTTP/1 only.
+/// channel itself, after it has checked auth and limits. HTTP/1 only (an HTTP/2 stream channel has another pipeline).
 protocol ChannelRequestContext: RequestContext {
     var channel: any Channel { get }
 }
