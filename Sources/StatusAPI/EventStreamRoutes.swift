@@ -1,4 +1,5 @@
 import Foundation
+import HTTPKit
 import Hummingbird
 import Logging
 import NIOCore

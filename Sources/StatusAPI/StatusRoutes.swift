@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Store
 

@@ -1,12 +1,12 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Logging
 import Metrics
 import Multipart
 import NIOCore
 import NIOPosix
-import StatusAPI
 import Store
 
 /// The HTTP receiver: uploads become drops in `<inbox>/incoming/` (media + sidecar) plus a db row, answered with the
@@ -15,22 +15,20 @@ import Store
 struct Receiver: Sendable {
     let incoming: String
     let limits: ReceiverLimits
-    let users: UserDirectory
     let reader: DatabaseQueue
     let committer: DropCommitter
     let pool: NIOThreadPool
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
-    init(incoming: String, limits: ReceiverLimits, users: UserDirectory, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
         self.incoming = incoming
         self.limits = limits
-        self.users = users
         self.reader = reader
         self.pool = pool
         self.committer = DropCommitter(incoming: incoming, pool: pool, journal: journal)
     }
 
-    func addRoutes<Context: ChannelRequestContext>(to router: Router<Context>) {
+    func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/videos", use: uploadMultipart)
         router.post("/api/videos/youtube", use: ingestURL)
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
@@ -47,8 +45,8 @@ struct Receiver: Sendable {
 
     // MARK: POST /api/videos/ (multipart/form-data)
 
-    @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
@@ -88,8 +86,8 @@ struct Receiver: Sendable {
 
     /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
     /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
-    @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
@@ -164,8 +162,8 @@ struct Receiver: Sendable {
         }
     }
 
-    @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)

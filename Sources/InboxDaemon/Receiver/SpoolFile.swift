@@ -1,8 +1,8 @@
 import CInboxd
 import Foundation
+import HTTPKit
 import NIOCore
 import NIOPosix
-import StatusAPI
 
 /// A temp file an upload streams into. Pieces are coalesced to ~1 MiB and each batch is written with `write(2)` on
 /// the receiver's own thread pool, never on the cooperative pool (a slow disk would stall every request there);

@@ -1,6 +1,6 @@
 import Foundation
+import HTTPKit
 import Multipart
-import StatusAPI
 import Store
 
 extension DropRequest {

@@ -27,6 +27,11 @@ public struct APIError: HTTPResponseError {
         APIError(.notFound, "not_found", "no video with id \(id)")
     }
 
+    public static func badRequest(_ detail: String) -> APIError { APIError(.badRequest, "bad_request", detail) }
+
+    /// Sent with every 401, as RFC 6750 asks.
+    public static let challenge: HTTPFields = [.wwwAuthenticate: "Bearer"]
+
     /// The path's video id as a lookup key (`VideoID.lookupKey`), else 400.
     public static func validateID(_ id: String) throws -> String {
         guard let key = VideoID.lookupKey(id) else {

@@ -1,13 +1,13 @@
 import Foundation
 import GRDB
 import Hummingbird
+import HTTPKit
 import HummingbirdTesting
-@testable import InboxDaemon
 import StatusAPI
 import Store
 import Testing
 
-/// The status routes in process (`app.test(.router)`, no socket), with the daemon's own request context.
+/// The status routes in process (`app.test(.router)`, no socket), with the daemon's request context (`APIRequestContext`).
 @Suite struct VideoRouteTests {
     private func withRoutes(_ body: @escaping @Sendable (any TestClientProtocol, String, Set<String>) async throws -> Void) async throws {
         let path = NSTemporaryDirectory() + "inboxd-routes-\(UUID().uuidString).db"
@@ -18,7 +18,7 @@ import Testing
             try VideoRow(videoID: id, title: "t", source: .drop).insert(db)
             return Set(try Row.fetchAll(db, sql: "PRAGMA table_info(videos)").map { $0["name"] as String })
         }
-        let router = Router(context: InboxRequestContext.self)
+        let router = Router(context: APIRequestContext.self)
         StatusRoutes.register(on: router, store: try StatusStore(path: path))
         try await Application(router: router).test(.router) { client in try await body(client, id, columns) }
     }
