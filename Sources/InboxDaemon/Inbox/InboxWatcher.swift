@@ -66,6 +66,9 @@ final class InboxWatcher: Service {
                     if ev.has(IN_MOVED_FROM) || ev.has(IN_DELETE) {
                         state.files[path] = nil
                     } else {
+                        if state.files[path] == nil, DropNames.isIgnored(e.name) {
+                            logger.debug("ignoring a hidden or temporary file", metadata: ["drop.ignored": "\(path)"])
+                        }
                         state.eventSeq += 1
                         state.files[path, default: TrackedFile(now: now)].apply(ev, now: now, seq: state.eventSeq)
                     }
@@ -78,69 +81,65 @@ final class InboxWatcher: Service {
         stop.set()
     }
 
+    /// Gathers each pending drop's facts (`lstat`, inotify history, the sidecar once complete), lets
+    /// `ReadinessDecision.decide` judge them, and carries the decision out.
     private func evaluate(_ state: inout TrackerState, now: Double) async {
         await rejectBadNames(&state, now: now)
+        let timing = ReadinessDecision.Timing(settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks)
         for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
-            guard var sidecarFile = state.files[sidecarPath] else { continue }
-            guard let st = FileSystem.status(sidecarPath) else {
-                state.files[sidecarPath] = nil
-                continue
-            }
+            guard let tracked = state.files[sidecarPath] else { continue }
             let mediaPath = String(sidecarPath.dropLast(5))
+            var facts = DropFacts(sidecarName: (sidecarPath as NSString).lastPathComponent,
+                                  mediaName: (mediaPath as NSString).lastPathComponent, sidecar: tracked)
+            var sidecarSize: Int64 = 0
+            if let st = FileSystem.status(sidecarPath) {
+                sidecarSize = st.size
+                facts.sidecarKind = st.kind
+                facts.sidecar.observe(size: st.size, mtime: st.mtime, now: now)
+                state.files[sidecarPath] = facts.sidecar
+            }
+            if let media = FileSystem.status(mediaPath) {
+                facts.mediaKind = media.kind
+                facts.mediaLinks = media.links
+                var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
+                mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
+                state.files[mediaPath] = mediaFile
+                facts.media = mediaFile
+            }
+            var decision = ReadinessDecision.decide(facts, now: now, timing: timing)
+            if decision == .readSidecar {
+                if sidecarSize > Sidecar.maxBytes {
+                    facts.content = .invalid(.tooLarge(Int(sidecarSize)))  // its real size: a read stops past the limit
+                } else if let bytes = try? FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes) {
+                    do throws(SidecarError) { facts.content = .parsed(try Sidecar.parse(bytes)) } catch { facts.content = .invalid(error) }
+                } else {
+                    facts.content = .unreadable
+                }
+                decision = ReadinessDecision.decide(facts, now: now, timing: timing)
+            }
             var candidate = Claimer.Candidate(sidecarPath: sidecarPath, mediaPath: mediaPath,
                                               user: state.user(of: sidecarPath, incoming: layout.incoming))
-            if st.kind != .regular {
-                await claimer.reject(candidate, sidecar: nil, reason: .unsafeFile, message: "sidecar \((sidecarPath as NSString).lastPathComponent) is \(Self.describe(st.kind)); inboxd only reads regular files")
-                state.forget(candidate)
-                continue
+            var sidecar: Sidecar?
+            if case .parsed(let parsed) = facts.content {
+                sidecar = parsed
+                if let t = parsed.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
             }
-            sidecarFile.observe(size: st.size, mtime: st.mtime, now: now)
-            state.files[sidecarPath] = sidecarFile
-            guard sidecarFile.openCount == 0, sidecarFile.completedAt != nil || sidecarFile.isSettled(now: now, settle: settleSeconds) else { continue }
-
-            let parsed: Result<Sidecar, SidecarError>
-            if st.size > Sidecar.maxBytes {
-                parsed = .failure(.tooLarge(Int(st.size)))  // its real size: a read stops past the limit
-            } else { do {
-                let bytes = try FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes)
-                parsed = Result { () throws(SidecarError) in try Sidecar.parse(bytes) }
-            } catch {
-                continue // vanished or unreadable for a moment; the next event or tick retries
-            } }
-            let sidecar: Sidecar
-            switch parsed {
-            case .failure(let error):
-                await claimer.reject(candidate, sidecar: nil, reason: .sidecar, message: error.description)
-                state.forget(candidate)
-                continue
-            case .success(let s): sidecar = s
-            }
-
-            if let t = sidecar.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
-            guard let media = FileSystem.status(mediaPath) else {
-                if sidecar.sourceURL != nil {
-                    if await claimer.claim(candidate, sidecar: sidecar, hasMedia: false) { state.forget(candidate) }
-                } else if now - (sidecarFile.completedAt ?? sidecarFile.stableSince) >= orphanSeconds {
-                    await claimer.reject(candidate, sidecar: sidecar, reason: .orphan, message: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
-                    state.forget(candidate)
+            switch decision {
+            case .forget:
+                state.files[sidecarPath] = nil
+                state.waiting[sidecarPath] = nil
+            case .wait(let why):
+                // Logged when the reason changes, not on every tick: tests wait for this line instead of sleeping.
+                if state.waiting.updateValue(why, forKey: sidecarPath) != why {
+                    logger.debug("drop waits", metadata: ["drop.sidecar": "\(sidecarPath)", "drop.wait": "\(why.rawValue)"])
                 }
-                continue
-            }
-            if media.kind != .regular {
-                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) is \(Self.describe(media.kind)); inboxd never follows links or opens non-regular files")
+            case .readSidecar:
+                break  // decided again above with the content
+            case .claim(let hasMedia):
+                if let sidecar, await claimer.claim(candidate, sidecar: sidecar, hasMedia: hasMedia) { state.forget(candidate) }
+            case .reject(let reason, let message):
+                await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message)
                 state.forget(candidate)
-                continue
-            }
-            if media.links > 1, !allowHardLinks {
-                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) has \(media.links) hard links; a hard link can expose a file from outside the inbox, so inboxd refuses it (copy the file instead, or set allow_hard_links = true)")
-                state.forget(candidate)
-                continue
-            }
-            var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
-            mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
-            state.files[mediaPath] = mediaFile
-            if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
-                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: true) { state.forget(candidate) }
             }
         }
     }
@@ -163,18 +162,8 @@ final class InboxWatcher: Service {
             await claimer.rejectBadName(path, incoming: layout.incoming)
         }
     }
-
-    private static func describe(_ kind: FileSystem.Kind) -> String {
-        switch kind {
-        case .regular: "a regular file"
-        case .directory: "a directory"
-        case .symlink: "a symbolic link"
-        case .other(let what): what
-        }
-    }
 }
 
-/// The watcher task's view of `incoming/`.
 /// A file in `incoming/` whose name is not valid UTF-8, watched until it is quiet.
 private struct BadName {
     var size: Int64
@@ -186,11 +175,14 @@ private struct TrackerState {
     var files: [String: TrackedFile] = [:]
     /// Full paths (bytes) of files whose names are not valid UTF-8.
     var badNames: [[UInt8]: BadName] = [:]
+    /// Why each pending sidecar waits, to log a change once.
+    var waiting: [String: ReadinessDecision.Wait] = [:]
     var eventSeq = 0
 
     /// Lists `incoming/` and its user directories. A directory that cannot be listed keeps what is tracked in it:
     /// a failed listing must never make the watcher forget a drop.
     mutating func rescan(incoming: String, now: Double, forgetEvents: Bool, logger: Logger) {
+        waiting = [:]
         var seen = Set<String>()
         var unlisted: [String] = []
         var found: [String: TrackedFile] = [:]
@@ -234,6 +226,7 @@ private struct TrackerState {
 
     mutating func forget(_ c: Claimer.Candidate) {
         files[c.sidecarPath] = nil
+        waiting[c.sidecarPath] = nil
         files[c.mediaPath] = nil
         if let t = c.thumbnailPath { files[t] = nil }
     }
