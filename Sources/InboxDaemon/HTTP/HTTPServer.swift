@@ -9,7 +9,7 @@ import StatusAPI
 /// The daemon's one HTTP listener: status API, receiver and (with local publishing) the output files.
 enum HTTPServer {
     static func make(
-        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, uploadPool: NIOThreadPool, logger: Logger
+        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO, logger: Logger
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         let routes = RouteTable()
@@ -30,7 +30,7 @@ enum HTTPServer {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: uploadPool)
+            reader: statusStore.db, journal: jobStore, pool: io.pool)
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Store
 import Synchronization
 
 /// Watches `incoming/` and its per-user subdirectories with inotify (no polling for discovery), decides when a
@@ -12,11 +13,13 @@ final class InboxWatcher: Service {
     private let settleSeconds: Double
     private let orphanSeconds: Double
     private let allowHardLinks: Bool
+    private let io: BlockingIO
     private let onRescan: @Sendable () async -> Void
     private let logger: Logger
 
     init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double, allowHardLinks: Bool,
-         logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
+         io: BlockingIO, logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
+        self.io = io
         self.layout = layout
         self.claimer = claimer
         self.settleSeconds = settleSeconds
@@ -49,16 +52,19 @@ final class InboxWatcher: Service {
         thread.start()
         defer { stop.set() }
 
-        var state = TrackerState()
+        let box = StateBox()
         continuation.yield(.rescan(lostEvents: true))
         logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
         for await signal in stream.cancelOnGracefulShutdown() {
             let now = Date().timeIntervalSince1970
             switch signal {
             case .rescan(let lostEvents):
-                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents, logger: logger)
+                let incoming = layout.incoming, logger = self.logger
+                _ = try? await io.run { box.state.rescan(incoming: incoming, now: now, forgetEvents: lostEvents, logger: logger) }
                 await onRescan()
             case .events(let batch):
+                var state = box.state
+                defer { box.state = state }
                 for (dir, e) in batch {
                     let ev = Inotify.Event(wd: 0, mask: e.mask, name: e.name)
                     if ev.isDirectory { continue }
@@ -76,18 +82,55 @@ final class InboxWatcher: Service {
             case .tick:
                 break
             }
-            await evaluate(&state, now: now)
+            await evaluate(box, now: now)
         }
         stop.set()
     }
 
-    /// Gathers each pending drop's facts (`lstat`, inotify history, the sidecar once complete), lets
-    /// `ReadinessDecision.decide` judge them, and carries the decision out.
-    private func evaluate(_ state: inout TrackerState, now: Double) async {
-        await rejectBadNames(&state, now: now)
-        let timing = ReadinessDecision.Timing(settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks)
-        for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
-            guard let tracked = state.files[sidecarPath] else { continue }
+    /// What `judge` decided must be done for a drop; done back on the watcher task (claims write the db).
+    private enum Action: Sendable {
+        case claim(Claimer.Candidate, Sidecar, hasMedia: Bool)
+        case reject(Claimer.Candidate, Sidecar?, FailureReason, String)
+        case rejectBadName([UInt8])
+    }
+
+    /// Judges every pending drop on the blocking-I/O pool (its facts need `lstat` and reads), then carries out the
+    /// claims and rejections.
+    private func evaluate(_ box: StateBox, now: Double) async {
+        let judge = Judge(incoming: layout.incoming, logger: logger, timing: ReadinessDecision.Timing(
+            settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks))
+        guard let actions = try? await io.run({ judge.run(&box.state, now: now) }) else { return }
+        for action in actions {
+            switch action {
+            case .claim(let candidate, let sidecar, let hasMedia):
+                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: hasMedia) { box.state.forget(candidate) }
+            case .reject(let candidate, let sidecar, let reason, let message):
+                await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message)
+                box.state.forget(candidate)
+            case .rejectBadName(let path):
+                await claimer.rejectBadName(path, incoming: layout.incoming)
+            }
+        }
+    }
+
+    /// The blocking half of `evaluate`: gathers each pending drop's facts (`lstat`, inotify history, the sidecar once
+    /// complete) and lets `ReadinessDecision.decide` judge them.
+    private struct Judge: Sendable {
+        let incoming: String
+        let logger: Logger
+        let timing: ReadinessDecision.Timing
+
+        func run(_ state: inout TrackerState, now: Double) -> [Action] {
+            var actions = badNames(&state, now: now)
+            for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
+                if let action = judge(sidecarPath, &state, now: now) { actions.append(action) }
+            }
+            return actions
+        }
+
+
+        private func judge(_ sidecarPath: String, _ state: inout TrackerState, now: Double) -> Action? {
+            guard let tracked = state.files[sidecarPath] else { return nil }
             let mediaPath = String(sidecarPath.dropLast(5))
             var facts = DropFacts(sidecarName: (sidecarPath as NSString).lastPathComponent,
                                   mediaName: (mediaPath as NSString).lastPathComponent, sidecar: tracked)
@@ -118,7 +161,7 @@ final class InboxWatcher: Service {
                 decision = ReadinessDecision.decide(facts, now: now, timing: timing)
             }
             var candidate = Claimer.Candidate(sidecarPath: sidecarPath, mediaPath: mediaPath,
-                                              user: state.user(of: sidecarPath, incoming: layout.incoming))
+                                              user: state.user(of: sidecarPath, incoming: incoming))
             var sidecar: Sidecar?
             if case .parsed(let parsed) = facts.content {
                 sidecar = parsed
@@ -136,32 +179,38 @@ final class InboxWatcher: Service {
             case .readSidecar:
                 break  // decided again above with the content
             case .claim(let hasMedia):
-                if let sidecar, await claimer.claim(candidate, sidecar: sidecar, hasMedia: hasMedia) { state.forget(candidate) }
+                if let sidecar { return .claim(candidate, sidecar, hasMedia: hasMedia) }
             case .reject(let reason, let message):
-                await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message)
-                state.forget(candidate)
+                return .reject(candidate, sidecar, reason, message)
             }
+            return nil
         }
-    }
 
-    /// A file whose name is not valid UTF-8 can be no part of a drop (its sidecar's name could not be matched, nor
-    /// its name stored): once it has been quiet for `settle_seconds`, it goes to `failed/` with a row naming it.
-    private func rejectBadNames(_ state: inout TrackerState, now: Double) async {
-        for (path, var seen) in state.badNames {
-            guard let st = FileSystem.status(raw: path) else {
+        /// A file whose name is not valid UTF-8 can be no part of a drop (its sidecar's name could not be matched,
+        /// nor its name stored): once it has been quiet for `settle_seconds`, it goes to `failed/` with a row naming it.
+        private func badNames(_ state: inout TrackerState, now: Double) -> [Action] {
+            var actions: [Action] = []
+            for (path, seen) in state.badNames {
+                guard let st = FileSystem.status(raw: path) else {
+                    state.badNames[path] = nil
+                    continue
+                }
+                if st.size != seen.size || st.mtime != seen.mtime {
+                    state.badNames[path] = BadName(size: st.size, mtime: st.mtime, stableSince: now)
+                    continue
+                }
+                guard now - seen.stableSince >= timing.settleSeconds else { continue }
                 state.badNames[path] = nil
-                continue
+                actions.append(.rejectBadName(path))
             }
-            if st.size != seen.size || st.mtime != seen.mtime {
-                seen = BadName(size: st.size, mtime: st.mtime, stableSince: now)
-                state.badNames[path] = seen
-                continue
-            }
-            guard now - seen.stableSince >= settleSeconds else { continue }
-            state.badNames[path] = nil
-            await claimer.rejectBadName(path, incoming: layout.incoming)
+            return actions
         }
     }
+}
+
+/// The watcher's state, mutated only by the watcher task or by the pool job it awaits.
+private final class StateBox: @unchecked Sendable {
+    var state = TrackerState()
 }
 
 /// A file in `incoming/` whose name is not valid UTF-8, watched until it is quiet.

@@ -2,7 +2,7 @@ import Foundation
 import Pipeline
 
 /// The files of one job directory: its sidecar, its media (nil for URL ingest) and an optional thumbnail.
-struct JobFiles {
+struct JobFiles: Sendable {
     let sidecar: Sidecar
     let mediaPath: String?
     let thumbnailPath: String?

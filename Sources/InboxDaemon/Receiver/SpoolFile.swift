@@ -5,7 +5,7 @@ import NIOCore
 import NIOPosix
 
 /// A temp file an upload streams into. Pieces are coalesced to ~1 MiB and each batch is written with `write(2)` on
-/// the receiver's own thread pool, never on the cooperative pool (a slow disk would stall every request there);
+/// the blocking-I/O pool (`BlockingIO`), never on the cooperative pool (a slow disk would stall every request there);
 /// one hop per MiB instead of per 64 KiB chunk keeps the hop cost small (measured: ~1,050 MiB/s against ~770). Owned by one task.
 ///
 /// The file is durable before the receiver answers 202: writeback of each 8 MiB is started as it is written
