@@ -74,8 +74,9 @@ final class JobRunner: Sendable {
             log.info("Video conversion completed: \(published.videoURL)", metadata: ["video.url": "\(published.videoURL)"])
             let done = layout.processing(id)
             await blocking {
-                FileSystem.removeTree(done)
+                // Scratch first: a crash between the two leaves the job directory, whose resume clears both.
                 FileSystem.removeTree(work)
+                FileSystem.removeTree(done)
             }
             log.info("Background processing completed successfully for video \(id)")
         } catch {

@@ -132,6 +132,7 @@ final class Recovery: Service {
         for job in abandoned where await queue.enqueue(job) {
             logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
         }
+        await removeStaleScratch(claimed: Set(claimed))
         let rows: [JobStore.ProcessingRow]
         do { rows = try await store.processingRows() } catch {
             logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
@@ -148,6 +149,29 @@ final class Recovery: Service {
             }
         }
         if failedNeedScan.exchange(false, ordering: .relaxed) { await recordUnrecordedFailures() }
+    }
+
+    /// `work/<id>` of a job that is neither running here nor claimed (a crash after the job's end): scratch only,
+    /// so it is removed. A scratch directory whose job sits in `processing/` is left to that job's next attempt.
+    private func removeStaleScratch(claimed: Set<String>) async {
+        let layout = self.layout
+        guard let scratch = try? await io.run({ try FileSystem.listDirectoryChecked(layout.workRoot) }) else { return }
+        var stale: [String] = []
+        for id in scratch where !id.hasPrefix(".") && !claimed.contains(id) {
+            if await !queue.isKnown(id) { stale.append(id) }
+        }
+        guard !stale.isEmpty else { return }
+        let candidates = stale
+        // Checked again now: another daemon on this inbox may have claimed the job since the listing.
+        let gone = (try? await io.run {
+            candidates.filter { FileSystem.status(layout.processing($0)) == nil }.map { id in
+                FileSystem.removeTree(layout.work(id))
+                return id
+            }
+        }) ?? []
+        if !gone.isEmpty {
+            logger.notice("removed scratch of finished jobs", metadata: ["work.ids": "\(gone.joined(separator: ","))"])
+        }
     }
 
     /// The recovery SQL or `inboxd retry`: `failed/<id>/` back to `processing/<id>/`, with a fresh attempt budget.
