@@ -15,6 +15,7 @@ public final class DaemonHarness: @unchecked Sendable {
     public let logPath: String
     private var process: Process?
     private let lock = NSLock()
+    private let environment: [String: String]
 
     public struct Options {
         public var settleSeconds = 1.0
@@ -30,6 +31,11 @@ public final class DaemonHarness: @unchecked Sendable {
         public var extraTOML = ""
         /// Share the inbox and db of another harness (a second daemon on the same inbox).
         public var sharing: DaemonHarness?
+        /// Put the db and/or the output directory elsewhere (e.g. on a small filesystem made by the test).
+        public var db: String?
+        public var output: String?
+        /// Extra environment variables for the daemon (e.g. the test-only fault hook `INBOXD_TEST_CRASH_ON`).
+        public var environment: [String: String] = [:]
         public init() {}
     }
 
@@ -37,11 +43,12 @@ public final class DaemonHarness: @unchecked Sendable {
         let dir = try TempDir("inboxd-daemon")
         root = dir.path
         inbox = options.sharing?.inbox ?? root + "/inbox"
-        db = options.sharing?.db ?? root + "/inboxd.db"
-        output = options.sharing?.output ?? root + "/output"
+        db = options.sharing?.db ?? options.db ?? root + "/inboxd.db"
+        output = options.sharing?.output ?? options.output ?? root + "/output"
         port = FreePort.next()
         configPath = root + "/inboxd.toml"
         logPath = root + "/inboxd.log"
+        environment = options.environment
         try FileManager.default.createDirectory(atPath: inbox + "/incoming", withIntermediateDirectories: true)
         let toml = """
             inbox = "\(inbox)"
@@ -72,6 +79,7 @@ public final class DaemonHarness: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["run", "--config", configPath]
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -102,6 +110,29 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func kill9() { stop(signal: SIGKILL) }
 
+    /// SIGTERM, then waits up to `seconds` for the daemon to exit on its own (SIGKILL after that, reported as
+    /// `exitedInTime == false`).
+    public func stopGracefully(within seconds: Double) -> (status: Int32, exitedInTime: Bool) {
+        guard let p = lock.withLock({ process }) else { return (0, true) }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        let inTime = !p.isRunning
+        if !inTime { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        lock.withLock { process = nil }
+        return (p.terminationStatus, inTime)
+    }
+
+    /// How the daemon ended when it died on its own (a crash, an `abort()`), e.g. "signal 6"; nil while it runs or
+    /// after `stop`/`kill9`. Forgets the process, so `start()` may follow.
+    public func reapIfDied() -> String? {
+        lock.withLock {
+            guard let p = process, !p.isRunning else { return nil }
+            process = nil
+            return p.terminationReason == .uncaughtSignal ? "signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
+        }
+    }
+
     /// Freezes the daemon (SIGSTOP) so the kernel queues events it cannot read yet; `resume` undoes it.
     public func pause() {
         if let p = lock.withLock({ process }), p.isRunning { kill(p.processIdentifier, SIGSTOP) }
@@ -124,6 +155,19 @@ public final class DaemonHarness: @unchecked Sendable {
     public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 
     public func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// The log's size in bytes: a cursor for `logText(from:)`.
+    public func logLength() -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: logPath))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    /// The log written since `offset` (reads only the new part, so polling a long log stays cheap).
+    public func logText(from offset: Int) -> String {
+        guard let h = FileHandle(forReadingAtPath: logPath) else { return "" }
+        defer { try? h.close() }
+        try? h.seek(toOffset: UInt64(offset))
+        return String(decoding: (try? h.readToEnd()) ?? Data(), as: UTF8.self)
+    }
 
     /// Removes the temp tree (after `stop`).
     public func cleanUp() {
@@ -168,6 +212,9 @@ public final class DaemonHarness: @unchecked Sendable {
     public func cli(_ args: [String]) throws -> Shell.Result {
         try Shell.run(Self.binary, args + ["--config", configPath])
     }
+
+    /// `PRAGMA integrity_check` as an admin runs it: "ok" for a sound db.
+    public func integrityCheck() throws -> String { try sql("PRAGMA integrity_check") }
 
     /// Rows of `videos` via the sqlite3 CLI, as an admin would read them.
     public func sql(_ query: String) throws -> String {
