@@ -28,13 +28,14 @@ import Testing
             let seconds = Double(Int.random(in: 2...8, using: &rng))
             let transcode = i % 2 == 1
             let name = transcode ? "k\(i).webm" : "k\(i).mp4"
+            // Transcodes take a second or two, so a kill often finds one converting; remuxes reach the upload fast.
             let path = transcode
-                ? try media.vp9Opus(seconds: seconds, width: 320, height: 240, name: name)
+                ? try media.vp9Opus(seconds: seconds, width: 640, height: 480, name: name)
                 : try media.h264AAC(seconds: seconds, width: 320, height: 240, gopSeconds: 1, name: name)
             drops.append(Drop(title: "kill-loop \(i) \(transcode ? "transcode" : "remux") \(Int(seconds)) s", name: name, path: path))
         }
         var options = DaemonHarness.Options()
-        options.workers = 2
+        options.workers = 3
         options.settleSeconds = 0.2
         options.recoveryPollSeconds = 0.2
         options.extraTOML = s3TOML(s3, prefix: "kill") + retryTOML(baseSeconds: 0.2, maxSeconds: 1, maxAttempts: 1000)
@@ -51,39 +52,48 @@ import Testing
             try d.drop(media: drop.path, as: drop.name, sidecar: ["title": drop.title])
             released += 1
         }
+        func unfinished() throws -> Int { released - (Int(try d.sql("SELECT count(*) FROM videos WHERE status='ready'")) ?? 0) }
         var hits: [KillPoint: Int] = [:]
         var misses: [String] = []
+        var killedPhases: [String: Int] = [:]
         for (cycle, point) in schedule.enumerated() {
             let cursor = d.logLength()
             try d.start()
-            // Keep work in flight, but save drops for the claim kills still to come.
-            let unfinished = released - (Int(try d.sql("SELECT count(*) FROM videos WHERE status='ready'")) ?? 0)
-            if unfinished < 3, dropCount - released > claimKillsLeft { try release() }
+            // Keep work in flight, saving drops for the claim kills still to come.
+            if point == .claim { claimKillsLeft -= 1 }
+            while try unfinished() < 3, dropCount - released > claimKillsLeft { try release() }
             let hit: Bool
             switch point {
             case .claim:
-                claimKillsLeft -= 1
                 guard released < dropCount else { hit = false; break }
                 let sidecar = d.incoming + "/" + drops[released].name + ".json"
                 try release()
                 hit = spin(timeout: 10) { !FileManager.default.fileExists(atPath: sidecar) }
                 usleep(UInt32.random(in: 0...3000, using: &rng))
             case .converting:
-                hit = spin(timeout: 20, every: 20_000) { (try? d.sql("SELECT count(*) FROM videos WHERE phase='converting'")) ?? "0" != "0" }
-                Thread.sleep(forTimeInterval: Double.random(in: 0...0.6, using: &rng))
-            case .uploading:
-                hit = spin(timeout: 20, every: 5_000) { (try? d.sql("SELECT count(*) FROM videos WHERE phase='uploading'")) ?? "0" != "0" }
-                usleep(UInt32.random(in: 0...40_000, using: &rng))
-            case .commit:
-                // The master playlist is the last object uploaded; "Video conversion completed" follows the commit.
-                let marker = Bool.random(using: &rng) ? "master.m3u8" : "Video conversion completed"
-                hit = spin(timeout: 20, every: 2_000) {
-                    d.logText(from: cursor).split(separator: "\n").contains { $0.contains(marker) && ($0.contains("S3 object uploaded") || marker != "master.m3u8") }
+                hit = try unfinished() > 0 && spin(timeout: 15, every: 10_000) {
+                    (try? d.sql("SELECT count(*) FROM videos WHERE phase='converting'")) ?? "0" != "0"
                 }
-                usleep(UInt32.random(in: 0...3000, using: &rng))
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.5, using: &rng))
+            case .uploading:
+                hit = try unfinished() > 0 && spin(timeout: 15, every: 1_000) { d.logText(from: cursor).contains("S3 object uploaded") }
+                usleep(UInt32.random(in: 0...15_000, using: &rng))
+            case .commit:
+                // The master playlist is the last object uploaded, right before the commit; "Video conversion
+                // completed" is logged right after it, before the job's directories are removed.
+                let before = Bool.random(using: &rng)
+                hit = try unfinished() > 0 && spin(timeout: 15, every: 1_000) {
+                    d.logText(from: cursor).split(separator: "\n").contains {
+                        before ? $0.contains("S3 object uploaded") && $0.contains("master.m3u8") : $0.contains("Video conversion completed")
+                    }
+                }
+                usleep(UInt32.random(in: 0...2000, using: &rng))
             }
             d.kill9()
             if hit { hits[point, default: 0] += 1 } else { misses.append("#\(cycle) \(point)") }
+            for phase in try d.sql("SELECT phase FROM videos WHERE status='processing'").split(separator: "\n") {
+                killedPhases[String(phase), default: 0] += 1
+            }
             report.runs += 1
         }
         while released < dropCount { try release() }
@@ -93,7 +103,9 @@ import Testing
             let done = Int(try d.sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) ?? 0
             return done >= dropCount ? true : nil
         }
-        print("[fault-injection] kill -9 loop: \(killCount) kills, landed at \(hits.map { "\($0.key.rawValue) \($0.value)" }.sorted()), missed \(misses)")
+        let landed = hits.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
+        print("[fault-injection] kill -9 loop: \(killCount) kills landed at \(landed); missed \(misses); "
+            + "jobs caught per phase: \(killedPhases.sorted { $0.key < $1.key })")
         for point in KillPoint.allCases {
             #expect(hits[point, default: 0] >= 1, "no kill landed at \(point.rawValue) (missed: \(misses))")
         }
@@ -104,8 +116,7 @@ import Testing
             guard let id = ids[drop.title], let j = try d.status(id).json else { continue }
             _ = try Check.playable(j, sourcePath: drop.path)
         }
-        let attempts = try d.sql("SELECT sum(attempts) FROM videos")
-        report.notes = "kills \(killCount) (\(hits.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", "))), attempts \(attempts)"
+        report.notes = "kills \(killCount) (\(landed)), attempts \(try d.sql("SELECT sum(attempts) FROM videos"))"
         report.print()
     }
 

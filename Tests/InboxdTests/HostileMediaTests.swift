@@ -55,6 +55,7 @@ import Testing
         }
         let watched = health.stop()
         report.crashes = crashes.count
+        report.lost = max(0, count - (Int(try d.sql("SELECT count(*) FROM videos")) ?? 0))
 
         #expect(finished == count, "only \(finished) of \(count) drops ended before the deadline")
         #expect(try d.sql("SELECT count(*) FROM videos") == "\(count)", "one row per drop")
@@ -76,7 +77,7 @@ import Testing
         let incoming = (try? FileManager.default.subpathsOfDirectory(atPath: d.incoming)) ?? []
         #expect(incoming.isEmpty, "incoming/ keeps \(incoming.prefix(10))")
 
-        let outcomes = try d.sql("SELECT status || ':' || coalesce(failure_reason, '-') || ' ' || count(*) FROM videos GROUP BY 1 ORDER BY 1")
+        let outcomes = try d.sql("SELECT status || ':' || coalesce(failure_reason, '-') || ' ' || count(*) FROM videos GROUP BY status, failure_reason")
         report.jobs = count
         report.notes = "outcomes: " + outcomes.replacingOccurrences(of: "\n", with: ", ") + "; /healthz polls \(watched.polls)"
         report.print()

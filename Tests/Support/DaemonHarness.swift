@@ -172,6 +172,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Removes the temp tree (after `stop`).
     public func cleanUp() {
         stop()
+        if ProcessInfo.processInfo.environment["TMP_KEEP"] == "1" { print("KEPT \(root)"); return }
         try? FileManager.default.removeItem(atPath: root)
     }
 
@@ -218,7 +219,9 @@ public final class DaemonHarness: @unchecked Sendable {
 
     /// Rows of `videos` via the sqlite3 CLI, as an admin would read them.
     public func sql(_ query: String) throws -> String {
-        try Shell.run("sqlite3", ["-cmd", ".timeout 5000", db, query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try Shell.run("sqlite3", ["-cmd", ".timeout 5000", db, query])
+        guard r.status == 0 else { throw HarnessError.sql(query: query, error: r.stderr) }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Waits until a row with this title exists and returns its video_id.
@@ -236,9 +239,11 @@ public final class DaemonHarness: @unchecked Sendable {
 public enum HarnessError: Error, CustomStringConvertible {
     case exited(status: Int32, log: String)
     case timeout(String)
+    case sql(query: String, error: String)
 
     public var description: String {
         switch self {
+        case .sql(let q, let e): "sqlite3 failed on \(q): \(e)"
         case .exited(let s, let log): "inboxd exited with status \(s):\n\(log)"
         case .timeout(let m): m
         }
