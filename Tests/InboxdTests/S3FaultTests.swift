@@ -62,16 +62,17 @@ import Testing
         let (s3, proxy, d) = try rig(bucket: "faults-\(burst.rawValue.lowercased())")
         defer { d.cleanUp(); proxy.stop(); s3.stop() }
         let media = try MediaFactory()
-        let sources = [
+        let kinds = [
             try media.h264AAC(seconds: 3, width: 160, height: 120, gopSeconds: 1, name: "a.mp4"),
             try media.vp9Opus(seconds: 2, width: 160, height: 120, name: "b.webm"),
             try media.h264AAC(seconds: 2, width: 160, height: 120, gopSeconds: 1, name: "c.mp4"),
         ]
+        let sources = (0..<FaultRun.scale(3, soak: 12)).map { kinds[$0 % kinds.count] }
         try d.start()
         burst.arm(proxy)
-        let titles = sources.map { "\(burst.rawValue) \(($0 as NSString).lastPathComponent)" }
-        for (src, title) in zip(sources, titles) {
-            try d.drop(media: src, as: (src as NSString).lastPathComponent, sidecar: ["title": title])
+        let titles = sources.indices.map { "\(burst.rawValue) \($0) \((sources[$0] as NSString).lastPathComponent)" }
+        for (i, (src, title)) in zip(sources, titles).enumerated() {
+            try d.drop(media: src, as: "\(i)-" + (src as NSString).lastPathComponent, sidecar: ["title": title])
         }
         for title in titles { _ = try d.waitFor(try d.videoID(title: title), timeout: 180) }
 

@@ -169,10 +169,13 @@ public final class DaemonHarness: @unchecked Sendable {
         return String(decoding: (try? h.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
-    /// Removes the temp tree (after `stop`).
+    /// Removes the temp tree (after `stop`); `INBOXD_TEST_KEEP=1` keeps it (log, db, inbox) for a post-mortem.
     public func cleanUp() {
         stop()
-        if ProcessInfo.processInfo.environment["TMP_KEEP"] == "1" { print("KEPT \(root)"); return }
+        if ProcessInfo.processInfo.environment["INBOXD_TEST_KEEP"] == "1" {
+            print("INBOXD_TEST_KEEP: kept \(root)")
+            return
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 
