@@ -7,15 +7,18 @@ import StatusAPI
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
 /// HTTP intake first, then the watcher (no new claims), then the workers (running jobs finish or are put back).
+/// If any service fails (a port in use, an inotify limit), the others are cancelled and the process exits with
+/// that error; `ExitDeadline` bounds every stop to `shutdown_grace_seconds` + 5 s whatever a service does.
 struct Daemon {
     let config: Config
     let logger: Logger
 
     func run() async throws {
+        let layout = InboxLayout(root: config.inbox)
+        try Preflight.check(config, layout: layout)
+        let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let layout = InboxLayout(root: config.inbox)
-        try layout.create()
         let store = try JobStore(path: config.db)
         let statusStore = try StatusStore(path: config.db)
         let queue = JobQueue()
@@ -23,43 +26,98 @@ struct Daemon {
         if let s3 = config.s3 {
             publisher = S3Publisher(configuration: s3, logger: logger)
         } else {
-            try FileManager.default.createDirectory(atPath: config.output + "/videos", withIntermediateDirectories: true)
             publisher = LocalPublisher(outputRoot: config.output, publicBaseURL: config.effectivePublicURL)
         }
+        var limits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
+                                      segmentSeconds: config.segmentSeconds)
+        limits.retry = config.retry
+        limits.minFreeBytes = config.minFreeBytes
         let runner = JobRunner(
-            layout: layout, store: store, publisher: publisher,
-            downloader: URLDownloader(configuration: config.urlIngest, logger: logger),
-            limits: .init(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
-                          segmentSeconds: config.segmentSeconds),
-            logger: logger)
+            layout: layout, store: store, queue: queue, publisher: publisher,
+            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)
         let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, logger: logger)
-        let claimer = Claimer(layout: layout, store: store, logger: logger) { job in await queue.enqueue(job) }
+        let claimer = Claimer(layout: layout, store: store, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
+            await queue.enqueue(job)
+        }
         let watcher = InboxWatcher(
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
-            logger: logger) { await recovery.sweep() }
+            allowHardLinks: config.allowHardLinks, logger: logger) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
                                  shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
         let metrics = InboxMetrics.bootstrap()
         let uploadPool = NIOThreadPool(numberOfThreads: 2)
         uploadPool.start()
-        let http = HTTPServer.make(config: config, statusStore: statusStore, jobStore: store, metrics: metrics,
+        var httpConfig = config
+        httpConfig.http.maxConnections = maxConnections
+        let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
                                    uploadPool: uploadPool, logger: logger)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
             "workers": "\(config.workers)", "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
-        let group = ServiceGroup(configuration: .init(
+        var groupConfig = ServiceGroupConfiguration(
             services: [
                 .init(service: workers),
                 .init(service: recovery),
                 .init(service: watcher),
-                .init(service: http),
+                .init(service: HTTPService(app: http, address: config.listen)),
+                .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
+            logger: logger)
+        // Past the grace, running jobs are cancelled (and put back for the next start).
+        groupConfig.maximumGracefulShutdownDuration = .milliseconds(Int64((config.shutdownGraceSeconds + 2) * 1000))
+        try await ServiceGroup(configuration: groupConfig).run()
         try? await uploadPool.shutdownGracefully()
         logger.info("inboxd stopped")
+    }
+}
+
+/// Once a stop begins (SIGTERM, or a service failing), a plain thread ends the process after `seconds` if the
+/// services have not finished by then: no wedged libav call or lost wake-up can keep a unit from stopping or
+/// restarting. Jobs interrupted this way resume on the next start, as after a crash.
+struct ExitDeadline: Service {
+    let seconds: Double
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()  // returns on SIGTERM, throws on cancellation: either way a stop has begun
+        let seconds = self.seconds
+        let logger = self.logger
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: seconds)
+            logger.critical("inboxd did not stop within \(Int(seconds)) s; exiting now (interrupted jobs resume on the next start)")
+            fflush(nil)  // every output stream: the log line must reach journald
+            _exit(1)
+        }
+        thread.name = "inboxd-exit-deadline"
+        thread.start()
+    }
+}
+
+/// Open descriptors: each HTTP connection holds one, so the soft limit is raised towards the hard one to fit
+/// `max_connections` plus the db, inotify, libav and curl's own.
+enum FileLimits {
+    static let reserved = 256
+
+    /// Returns the connection limit that fits (lowered, with a warning, when the hard limit is too small).
+    static func raise(toFit connections: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return connections }
+        let want = rlim_t(connections + reserved)
+        if limit.rlim_cur < want {
+            limit.rlim_cur = min(want, limit.rlim_max)
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let fits = max(Int(limit.rlim_cur) - reserved, 16)
+        if fits < connections {
+            logger.warning("max_connections lowered to fit the open-file limit", metadata: [
+                "http.max_connections": "\(fits)", "nofile.limit": "\(limit.rlim_cur)",
+            ])
+            return fits
+        }
+        return connections
     }
 }

@@ -256,6 +256,8 @@ public enum OpenAPIDocument {
               "progress",
               "error",
               "failure_reason",
+              "attempts",
+              "next_attempt_at",
               "video_url",
               "thumbnail_url",
               "updated_at",
@@ -288,6 +290,16 @@ public enum OpenAPIDocument {
               },
               "failure_reason": {
                 "$ref": "#/components/schemas/FailureReason"
+              },
+              "attempts": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Processing attempts so far, counted before each starts"
+              },
+              "next_attempt_at": {
+                "type": "string",
+                "nullable": true,
+                "description": "When a job in phase retrying runs again (ISO 8601 UTC), else null"
               },
               "video_url": {
                 "type": "string"
@@ -368,6 +380,10 @@ public enum OpenAPIDocument {
               },
               "attempts": {
                 "type": "integer"
+              },
+              "next_attempt_at": {
+                "type": "string",
+                "nullable": true
               },
               "source": {
                 "type": "string",

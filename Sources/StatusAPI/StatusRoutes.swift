@@ -14,6 +14,10 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     public var error: String?
     /// Why a failed job failed (`FailureReason`), null otherwise.
     public var failure_reason: String?
+    /// Attempts so far (counted before each starts).
+    public var attempts: Int
+    /// When a job in phase `retrying` runs again; null otherwise.
+    public var next_attempt_at: String?
     public var video_url: String
     public var thumbnail_url: String
     public var updated_at: String
@@ -29,6 +33,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         progress = row.progress
         error = row.error
         failure_reason = row.failure_reason
+        attempts = row.attempts
+        next_attempt_at = row.next_attempt_at
         video_url = row.video_url
         thumbnail_url = row.thumbnail_url
         updated_at = row.updated_at
@@ -45,6 +51,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         progress = r["progress"]
         error = r["error"]
         failure_reason = r["failure_reason"]
+        attempts = r["attempts"]
+        next_attempt_at = r["next_attempt_at"]
         video_url = r["video_url"]
         thumbnail_url = r["thumbnail_url"]
         updated_at = r["updated_at"]
@@ -61,6 +69,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         try c.encode(progress, forKey: .progress)
         try c.encode(error, forKey: .error) // explicit null: clients test `error == null`
         try c.encode(failure_reason, forKey: .failure_reason)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(next_attempt_at, forKey: .next_attempt_at)
         try c.encode(video_url, forKey: .video_url)
         try c.encode(thumbnail_url, forKey: .thumbnail_url)
         try c.encode(updated_at, forKey: .updated_at)
@@ -68,7 +78,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case video_id, status, title, created_at, phase, progress, error, failure_reason, video_url, thumbnail_url, updated_at, eta_s
+        case video_id, status, title, created_at, phase, progress, error, failure_reason, attempts, next_attempt_at, video_url,
+             thumbnail_url, updated_at, eta_s
     }
 }
 

@@ -7,7 +7,8 @@ extension StatusStore {
     public func status(_ id: String) async throws -> StatusResponse? {
         try await db.read { db in
             let statement = try db.cachedStatement(sql: """
-                SELECT video_id, status, title, created_at, phase, progress, error, failure_reason, video_url, thumbnail_url,
+                SELECT video_id, status, title, created_at, phase, progress, error, failure_reason, attempts, next_attempt_at,
+                       video_url, thumbnail_url,
                        updated_at, started_at FROM videos WHERE video_id = ?
                 """)
             return try Row.fetchOne(statement, arguments: [id]).map { StatusResponse(row: $0) }

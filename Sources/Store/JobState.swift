@@ -3,9 +3,10 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
     case processing, ready, failed
 }
 
-/// `videos.phase`: the finer step inside `processing`; a failed job keeps the phase it failed in.
+/// `videos.phase`: the finer step inside `processing`; a failed job keeps the phase it failed in. `retrying`: a
+/// transient failure waits for `next_attempt_at`.
 public enum JobPhase: String, Codable, Sendable, CaseIterable {
-    case queued, downloading, probing, converting, uploading, done
+    case queued, downloading, probing, converting, uploading, retrying, done
 }
 
 public enum Visibility: String, Codable, Sendable, CaseIterable {
@@ -47,8 +48,14 @@ public enum FailureReason: String, Codable, Sendable, CaseIterable {
     case publish
     /// A retry was asked for but the kept originals in `failed/<id>/` are gone.
     case originalsMissing = "originals_missing"
-    /// Local file-system trouble (a file vanished, disk full, permissions).
+    /// Local file-system trouble (a file vanished, permissions).
     case io
+    /// No space left (ENOSPC/EDQUOT) on the disk of the scratch, output or db, for every allowed attempt.
+    case diskFull = "disk_full"
+    /// The daemon died during every allowed attempt (a libav crash on hostile input, an OOM kill): a poison drop.
+    case crashed
+    /// A row in `processing` with no job behind it: its files are gone from the inbox.
+    case lost
     /// Anything else (the `error` text says what).
     case other
 }

@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 2
+    public static let version = 3
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -25,6 +25,14 @@ public enum Schema {
                 UPDATE videos SET failure_reason = 'other' WHERE status = 'failed';
                 CREATE INDEX videos_failed_by_reason ON videos(failure_reason) WHERE status = 'failed';
                 PRAGMA user_version = 2;
+                """)
+        }
+        m.registerMigration("v3: next_attempt_at") { db in
+            // Deferred retries: a transient failure keeps the job `processing` in phase `retrying` until this time.
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN next_attempt_at TEXT;
+                CREATE INDEX videos_retrying ON videos(next_attempt_at) WHERE phase = 'retrying';
+                PRAGMA user_version = 3;
                 """)
         }
         return m

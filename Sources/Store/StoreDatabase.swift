@@ -3,10 +3,17 @@ import GRDB
 
 public enum StoreError: Error, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
+    case notADatabase(path: String)
+    case newerSchema(path: String, version: Int)
+    case missingDirectory(path: String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "cannot open database \(path): \(reason)"
+        case .notADatabase(let path): "db \(path) is not an SQLite database (check the `db` setting)"
+        case .newerSchema(let path, let version):
+            "db \(path) has schema version \(version), newer than this inboxd knows (\(Schema.version)); run a newer inboxd"
+        case .missingDirectory(let path): "the db's directory \(path) does not exist (check the `db` setting)"
         }
     }
 }
@@ -20,11 +27,27 @@ public enum StoreDatabase {
         config.busyMode = .timeout(10)
         config.label = "inboxd.writer"
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var isDirectory: ObjCBool = false
+        guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) && isDirectory.boolValue) else {
+            throw StoreError.missingDirectory(path: dir)
+        }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
+            try pool.read { db in
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                let superseded = try Schema.migrator.hasBeenSuperseded(db)
+                if version > Schema.version || superseded {
+                    throw StoreError.newerSchema(path: path, version: version)
+                }
+            }
             try Schema.migrator.migrate(pool)
             return pool
+        } catch let e as StoreError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
+            throw StoreError.notADatabase(path: path)
+        } catch let e as DatabaseError {
+            throw StoreError.cannotOpen(path: path, reason: e.message ?? "\(e.resultCode)")
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }

@@ -19,6 +19,8 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     /// Why a failed job failed (a `FailureReason` raw value); null unless `status` is `failed`.
     public var failure_reason: String?
     public var attempts: Int
+    /// When a job in phase `retrying` runs again (ISO 8601 UTC); null otherwise.
+    public var next_attempt_at: String?
     public var source: String
     public var source_url: String?
     /// The whole sidecar as received, unknown keys included (never interpreted).
@@ -53,6 +55,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         self.error = nil
         self.failure_reason = nil
         self.attempts = 0
+        self.next_attempt_at = nil
         self.source = source.rawValue
         self.source_url = sourceURL
         self.sidecar = sidecar

@@ -4,8 +4,7 @@ import Testing
 
 /// The `[retry]` table of the daemon's deferred retries, short enough for tests.
 func retryTOML(baseSeconds: Double = 0.5, maxSeconds: Double = 2, maxAttempts: Int) -> String {
-    if ProcessInfo.processInfo.environment["TMP_NO_RETRY"] == "1" { return "" }
-    return """
+    """
 
     [retry]
     base_seconds = \(baseSeconds)

@@ -45,7 +45,8 @@ import Testing
             if let how = d.reapIfDied() {
                 crashes.append(how)
                 print("[fault-injection] hostile media: inboxd died (\(how)); restarting\n\(d.logText().suffix(1500))")
-                try health.restarting { try d.start() }
+                // A restart may die at once: the resumed culprit can crash before /healthz answers.
+                do { try health.restarting { try d.start() } } catch HarnessError.exited { continue }
                 report.runs += 1
                 continue
             }

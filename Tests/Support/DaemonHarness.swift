@@ -34,7 +34,7 @@ public final class DaemonHarness: @unchecked Sendable {
         /// Put the db and/or the output directory elsewhere (e.g. on a small filesystem made by the test).
         public var db: String?
         public var output: String?
-        /// Extra environment variables for the daemon (e.g. the test-only fault hook `INBOXD_TEST_CRASH_ON`).
+        /// Extra environment for the daemon (e.g. the `INBOXD_TEST_CRASH_ON` fault hook).
         public var environment: [String: String] = [:]
         public init() {}
     }
@@ -46,9 +46,9 @@ public final class DaemonHarness: @unchecked Sendable {
         db = options.sharing?.db ?? options.db ?? root + "/inboxd.db"
         output = options.sharing?.output ?? options.output ?? root + "/output"
         port = FreePort.next()
+        environment = options.environment
         configPath = root + "/inboxd.toml"
         logPath = root + "/inboxd.log"
-        environment = options.environment
         try FileManager.default.createDirectory(atPath: inbox + "/incoming", withIntermediateDirectories: true)
         let toml = """
             inbox = "\(inbox)"
@@ -79,7 +79,7 @@ public final class DaemonHarness: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["run", "--config", configPath]
-        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -131,6 +131,42 @@ public final class DaemonHarness: @unchecked Sendable {
             process = nil
             return p.terminationReason == .uncaughtSignal ? "signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
         }
+    }
+
+    /// Whether the daemon process has exited on its own (e.g. it crashed); reaps it.
+    public var hasExited: Bool {
+        lock.withLock {
+            guard let p = process else { return false }
+            return !p.isRunning
+        }
+    }
+
+    /// Runs `inboxd run` with this config (plus `arguments`) and waits for it to exit, as a failed start would;
+    /// `prefix` runs it through another program (e.g. `setpriv` to drop root). Kills it after `timeout`.
+    public func runToExit(_ arguments: [String] = [], prefix: [String] = [], timeout: Double = 15,
+                          afterStart: ((Process) -> Void)? = nil) throws -> (status: Int32, output: String, seconds: Double) {
+        let p = Process()
+        let out = Pipe()
+        let command = prefix + [Self.binary, "run", "--config", configPath] + arguments
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = command
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.standardOutput = out
+        p.standardError = out
+        let started = Date()
+        try p.run()
+        afterStart?(p)
+        let deadline = started.addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw HarnessError.timeout("inboxd did not exit within \(timeout) s:\n\(text)")
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (p.terminationStatus, text, seconds)
     }
 
     /// Freezes the daemon (SIGSTOP) so the kernel queues events it cannot read yet; `resume` undoes it.

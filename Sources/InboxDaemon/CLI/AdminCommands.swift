@@ -47,6 +47,7 @@ struct StatusCommand: AsyncParsableCommand {
                 "created_at: \(r.created_at)", "updated_at: \(r.updated_at)",
             ]
             if let e = r.error { lines.append("error:      \(e)\(r.failure_reason.map { " [\($0)]" } ?? "")") }
+            if let next = r.next_attempt_at { lines.append("next try:   \(next) (transient failure; attempt \(r.attempts + 1) then)") }
             if r.status == "ready" { lines += ["video_url:  \(r.video_url)", "thumbnail:  \(r.thumbnail_url)"] }
             if let d = r.duration_s {
                 lines.append("media:      \(String(format: "%.2f", d)) s, \(r.width ?? 0)x\(r.height ?? 0), \(r.video_codec ?? "-")/\(r.audio_codec ?? "-"), \(r.size_bytes ?? 0) bytes")

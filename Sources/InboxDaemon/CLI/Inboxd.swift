@@ -49,6 +49,6 @@ enum LogSetup {
 
 /// Turns a typed error into a one-line message and exit code 1 (ArgumentParser would print a usage block).
 func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("inboxd: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("inboxd: \(plainDescription(error))\n".utf8))
     return ExitCode.failure
 }

@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await Daemon(config: config, logger: logger).run()
         } catch {
-            logger.critical("inboxd stopped", metadata: ["error": "\(error)"])
+            logger.critical("inboxd stopped: \(plainDescription(error))")
             throw fail(error)
         }
     }

@@ -52,6 +52,9 @@ extension Config {
             }
             logLevel = level
         }
+        allowHardLinks = try r.bool("allow_hard_links") ?? allowHardLinks
+        if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
+        if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
         if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
         try r.rejectUnknown()
@@ -82,6 +85,33 @@ extension Config {
         c.retryMaxDelaySeconds = try r.seconds("retry_max_delay_seconds") ?? c.retryMaxDelaySeconds
         try r.rejectUnknown()
         return c
+    }
+
+    private static func retry(_ r: TableReader) throws -> RetryPolicy {
+        var p = RetryPolicy()
+        p.baseSeconds = try r.seconds("base_seconds") ?? p.baseSeconds
+        p.maxSeconds = try r.seconds("max_seconds") ?? p.maxSeconds
+        p.maxAttempts = try r.int("max_attempts", min: 1) ?? p.maxAttempts
+        try r.rejectUnknown()
+        guard p.maxSeconds >= p.baseSeconds else {
+            throw ConfigError.badValue(key: "retry.max_seconds", reason: "must be ≥ retry.base_seconds (\(p.baseSeconds))")
+        }
+        return p
+    }
+
+    private static func http(_ r: TableReader) throws -> HTTPLimits {
+        var h = HTTPLimits()
+        h.maxConnections = try r.int("max_connections", min: 1) ?? h.maxConnections
+        h.headerTimeoutSeconds = try r.seconds("header_timeout_seconds") ?? h.headerTimeoutSeconds
+        h.idleTimeoutSeconds = try r.seconds("idle_timeout_seconds") ?? h.idleTimeoutSeconds
+        h.bodyTimeoutSeconds = try r.seconds("body_timeout_seconds") ?? h.bodyTimeoutSeconds
+        h.minBodyBytesPerSecond = try r.int("min_body_bytes_per_second", min: 0) ?? h.minBodyBytesPerSecond
+        try r.rejectUnknown()
+        for (key, value) in [("header_timeout_seconds", h.headerTimeoutSeconds), ("idle_timeout_seconds", h.idleTimeoutSeconds),
+                             ("body_timeout_seconds", h.bodyTimeoutSeconds)] where value <= 0 {
+            throw ConfigError.badValue(key: "http." + key, reason: "must be > 0")
+        }
+        return h
     }
 
     private static func urlIngest(_ r: TableReader, maxBytes: Int64) throws -> URLIngestConfiguration {

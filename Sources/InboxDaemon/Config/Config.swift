@@ -27,6 +27,12 @@ struct Config: Sendable {
     /// On SIGTERM, running jobs get this long to finish before they are put back for the next start.
     var shutdownGraceSeconds: Double = 20
     var segmentSeconds: Double = 6
+    /// Job-level deferred retries of transient failures (`[retry]`).
+    var retry = RetryPolicy()
+    /// HTTP connection limits and timeouts (`[http]`).
+    var http = HTTPLimits()
+    /// Claim media that has other hard links (off: a hard link may expose a file from outside the inbox).
+    var allowHardLinks = false
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()
@@ -41,6 +47,34 @@ struct Config: Sendable {
         let base = publicURL ?? "http://\(listen.urlAuthority)"
         return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
+}
+
+/// `[retry]`: how a transient failure is retried. The n-th retry waits `base_seconds · 2^(n-1)`, at most
+/// `max_seconds`, with ±25 % jitter so jobs failed by one outage do not all return at once.
+struct RetryPolicy: Sendable {
+    var baseSeconds: Double = 30
+    var maxSeconds: Double = 3600
+    /// Attempts in all (the first included) before a transient failure becomes final.
+    var maxAttempts = 5
+
+    func delay(afterAttempt attempt: Int) -> Double {
+        let full = min(baseSeconds * pow(2, Double(max(attempt, 1) - 1)), maxSeconds)
+        return full * Double.random(in: 0.75...1.25)
+    }
+}
+
+/// `[http]`: what one client may hold of the server. Slow or idle clients are cut off so they cannot pin every
+/// descriptor (slowloris).
+struct HTTPLimits: Sendable {
+    /// Connections open at once; more are accepted and closed at once.
+    var maxConnections = 1024
+    /// From connect (or the end of the previous answer) to the end of the request head.
+    var headerTimeoutSeconds: Double = 10
+    /// A keep-alive connection with no request in flight is closed after this long.
+    var idleTimeoutSeconds: Double = 60
+    /// A request body must move at least `minBodyBytesPerSecond`, measured over this window.
+    var bodyTimeoutSeconds: Double = 30
+    var minBodyBytesPerSecond = 1024
 }
 
 struct ListenAddress: Sendable, Equatable, CustomStringConvertible {

@@ -3,6 +3,7 @@ import HummingbirdCore
 import Logging
 import NIOPosix
 import Pipeline
+import ServiceLifecycle
 import StatusAPI
 
 /// The daemon's one HTTP listener: status API, receiver and (with local publishing) the output files.
@@ -15,6 +16,7 @@ enum HTTPServer {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: UnmatchedRouteMiddleware())
+        router.add(middleware: PathGuardMiddleware())
         if config.s3 == nil {
             router.add(middleware: FileMiddleware(config.output, urlBasePath: nil, searchForIndexHtml: false, logger: logger)
                 .withAdditionalMediaTypes(forFileExtensions: [
@@ -35,10 +37,27 @@ enum HTTPServer {
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             users: users, reader: statusStore.db, journal: jobStore, pool: uploadPool
         ).addRoutes(to: router)
+        let limits = config.http
+        let counter = ConnectionCounter(limit: limits.maxConnections)
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [CloseAfterResponseHandler()])),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ConnectionGuardHandler(limits: limits, counter: counter), CloseAfterResponseHandler()])),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
             logger: logger)
+    }
+}
+
+/// The HTTP server as a service whose failure to start says which address and why, in one sentence.
+struct HTTPService<App: ApplicationProtocol>: Service {
+    let app: App
+    let address: ListenAddress
+
+    func run() async throws {
+        do {
+            try await app.run()
+        } catch {
+            throw StartupError.listen(error, address: address.description) ?? error
+        }
     }
 }

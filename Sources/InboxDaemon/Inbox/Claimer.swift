@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Store
+import Synchronization
 
 /// A job that this process owns: its directory in `processing/` and the lock that proves it.
 struct ClaimedJob: Sendable {
@@ -29,12 +30,28 @@ final class Claimer: Sendable {
     private let store: JobStore
     private let logger: Logger
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
+    private let onUnrecorded: @Sendable () -> Void
+    /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
+    /// logged at most every 30 s.
+    private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, logger: Logger, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+    init(layout: InboxLayout, store: JobStore, logger: Logger, onUnrecorded: @escaping @Sendable () -> Void,
+         onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.layout = layout
         self.store = store
         self.logger = logger
+        self.onUnrecorded = onUnrecorded
         self.onClaimed = onClaimed
+    }
+
+    private func complain(_ message: Logger.Message, path: String, error: Error) {
+        let now = Date().timeIntervalSince1970
+        let due = lastComplaint.withLock { last -> Bool in
+            if let t = last[path], now - t < 30 { return false }
+            last[path] = now
+            return true
+        }
+        if due { logger.error(message, metadata: ["inbox.path": "\(path)", "error": "\(error)"]) }
     }
 
     /// Claims a complete drop. Returns false when it could not take the drop *yet* (its `video_id` directory is
@@ -44,8 +61,11 @@ final class Claimer: Sendable {
     func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)
-        do { try FileSystem.mkdir(dir) } catch {
-            logger.debug("claim deferred: job directory exists", metadata: ["job.id": "\(id)", "error": "\(error)"])
+        do { try FileSystem.mkdir(dir) } catch let e as SystemError where e.code == EEXIST {
+            logger.debug("claim deferred: job directory exists", metadata: ["job.id": "\(id)", "error": "\(e)"])
+            return false
+        } catch {
+            complain("cannot claim drop: cannot create its job directory; retrying", path: dir, error: error)
             return false
         }
         guard let lock = DirectoryLock(path: dir) else {
@@ -55,9 +75,13 @@ final class Claimer: Sendable {
         do {
             try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
             try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
-        } catch {
+        } catch let e as SystemError where e.code == ENOENT {
             FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
             return true
+        } catch {
+            FileSystem.removeTree(dir)
+            complain("cannot claim drop; retrying", path: c.sidecarPath, error: error)
+            return false
         }
         var problem: String?
         if hasMedia {
@@ -80,10 +104,14 @@ final class Claimer: Sendable {
         }
         do {
             try await store.recordClaim(row)
-        } catch {
+        } catch let error as JobStore.AdoptError {
             row.video_id = UUID().uuidString.lowercased()
-            await fail(claimedDir: dir, row: row, reason: error is JobStore.AdoptError ? .duplicateID : .other, message: "\(error)")
+            await fail(claimedDir: dir, row: row, reason: .duplicateID, message: error.description)
             return true
+        } catch {
+            // The db cannot take the row now (disk full, locked): the job is claimed all the same; the runner makes
+            // its row from the sidecar when the db accepts it.
+            logger.error("cannot record claim yet; the job runs and records it later", metadata: ["job.id": "\(id)", "error": "\(error)"])
         }
         logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(c.sidecarPath)"])
         await onClaimed(ClaimedJob(videoID: id, lock: lock))
@@ -97,28 +125,71 @@ final class Claimer: Sendable {
         if (try? await store.row(id)) != nil || FileSystem.status(layout.failed(id)) != nil { id = UUID().uuidString.lowercased() }
         let dir = layout.failed(id)
         do { try FileSystem.mkdir(dir) } catch {
-            logger.error("cannot create failed dir", metadata: ["inbox.path": "\(dir)", "error": "\(error)"])
+            complain("cannot reject drop: cannot create its failed/ directory; retrying", path: dir, error: error)
             return
-        }
-        for path in [c.sidecarPath, c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
-            try? FileSystem.renameNoReplace(path, dir + "/" + (path as NSString).lastPathComponent)
         }
         let fallbackTitle = (c.mediaPath as NSString).lastPathComponent
         let row = VideoRow(
             videoID: id, title: sidecar?.title ?? fallbackTitle, description: sidecar?.description ?? "",
             userID: sidecar?.userID, username: c.user ?? sidecar?.username, visibility: sidecar?.visibility ?? .draft,
             source: sidecar?.sourceURL != nil ? .url : .drop, sourceURL: sidecar?.sourceURL, sidecar: sidecar?.raw)
-        await record(row, reason: reason, message: message)
+        try? FailureNote(row: row, message: message, reason: reason).write(into: dir)
+        for path in [c.sidecarPath, c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
+            do { try FileSystem.renameNoReplace(path, dir + "/" + (path as NSString).lastPathComponent) } catch {
+                logger.error("cannot move a rejected file to failed/", metadata: ["inbox.path": "\(path)", "error": "\(error)"])
+            }
+        }
+        await record(row, in: dir, reason: reason, message: message)
+    }
+
+    /// A file whose name is not valid UTF-8: moved to `failed/<id>/` under an ASCII-escaped name (`caf\xE9.mp4`)
+    /// and failed with a row that names it.
+    func rejectBadName(_ path: [UInt8], incoming: String) async {
+        let slash = path.lastIndex(of: UInt8(ascii: "/")) ?? -1
+        let nameBytes = Array(path[(slash + 1)...])
+        let dirBytes = Array(path[..<max(slash, 0)])
+        let escaped = Self.escape(nameBytes)
+        let id = UUID().uuidString.lowercased()
+        let dir = layout.failed(id)
+        do { try FileSystem.mkdir(dir) } catch {
+            complain("cannot reject file: cannot create its failed/ directory; retrying", path: escaped, error: error)
+            return
+        }
+        let user = String(validating: dirBytes, as: UTF8.self).flatMap { $0 == incoming ? nil : ($0 as NSString).lastPathComponent }
+        let message = "file name '\(escaped)' is not valid UTF-8; inboxd needs UTF-8 names (kept as failed/\(id)/\(escaped))"
+        let row = VideoRow(videoID: id, title: escaped, username: user, source: .drop)
+        try? FailureNote(row: row, message: message, reason: .unsafeFile).write(into: dir)
+        do { try FileSystem.renameNoReplace(raw: path, dir + "/" + escaped) } catch {
+            logger.error("cannot move a badly named file to failed/", metadata: ["inbox.path": "\(escaped)", "error": "\(error)"])
+            FileSystem.removeTree(dir)
+            return
+        }
+        await record(row, in: dir, reason: .unsafeFile, message: message)
+    }
+
+    /// Printable ASCII as is, every other byte as `\xNN`.
+    static func escape(_ bytes: [UInt8]) -> String {
+        bytes.map { (0x20..<0x7f).contains($0) && $0 != UInt8(ascii: "\\") ? String(UnicodeScalar($0)) : String(format: "\\x%02X", $0) }
+            .joined()
     }
 
     private func fail(claimedDir: String, row: VideoRow, reason: FailureReason, message: String) async {
-        try? FileSystem.renameNoReplace(claimedDir, layout.failed(row.video_id))
-        await record(row, reason: reason, message: message)
+        let dir = layout.failed(row.video_id)
+        try? FailureNote(row: row, message: message, reason: reason).write(into: claimedDir)
+        do { try FileSystem.renameNoReplace(claimedDir, dir) } catch {
+            logger.error("cannot move a failed claim to failed/", metadata: ["inbox.path": "\(claimedDir)", "error": "\(error)"])
+        }
+        await record(row, in: dir, reason: reason, message: message)
     }
 
-    private func record(_ row: VideoRow, reason: FailureReason, message: String) async {
-        do { try await store.recordRejected(row, error: message, reason: reason) } catch {
-            logger.error("cannot record failed drop", metadata: ["job.id": "\(row.video_id)", "error": "\(error)"])
+    private func record(_ row: VideoRow, in dir: String, reason: FailureReason, message: String) async {
+        do {
+            try await store.recordRejected(row, error: message, reason: reason)
+            FailureNote.remove(from: dir)
+        } catch {
+            logger.error("cannot record failed drop yet; recovery records it once the db accepts it",
+                         metadata: ["job.id": "\(row.video_id)", "error": "\(error)"])
+            onUnrecorded()
         }
         logger.error("Background processing failed for video \(row.video_id): \(message)",
                      metadata: ["job.id": "\(row.video_id)", "failure.reason": "\(reason.rawValue)"])

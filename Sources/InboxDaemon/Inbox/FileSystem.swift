@@ -20,12 +20,18 @@ enum FileSystem {
         let kind: Kind
         let size: Int64
         let mtime: Double
+        /// Hard links to the inode (1 for a file nobody linked elsewhere).
+        let links: Int
     }
 
     /// `lstat`: never follows a symlink. nil when the path does not exist.
     static func status(_ path: String) -> Status? {
+        status(cPath: Array(path.utf8CString))
+    }
+
+    private static func status(cPath: [CChar]) -> Status? {
         var st = stat()
-        guard lstat(path, &st) == 0 else { return nil }
+        guard lstat(cPath, &st) == 0 else { return nil }
         let kind: Kind
         switch st.st_mode & S_IFMT {
         case S_IFREG: kind = .regular
@@ -37,7 +43,7 @@ enum FileSystem {
         default: kind = .other("not a regular file")
         }
         let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
-        return Status(kind: kind, size: Int64(st.st_size), mtime: mtime)
+        return Status(kind: kind, size: Int64(st.st_size), mtime: mtime, links: Int(st.st_nlink))
     }
 
     /// Reads a small regular file without following links or blocking on a FIFO.
@@ -75,8 +81,50 @@ enum FileSystem {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// Names in `path` (valid UTF-8 only, see `listRaw`); empty when it cannot be listed. For state that must not
+    /// be dropped on an error, use `listDirectoryChecked`.
     static func listDirectory(_ path: String) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        (try? listDirectoryChecked(path)) ?? []
+    }
+
+    static func listDirectoryChecked(_ path: String) throws -> [String] {
+        try listRaw(path).compactMap(\.name)
+    }
+
+    /// One directory entry: its bytes as the kernel has them, and its name when those bytes are valid UTF-8.
+    struct RawEntry {
+        let bytes: [UInt8]
+        var name: String? { String(validating: bytes, as: UTF8.self) }
+    }
+
+    /// Every entry of `path` but `.` and `..`, by `readdir`, so names that are not valid UTF-8 are seen too.
+    static func listRaw(_ path: String) throws -> [RawEntry] {
+        guard let dir = opendir(path) else { throw SystemError(call: "opendir", path: path, code: errno) }
+        defer { closedir(dir) }
+        var out: [RawEntry] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw SystemError(call: "readdir", path: path, code: errno) }
+                return out
+            }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                Array(raw.prefix(while: { $0 != 0 }))
+            }
+            if bytes == [0x2e] || bytes == [0x2e, 0x2e] { continue }
+            out.append(RawEntry(bytes: bytes))
+        }
+    }
+
+    /// `rename(2)` of byte paths (for names that are not valid UTF-8), refusing to replace the target.
+    static func renameNoReplace(raw from: [UInt8], _ to: String) throws {
+        let source = from.map { CChar(bitPattern: $0) } + [0]
+        _ = try retrying("rename", "\(String(decoding: from, as: UTF8.self)) → \(to)") { inboxd_rename_noreplace(source, to) }
+    }
+
+    /// `lstat` of a byte path.
+    static func status(raw path: [UInt8]) -> Status? {
+        status(cPath: path.map { CChar(bitPattern: $0) } + [0])
     }
 
     /// Writes a small file; `durable` `fsync`s it before returning (a renamed file never turns up empty after a

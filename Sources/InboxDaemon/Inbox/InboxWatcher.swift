@@ -11,15 +11,17 @@ final class InboxWatcher: Service {
     private let claimer: Claimer
     private let settleSeconds: Double
     private let orphanSeconds: Double
+    private let allowHardLinks: Bool
     private let onRescan: @Sendable () async -> Void
     private let logger: Logger
 
-    init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double,
+    init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double, allowHardLinks: Bool,
          logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
         self.layout = layout
         self.claimer = claimer
         self.settleSeconds = settleSeconds
         self.orphanSeconds = orphanSeconds
+        self.allowHardLinks = allowHardLinks
         self.onRescan = onRescan
         self.logger = logger
     }
@@ -54,7 +56,7 @@ final class InboxWatcher: Service {
             let now = Date().timeIntervalSince1970
             switch signal {
             case .rescan(let lostEvents):
-                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents)
+                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents, logger: logger)
                 await onRescan()
             case .events(let batch):
                 for (dir, e) in batch {
@@ -77,6 +79,7 @@ final class InboxWatcher: Service {
     }
 
     private func evaluate(_ state: inout TrackerState, now: Double) async {
+        await rejectBadNames(&state, now: now)
         for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
             guard var sidecarFile = state.files[sidecarPath] else { continue }
             guard let st = FileSystem.status(sidecarPath) else {
@@ -96,12 +99,14 @@ final class InboxWatcher: Service {
             guard sidecarFile.openCount == 0, sidecarFile.completedAt != nil || sidecarFile.isSettled(now: now, settle: settleSeconds) else { continue }
 
             let parsed: Result<Sidecar, SidecarError>
-            do {
+            if st.size > Sidecar.maxBytes {
+                parsed = .failure(.tooLarge(Int(st.size)))  // its real size: a read stops past the limit
+            } else { do {
                 let bytes = try FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes)
                 parsed = Result { () throws(SidecarError) in try Sidecar.parse(bytes) }
             } catch {
                 continue // vanished or unreadable for a moment; the next event or tick retries
-            }
+            } }
             let sidecar: Sidecar
             switch parsed {
             case .failure(let error):
@@ -126,12 +131,36 @@ final class InboxWatcher: Service {
                 state.forget(candidate)
                 continue
             }
+            if media.links > 1, !allowHardLinks {
+                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) has \(media.links) hard links; a hard link can expose a file from outside the inbox, so inboxd refuses it (copy the file instead, or set allow_hard_links = true)")
+                state.forget(candidate)
+                continue
+            }
             var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
             mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
             state.files[mediaPath] = mediaFile
             if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
                 if await claimer.claim(candidate, sidecar: sidecar, hasMedia: true) { state.forget(candidate) }
             }
+        }
+    }
+
+    /// A file whose name is not valid UTF-8 can be no part of a drop (its sidecar's name could not be matched, nor
+    /// its name stored): once it has been quiet for `settle_seconds`, it goes to `failed/` with a row naming it.
+    private func rejectBadNames(_ state: inout TrackerState, now: Double) async {
+        for (path, var seen) in state.badNames {
+            guard let st = FileSystem.status(raw: path) else {
+                state.badNames[path] = nil
+                continue
+            }
+            if st.size != seen.size || st.mtime != seen.mtime {
+                seen = BadName(size: st.size, mtime: st.mtime, stableSince: now)
+                state.badNames[path] = seen
+                continue
+            }
+            guard now - seen.stableSince >= settleSeconds else { continue }
+            state.badNames[path] = nil
+            await claimer.rejectBadName(path, incoming: layout.incoming)
         }
     }
 
@@ -146,15 +175,41 @@ final class InboxWatcher: Service {
 }
 
 /// The watcher task's view of `incoming/`.
+/// A file in `incoming/` whose name is not valid UTF-8, watched until it is quiet.
+private struct BadName {
+    var size: Int64
+    var mtime: Double
+    var stableSince: Double
+}
+
 private struct TrackerState {
     var files: [String: TrackedFile] = [:]
+    /// Full paths (bytes) of files whose names are not valid UTF-8.
+    var badNames: [[UInt8]: BadName] = [:]
     var eventSeq = 0
 
-    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool) {
-        if forgetEvents { files = [:] }
+    /// Lists `incoming/` and its user directories. A directory that cannot be listed keeps what is tracked in it:
+    /// a failed listing must never make the watcher forget a drop.
+    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool, logger: Logger) {
         var seen = Set<String>()
+        var unlisted: [String] = []
+        var found: [String: TrackedFile] = [:]
         func visit(_ dir: String, depth: Int) {
-            for name in FileSystem.listDirectory(dir) where !DropNames.isIgnored(name) {
+            let entries: [FileSystem.RawEntry]
+            do { entries = try FileSystem.listRaw(dir) } catch {
+                logger.error("cannot list inbox directory", metadata: ["inbox.path": "\(dir)", "error": "\(error)"])
+                unlisted.append(dir + "/")
+                return
+            }
+            for entry in entries {
+                guard let name = entry.name else {
+                    let path = Array((dir + "/").utf8) + entry.bytes
+                    if badNames[path] == nil, let st = FileSystem.status(raw: path), st.kind != .directory {
+                        badNames[path] = BadName(size: st.size, mtime: st.mtime, stableSince: now)
+                    }
+                    continue
+                }
+                if DropNames.isIgnored(name) { continue }
                 let path = dir + "/" + name
                 guard let st = FileSystem.status(path) else { continue }
                 if st.kind == .directory {
@@ -162,11 +217,14 @@ private struct TrackerState {
                     continue
                 }
                 seen.insert(path)
-                if files[path] == nil { files[path] = TrackedFile(now: now, mtime: st.mtime) }
+                found[path] = (forgetEvents ? nil : files[path]) ?? TrackedFile(now: now, mtime: st.mtime)
             }
         }
         visit(incoming, depth: 0)
-        files = files.filter { seen.contains($0.key) }
+        for (path, file) in files where !seen.contains(path) && unlisted.contains(where: { path.hasPrefix($0) }) {
+            found[path] = file
+        }
+        files = found
     }
 
     func user(of path: String, incoming: String) -> String? {
@@ -227,10 +285,15 @@ private final class WatchThread: @unchecked Sendable {
             }
             var batch: [(dir: String, event: InboxWatcher.InotifyEventValue)] = []
             var overflow = false
-            var newDirectory = false
+            var relist = false
             for e in events {
                 if e.isOverflow {
                     overflow = true
+                    continue
+                }
+                if e.nameIsInvalid {
+                    // Such a name matches no tracked path: a listing sees its real bytes.
+                    if e.has(IN_CREATE) || e.has(IN_MOVED_TO) || e.has(IN_CLOSE_WRITE) { relist = true }
                     continue
                 }
                 guard let dir = directories[e.wd] else { continue }
@@ -240,7 +303,7 @@ private final class WatchThread: @unchecked Sendable {
                 }
                 if e.isDirectory, dir == incoming, e.has(IN_CREATE) || e.has(IN_MOVED_TO), !DropNames.isIgnored(e.name) {
                     watchUserDirectory(dir + "/" + e.name)
-                    newDirectory = true // list it: files may have landed before the watch existed
+                    relist = true // list it: files may have landed before the watch existed
                 }
                 batch.append((dir, InboxWatcher.InotifyEventValue(mask: e.mask, name: e.name)))
             }
@@ -248,7 +311,7 @@ private final class WatchThread: @unchecked Sendable {
             if overflow {
                 logger.notice("inotify queue overflow; rescanning the inbox")
                 continuation.yield(.rescan(lostEvents: true))
-            } else if newDirectory {
+            } else if relist {
                 continuation.yield(.rescan(lostEvents: false))
             }
         }

@@ -1,38 +1,72 @@
+import GRDB
+import Glibc
 import Pipeline
 import Store
 
-extension FailureReason {
-    /// Classifies why a job's attempt failed. A cancelled job (the watchdog's time limit or stall) is classified
-    /// by its control's reason, whichever error the interrupted step surfaced.
-    init(_ error: Error, control: JobControl, limits: JobRunner.Limits) {
+/// Why an attempt failed, and whether trying again later may succeed.
+///
+/// Transient (the job waits in phase `retrying`, then runs again): S3 or network faults that outlived the
+/// in-request retries, HTTP 5xx/429 downloads, a full disk (scratch, output or db), a stall while downloading or
+/// uploading. Permanent (the job fails at once): unreadable media, bad sidecar, checksum mismatch, refused URL,
+/// S3 403/404, HTTP 4xx downloads, the time limit.
+struct AttemptFailure {
+    let reason: FailureReason
+    let isTransient: Bool
+
+    /// A cancelled job (the watchdog's time limit or stall) is classified by its control's reason, whichever error
+    /// the interrupted step surfaced.
+    init(_ error: Error, control: JobControl, limits: JobRunner.Limits, phase: JobPhase?) {
         if control.isCancelled, let why = control.cancelReason {
             switch why {
-            case JobRunner.timeLimitMessage(limits): self = .timeLimit; return
-            case JobRunner.stallMessage(limits): self = .stalled; return
+            case JobRunner.timeLimitMessage(limits):
+                self.init(.timeLimit, transient: false)
+                return
+            case JobRunner.stallMessage(limits):
+                // A stalled transfer is the network's fault; a stalled conversion is the input's.
+                self.init(.stalled, transient: phase == .downloading || phase == .uploading)
+                return
             default: break
             }
         }
         switch error {
-        case let e as PipelineError:
-            switch e {
-            case .cancelled: self = .other
-            case .unreadableMedia, .noVideoStream: self = .unreadableMedia
-            case .libav: self = .convert
-            case .checksumMismatch: self = .checksum
-            case .download: self = .download
-            case .forbiddenTarget: self = .urlRefused
-            case .publish: self = .publish
-            case .io: self = .io
-            case .invalidArgument: self = .other
-            }
-        case is SidecarError: self = .sidecar
+        case let e as PipelineError: self.init(e)
+        case is SidecarError: self.init(.sidecar, transient: false)
         case let e as JobError:
             switch e {
-            case .rowVanished: self = .other
-            case .mediaMissing, .noSidecar: self = .io
+            case .rowVanished: self.init(.other, transient: false)
+            case .mediaMissing, .noSidecar: self.init(.io, transient: false)
+            case .noScratchSpace: self.init(.diskFull, transient: true)
             }
-        case is SystemError: self = .io
-        default: self = .other
+        case let e as SystemError: self.init(e.isNoSpace ? .diskFull : .io, transient: e.isNoSpace)
+        case let e as DatabaseError where e.resultCode == .SQLITE_FULL: self.init(.diskFull, transient: true)
+        case let e as DatabaseError where e.resultCode == .SQLITE_IOERR || e.resultCode == .SQLITE_BUSY:
+            self.init(.io, transient: true)
+        default: self.init(.other, transient: false)
         }
     }
+
+    init(_ error: PipelineError) {
+        switch error {
+        case .transient(let inner): self.init(AttemptFailure(inner).reason, transient: true)
+        case .noSpace: self.init(.diskFull, transient: true)
+        case .cancelled: self.init(.other, transient: false)
+        case .unreadableMedia, .noVideoStream: self.init(.unreadableMedia, transient: false)
+        case .libav: self.init(.convert, transient: false)
+        case .checksumMismatch: self.init(.checksum, transient: false)
+        case .download: self.init(.download, transient: false)
+        case .forbiddenTarget: self.init(.urlRefused, transient: false)
+        case .publish: self.init(.publish, transient: false)
+        case .io: self.init(.io, transient: false)
+        case .invalidArgument: self.init(.other, transient: false)
+        }
+    }
+
+    init(_ reason: FailureReason, transient: Bool) {
+        self.reason = reason
+        self.isTransient = transient
+    }
+}
+
+extension SystemError {
+    var isNoSpace: Bool { code == ENOSPC || code == EDQUOT }
 }

@@ -1,10 +1,14 @@
+import Foundation
 import Pipeline
 
 /// Claimed jobs waiting for a worker, and the jobs running now (with their controls, so shutdown can stop them).
 actor JobQueue {
     private var pending: [ClaimedJob] = []
-    private var waiters: [CheckedContinuation<ClaimedJob?, Never>] = []
+    private var waiters: [(id: UInt64, continuation: CheckedContinuation<ClaimedJob?, Never>)] = []
+    private var nextWaiter: UInt64 = 0
     private var active: [String: JobControl] = [:]
+    /// Jobs whose last state change could not be written: not resumed before this time.
+    private var holds: [String: Date] = [:]
     private var closed = false
 
     /// false when the job is already queued or running here.
@@ -14,16 +18,44 @@ actor JobQueue {
         if waiters.isEmpty {
             pending.append(job)
         } else {
-            waiters.removeFirst().resume(returning: job)
+            waiters.removeFirst().continuation.resume(returning: job)
         }
         return true
     }
 
-    /// The next job for a worker; nil once the queue is closed and drained.
+    /// The next job for a worker; nil once the queue is closed and drained, or when the waiting task is cancelled
+    /// (an idle worker must never keep a cancelled service group waiting).
     func next() async -> ClaimedJob? {
         if !pending.isEmpty { return pending.removeFirst() }
-        if closed { return nil }
-        return await withCheckedContinuation { waiters.append($0) }
+        if closed || Task.isCancelled { return nil }
+        nextWaiter += 1
+        let ticket = nextWaiter
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters.append((ticket, continuation))
+                }
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(ticket) }
+        }
+    }
+
+    private func cancelWaiter(_ ticket: UInt64) {
+        guard let index = waiters.firstIndex(where: { $0.id == ticket }) else { return }
+        waiters.remove(at: index).continuation.resume(returning: nil)
+    }
+
+    func hold(_ id: String, seconds: Double) { holds[id] = Date().addingTimeInterval(seconds) }
+
+    /// Whether `id` is held back (see `hold`); a hold that has passed is dropped.
+    func isHeld(_ id: String) -> Bool {
+        guard let until = holds[id] else { return false }
+        if until > Date() { return true }
+        holds[id] = nil
+        return false
     }
 
     func started(_ id: String, control: JobControl) { active[id] = control }
@@ -38,7 +70,7 @@ actor JobQueue {
     func close() {
         closed = true
         pending.removeAll()
-        for w in waiters { w.resume(returning: nil) }
+        for w in waiters { w.continuation.resume(returning: nil) }
         waiters.removeAll()
     }
 

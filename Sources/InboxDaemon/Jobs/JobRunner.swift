@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Pipeline
 import Store
 import Synchronization
@@ -11,7 +12,14 @@ final class JobRunner: Sendable {
         var timeLimitSeconds: Double
         var stallSeconds: Double
         var segmentSeconds: Double
+        var retry = RetryPolicy()
+        /// Scratch space kept free beyond the input's size before a conversion starts.
+        var minFreeBytes: Int64 = 0
     }
+
+    /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
+    /// name contains `<text>`, as a libav crash on hostile input would (the poison-drop tests use it).
+    private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
 
     static let shutdownReason = "daemon shutting down"
 
@@ -20,20 +28,29 @@ final class JobRunner: Sendable {
     private let publisher: any Publisher
     private let downloader: URLDownloader
     private let limits: Limits
+    /// Jobs whose state could not be written (db full) wait here instead of running again at once.
+    private let queue: JobQueue
     private let logger: Logger
 
-    init(layout: InboxLayout, store: JobStore, publisher: any Publisher, downloader: URLDownloader, limits: Limits, logger: Logger) {
+    init(layout: InboxLayout, store: JobStore, queue: JobQueue, publisher: any Publisher, downloader: URLDownloader,
+         limits: Limits, logger: Logger) {
         self.layout = layout
         self.store = store
+        self.queue = queue
         self.publisher = publisher
         self.downloader = downloader
         self.limits = limits
         self.logger = logger
+        for reason in FailureReason.allCases { Self.retries(reason) }  // every label shows, 0 included
     }
 
-    enum Outcome: Equatable { case ready, failed, requeued }
+    /// Counts deferred retries by reason (`inboxd_job_retries_total{reason}`).
+    @discardableResult
+    private static func retries(_ reason: FailureReason) -> Counter {
+        Counter(label: "inboxd_job_retries_total", dimensions: [("reason", reason.rawValue)])
+    }
 
-    func run(_ job: ClaimedJob, control: JobControl) async -> Outcome {
+    func run(_ job: ClaimedJob, control: JobControl) async {
         let id = job.videoID
         var log = logger
         log[metadataKey: "job.id"] = "\(id)"
@@ -41,44 +58,94 @@ final class JobRunner: Sendable {
         FileSystem.removeTree(work)
         let watchdog = Task { await self.watch(id: id, control: control) }
         defer { watchdog.cancel() }
+        let span = PhaseSpan(store: store, id: id, control: control)
+        defer { span.finish() }
 
+        var attempts = 0
         do {
-            guard let row = try await prepareRow(id) else { return .ready }
-            log.info("Starting background processing for video \(id)")
+            guard let row = try await prepareRow(id, logger: log) else { return }
+            attempts = row.attempts
+            log.info("Starting background processing for video \(id)", metadata: ["job.attempt": "\(attempts)"])
             try FileManager.default.createDirectory(atPath: work + "/hls", withIntermediateDirectories: true)
-            let published = try await process(row: row, work: work, control: control, logger: log)
+            let published = try await process(row: row, work: work, span: span, control: control, logger: log)
             try await store.markReady(id, published)
             log.info("Video conversion completed: \(published.videoURL)", metadata: ["video.url": "\(published.videoURL)"])
             FileSystem.removeTree(layout.processing(id))
             FileSystem.removeTree(work)
             log.info("Background processing completed successfully for video \(id)")
-            return .ready
         } catch {
             FileSystem.removeTree(work)
             if control.cancelReason == Self.shutdownReason {
-                try? await store.requeue(id, reason: "interrupted by shutdown; resumes on next start")
+                do { try await store.requeue(id, reason: "interrupted by shutdown; resumes on next start") } catch {
+                    log.error("cannot record the shutdown; the next start resumes the job anyway", metadata: ["error": "\(error)"])
+                }
                 log.notice("job put back for the next start")
-                return .requeued
+                return
             }
-            let message = Self.describe(error)
-            let reason = FailureReason(error, control: control, limits: limits)
-            do { try await store.markFailed(id, error: message, reason: reason) } catch {
-                log.error("cannot record failure", metadata: ["error": "\(error)"])
+            await settle(id, error: error, failure: AttemptFailure(error, control: control, limits: limits, phase: span.phase),
+                         attempts: attempts, logger: log)
+        }
+    }
+
+    /// Records a failed attempt: a transient failure with attempts left waits in `retrying` (its files stay in
+    /// `processing/<id>/`); anything else fails the job and moves its originals to `failed/<id>/`. When the db
+    /// cannot take the state change (disk full), the files stay where they are and the job is held back for a
+    /// while, then runs again: no state is lost, and nothing spins.
+    private func settle(_ id: String, error: Error, failure: AttemptFailure, attempts: Int, logger log: Logger) async {
+        let message = Self.describe(error)
+        if failure.isTransient, attempts > 0, attempts < limits.retry.maxAttempts {
+            let delay = limits.retry.delay(afterAttempt: attempts)
+            do {
+                try await store.markRetrying(id, error: message, reason: failure.reason, at: Date().addingTimeInterval(delay))
+            } catch {
+                await holdBack(id, because: error, logger: log)
+                return
             }
-            FileSystem.removeTree(layout.failed(id))
-            try? FileSystem.rename(layout.processing(id), layout.failed(id))
-            log.error("Background processing failed for video \(id): \(message)", metadata: ["failure.reason": "\(reason.rawValue)"])
-            return .failed
+            Self.retries(failure.reason).increment()
+            log.warning("transient failure; retrying later", metadata: [
+                "failure.reason": "\(failure.reason.rawValue)", "error": "\(message)", "job.attempt": "\(attempts)",
+                "retry.in_s": "\(String(format: "%.1f", delay))", "retry.max_attempts": "\(limits.retry.maxAttempts)",
+            ])
+            return
+        }
+        let final = failure.isTransient && attempts > 0 ? "gave up after \(attempts) attempts: \(message)" : message
+        do { try await store.markFailed(id, error: final, reason: failure.reason) } catch {
+            await holdBack(id, because: error, logger: log)
+            return
+        }
+        moveToFailed(id, logger: log)
+        log.error("Background processing failed for video \(id): \(final)", metadata: ["failure.reason": "\(failure.reason.rawValue)"])
+    }
+
+    private func holdBack(_ id: String, because error: Error, logger log: Logger) async {
+        let seconds = min(max(limits.retry.baseSeconds, 5), 60)
+        await queue.hold(id, seconds: seconds)
+        log.error("cannot record the job's state; it stays in processing/ and runs again later", metadata: [
+            "error": "\(error)", "retry.in_s": "\(Int(seconds))",
+        ])
+    }
+
+    /// `processing/<id>` → `failed/<id>`, replacing leftovers of an earlier failure. A failure is logged: the row
+    /// already says `failed`, so the next sweep tries the move again instead of re-running the job.
+    func moveToFailed(_ id: String, logger log: Logger) {
+        FileSystem.removeTree(layout.failed(id))
+        do { try FileSystem.rename(layout.processing(id), layout.failed(id)) } catch {
+            log.error("cannot move a failed job's originals to failed/", metadata: ["job.id": "\(id)", "error": "\(error)"])
         }
     }
 
     /// Starts the attempt. Handles the states a crash can leave: no row yet (crash between claim rename and
-    /// insert) → made from the sidecar; row already ready (crash before cleanup) → nothing to do (returns nil).
-    private func prepareRow(_ id: String) async throws -> VideoRow? {
+    /// insert) → made from the sidecar; row already ready (crash before cleanup) → nothing to do; row failed but
+    /// its files still in `processing/` (the move failed) → move them; every attempt used up → failed (returns nil).
+    private func prepareRow(_ id: String, logger log: Logger) async throws -> VideoRow? {
         let dir = layout.processing(id)
         if let existing = try await store.row(id) {
             if existing.status == JobStatus.ready.rawValue {
                 FileSystem.removeTree(dir)
+                return nil
+            }
+            if existing.status == JobStatus.failed.rawValue {
+                moveToFailed(id, logger: log)
                 return nil
             }
         } else {
@@ -88,16 +155,23 @@ final class JobRunner: Sendable {
                 userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
                 source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw))
         }
-        guard let row = try await store.startAttempt(id) else { throw JobError.rowVanished(id) }
-        return row
+        switch try await store.startAttempt(id, maxAttempts: limits.retry.maxAttempts) {
+        case .started(let row):
+            return row
+        case .vanished:
+            throw JobError.rowVanished(id)
+        case .exhausted(let reason, let message):
+            moveToFailed(id, logger: log)
+            log.error("Background processing failed for video \(id): \(message)", metadata: ["failure.reason": "\(reason.rawValue)"])
+            return nil
+        }
     }
 
-    private func process(row: VideoRow, work: String, control: JobControl, logger: Logger) async throws -> PublishedVideo {
+    private func process(row: VideoRow, work: String, span: PhaseSpan, control: JobControl, logger: Logger) async throws -> PublishedVideo {
         let id = row.video_id
         let files = try JobFiles(directory: layout.processing(id), layout: layout)
         let sidecar = files.sidecar
         let downloads = files.mediaPath == nil
-        let span = PhaseSpan(store: store, id: id, control: control)
 
         let input: String
         if let media = files.mediaPath {
@@ -121,6 +195,11 @@ final class JobRunner: Sendable {
         try await store.setMediaInfo(id, info)
 
         try await span.enter(.converting, from: downloads ? 0.27 : 0.02, to: 0.85)
+        try requireScratchSpace(for: info.sizeBytes, work: work)
+        if let crashOn = Self.crashOn, (input as NSString).lastPathComponent.contains(crashOn) {
+            logger.critical("INBOXD_TEST_CRASH_ON matched; aborting the process (test fault hook)")
+            abort()
+        }
         var options = HLSOptions()
         options.segmentSeconds = limits.segmentSeconds
         let converter = HLSConverter(options: options)
@@ -132,15 +211,33 @@ final class JobRunner: Sendable {
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
                                             "media.duration_s": "\(result.durationSeconds)"])
         let thumbSource = files.thumbnailPath
-        try await DedicatedThread.run(name: "inboxd-thumbnail") {
-            try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
-                                      atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+        do {
+            try await DedicatedThread.run(name: "inboxd-thumbnail") {
+                try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
+                                          atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+            }
+        } catch let e as PipelineError where thumbSource != nil {
+            switch e {
+            case .unreadableMedia(_, let reason):
+                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image (\(reason))")
+            case .noVideoStream:
+                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image")
+            default: throw e
+            }
         }
 
         try await span.enter(.uploading, from: 0.85, to: 1.0)
         let published = try await publisher.publish(directory: out, videoID: id, control: control)
         span.finish()
         return published
+    }
+
+    /// A conversion writes about as much as its input (a remux exactly that): with less free scratch space the job
+    /// waits for space instead of failing half-way.
+    private func requireScratchSpace(for inputBytes: Int64?, work: String) throws {
+        guard let free = DiskSpace.availableBytes(at: work) else { return }
+        let need = (inputBytes ?? 0) + limits.minFreeBytes
+        if free < need { throw JobError.noScratchSpace(path: work, free: free, need: need) }
     }
 
     /// The per-job time limit and stall watchdog: either aborts the job through its control.
@@ -178,12 +275,15 @@ enum JobError: Error, CustomStringConvertible {
     case rowVanished(String)
     case mediaMissing(dir: String)
     case noSidecar(dir: String)
+    case noScratchSpace(path: String, free: Int64, need: Int64)
 
     var description: String {
         switch self {
         case .rowVanished(let id): "row for video \(id) vanished from the db"
         case .mediaMissing(let dir): "media file missing from \(dir) and the sidecar has no source_url"
         case .noSidecar(let dir): "no sidecar in \(dir)"
+        case .noScratchSpace(let path, let free, let need):
+            "\(free) bytes free for scratch at \(path), \(need) needed (the input's size plus min_free_bytes)"
         }
     }
 }
@@ -233,6 +333,10 @@ final class PhaseSpan: Sendable {
     private let control: JobControl
     private let cell = Cell()
     private let flusher = Mutex<Task<Void, Never>?>(nil)
+    private let current = Mutex<JobPhase?>(nil)
+
+    /// The phase the job is in (nil before the first).
+    var phase: JobPhase? { current.withLock { $0 } }
 
     init(store: JobStore, id: String, control: JobControl) {
         self.store = store
@@ -242,6 +346,7 @@ final class PhaseSpan: Sendable {
 
     func enter(_ phase: JobPhase, from: Double, to: Double) async throws {
         try control.check()
+        current.withLock { $0 = phase }
         try await store.setPhase(id, phase, progress: from)
         let cell = self.cell
         cell.value.withLock { $0 = (from, from) }

@@ -58,19 +58,83 @@ final class JobStore: Sendable {
         try await pool.read { db in try VideoRow.fetchOne(db, key: id) }
     }
 
-    /// Starts an attempt: status processing, attempts + 1, error cleared.
-    func startAttempt(_ id: String) async throws -> VideoRow? {
+    enum AttemptStart {
+        case started(VideoRow)
+        /// `max_attempts` attempts were used up; the row is now failed with this reason.
+        case exhausted(FailureReason, String)
+        case vanished
+    }
+
+    /// Starts an attempt: status processing, attempts + 1 (counted before the work, so a drop that kills the
+    /// process is known by its count on the next start), error cleared. With every attempt used, the job fails
+    /// instead: `crashed` when the last attempt never ended (the process died), else the last retry's reason.
+    func startAttempt(_ id: String, maxAttempts: Int) async throws -> AttemptStart {
         try await pool.write { db in
             let now = Timestamp.string()
+            guard let current = try VideoRow.fetchOne(db, key: id) else { return .vanished }
+            if current.attempts >= maxAttempts {
+                let reason: FailureReason
+                let message: String
+                if current.phase == JobPhase.retrying.rawValue {
+                    reason = current.failure_reason.flatMap(FailureReason.init(rawValue:)) ?? .other
+                    message = "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")"
+                } else {
+                    reason = .crashed
+                    message = "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
+                        + "not retried again. The input may crash libav or exhaust memory."
+                }
+                try db.execute(sql: """
+                    UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, next_attempt_at = NULL,
+                      finished_at = ?, updated_at = ? WHERE video_id = ?
+                    """, arguments: [message, reason.rawValue, now, now, id])
+                try EventRow(videoID: id, status: "failed", phase: current.phase, message: message).insert(db)
+                return .exhausted(reason, message)
+            }
             try db.execute(sql: """
                 UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, failure_reason = NULL,
-                  attempts = attempts + 1, started_at = ?, finished_at = NULL, updated_at = ?
+                  next_attempt_at = NULL, attempts = attempts + 1, started_at = ?, finished_at = NULL, updated_at = ?
                 WHERE video_id = ?
                 """, arguments: [now, now, id])
-            guard db.changesCount == 1 else { return nil }
-            let row = try VideoRow.fetchOne(db, key: id)
-            try EventRow(videoID: id, status: "processing", phase: "queued", message: "attempt \(row?.attempts ?? 0) started").insert(db)
-            return row
+            guard let row = try VideoRow.fetchOne(db, key: id) else { return .vanished }
+            try EventRow(videoID: id, status: "processing", phase: "queued", message: "attempt \(row.attempts) started").insert(db)
+            return .started(row)
+        }
+    }
+
+    /// A transient failure: the job stays `processing` in phase `retrying` until `at`; `error` and
+    /// `failure_reason` say what it waits out.
+    func markRetrying(_ id: String, error: String, reason: FailureReason, at: Date) async throws {
+        try await pool.write { db in
+            let now = Timestamp.string()
+            let next = Timestamp.string(at)
+            try db.execute(sql: """
+                UPDATE videos SET phase = 'retrying', error = ?, failure_reason = ?, next_attempt_at = ?, updated_at = ?
+                WHERE video_id = ? AND status = 'processing'
+                """, arguments: [error, reason.rawValue, next, now, id])
+            try EventRow(videoID: id, status: "processing", phase: "retrying", message: "retry at \(next): \(error)").insert(db)
+        }
+    }
+
+    /// Ids of jobs in `retrying` whose time has not come yet.
+    func retriesNotDue(now: Date = Date()) async throws -> Set<String> {
+        try await pool.read { db in
+            Set(try String.fetchAll(db, sql: """
+                SELECT video_id FROM videos WHERE phase = 'retrying' AND status = 'processing' AND next_attempt_at > ?
+                """, arguments: [Timestamp.string(now)]))
+        }
+    }
+
+    /// Which of `ids` have a row.
+    func existing(_ ids: [String]) async throws -> Set<String> {
+        try await pool.read { db in
+            var found = Set<String>()
+            for chunk in stride(from: 0, to: ids.count, by: 500) {
+                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
+                let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
+                found.formUnion(try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE video_id IN (\(marks))",
+                                                    arguments: StatementArguments(part)))
+            }
+            return found
         }
     }
 
@@ -117,28 +181,46 @@ final class JobStore: Sendable {
         try await pool.write { db in
             let now = Timestamp.string()
             try db.execute(
-                sql: "UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, finished_at = ?, updated_at = ? WHERE video_id = ?",
+                sql: "UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, next_attempt_at = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?",
                 arguments: [error, reason.rawValue, now, now, id])
             let phase = try String.fetchOne(db, sql: "SELECT phase FROM videos WHERE video_id = ?", arguments: [id])
             try EventRow(videoID: id, status: "failed", phase: phase, message: error).insert(db)
         }
     }
 
-    /// Puts an interrupted job back in the queue state (shutdown), so the next start resumes it.
+    /// Puts an interrupted job back in the queue state (shutdown), so the next start resumes it. The interrupted
+    /// attempt is not counted: only attempts the process did not live through count towards `crashed`.
     func requeue(_ id: String, reason: String) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE videos SET phase = 'queued', progress = 0, updated_at = ? WHERE video_id = ? AND status = 'processing'",
+                sql: "UPDATE videos SET phase = 'queued', progress = 0, attempts = max(attempts - 1, 0), updated_at = ? WHERE video_id = ? AND status = 'processing'",
                 arguments: [Timestamp.string(), id])
             try EventRow(videoID: id, status: "processing", phase: "queued", message: reason).insert(db)
         }
     }
 
-    /// Rows in `processing`, with whether they were processed before (an admin or `inboxd retry` set them back).
-    func processingRows() async throws -> [(id: String, wasFinished: Bool)] {
+    struct ProcessingRow {
+        let id: String
+        /// An admin or `inboxd retry` set a finished (failed) row back to `processing`: re-run it from `failed/<id>/`.
+        let retryRequested: Bool
+        let updatedAt: String
+    }
+
+    /// Rows in `processing`, oldest first.
+    func processingRows() async throws -> [ProcessingRow] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT video_id, finished_at IS NOT NULL AS finished FROM videos WHERE status = 'processing' ORDER BY created_at")
-                .map { (id: $0["video_id"], wasFinished: $0["finished"]) }
+            try Row.fetchAll(db, sql: """
+                SELECT video_id, finished_at IS NOT NULL AS finished, updated_at FROM videos
+                WHERE status = 'processing' ORDER BY created_at
+                """).map { ProcessingRow(id: $0["video_id"], retryRequested: $0["finished"], updatedAt: $0["updated_at"]) }
+        }
+    }
+
+    /// A retry requested by SQL: a fresh attempt budget, counted from here.
+    func resetAttempts(_ id: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE videos SET attempts = 0, finished_at = NULL, next_attempt_at = NULL WHERE video_id = ?",
+                           arguments: [id])
         }
     }
 
@@ -155,7 +237,7 @@ final class JobStore: Sendable {
             }
             for id in targets {
                 try db.execute(
-                    sql: "UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, updated_at = ? WHERE video_id = ?",
+                    sql: "UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, attempts = 0, updated_at = ? WHERE video_id = ?",
                     arguments: [Timestamp.string(), id])
                 try EventRow(videoID: id, status: "processing", phase: "queued", message: "retry requested").insert(db)
             }

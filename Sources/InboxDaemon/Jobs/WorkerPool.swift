@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import Pipeline
 import ServiceLifecycle
+import Store
+import Synchronization
 
 /// `workers` jobs at once. On SIGTERM it stops taking jobs, gives running ones `shutdownGraceSeconds` to
 /// finish, then cancels them; a cancelled job is put back (phase `queued`, directory kept in `processing/`)
@@ -26,9 +28,17 @@ final class WorkerPool: Service {
         let grace = shutdownGraceSeconds
         let logger = self.logger
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<workers {
-                    group.addTask { await self.work() }
+            await withTaskCancellationHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<workers {
+                        group.addTask { await self.work() }
+                    }
+                }
+            } onCancel: {
+                // Another service failed (or the grace ran out): running jobs are put back at once.
+                Task {
+                    await queue.close()
+                    await queue.cancelAll(reason: JobRunner.shutdownReason)
                 }
             }
         } onGracefulShutdown: {
@@ -48,7 +58,7 @@ final class WorkerPool: Service {
         while let job = await queue.next() {
             let control = JobControl()
             await queue.started(job.videoID, control: control)
-            _ = await runner.run(job, control: control)
+            await runner.run(job, control: control)
             await queue.finished(job.videoID)
         }
     }
@@ -80,10 +90,25 @@ final class Recovery: Service {
         }
     }
 
+    /// Set when a failed drop could not be recorded: the next sweep looks for `failed/<id>/` without a row.
+    private let failedNeedScan = Atomic<Bool>(true)
+
+    func failedDropUnrecorded() { failedNeedScan.store(true, ordering: .relaxed) }
+
     func sweep() async {
         let now = Date().timeIntervalSince1970
-        for id in FileSystem.listDirectory(layout.processingRoot).sorted() where !id.hasPrefix(".") {
-            guard await !queue.isKnown(id) else { continue }
+        let notDue: Set<String>
+        do { notDue = try await store.retriesNotDue() } catch {
+            logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
+            return
+        }
+        let claimed: [String]
+        do { claimed = try FileSystem.listDirectoryChecked(layout.processingRoot) } catch {
+            logger.error("cannot list processing/", metadata: ["error": "\(error)"])
+            return
+        }
+        for id in claimed.sorted() where !id.hasPrefix(".") {
+            guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
             let dir = layout.processing(id)
             guard let lock = DirectoryLock(path: dir) else { continue }
             guard FileSystem.listDirectory(dir).contains(where: { DropNames.isSidecar($0) }) else {
@@ -92,26 +117,107 @@ final class Recovery: Service {
                 continue
             }
             if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
-                logger.notice("resuming abandoned job", metadata: ["job.id": "\(id)"])
+                logger.notice(notDue.isEmpty ? "resuming abandoned job" : "resuming job", metadata: ["job.id": "\(id)"])
             }
         }
-        let rows: [(id: String, wasFinished: Bool)]
+        let rows: [JobStore.ProcessingRow]
         do { rows = try await store.processingRows() } catch {
             logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
             return
         }
-        for row in rows where row.wasFinished {
+        let inProcessing = Set(claimed)
+        for row in rows where !inProcessing.contains(row.id) {
             let id = row.id
             guard await !queue.isKnown(id), FileSystem.status(layout.processing(id)) == nil else { continue }
-            guard FileSystem.status(layout.failed(id))?.kind == .directory else {
-                try? await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))",
-                                            reason: .originalsMissing)
-                continue
+            if row.retryRequested {
+                await rerunFromFailed(id)
+            } else {
+                await failIfLost(row, now: now)
             }
-            do { try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id)) } catch { continue }
-            guard let lock = DirectoryLock(path: layout.processing(id)) else { continue }
-            if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
-                logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
+        }
+        if failedNeedScan.exchange(false, ordering: .relaxed) { await recordUnrecordedFailures() }
+    }
+
+    /// The recovery SQL or `inboxd retry`: `failed/<id>/` back to `processing/<id>/`, with a fresh attempt budget.
+    private func rerunFromFailed(_ id: String) async {
+        guard FileSystem.status(layout.failed(id))?.kind == .directory else {
+            do {
+                try await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))",
+                                           reason: .originalsMissing)
+            } catch {
+                logger.error("cannot record a failed retry", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            }
+            return
+        }
+        do { try await store.resetAttempts(id) } catch {
+            logger.error("cannot start a requested retry", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return
+        }
+        do { try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id)) } catch {
+            logger.error("cannot move originals back for a retry", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return
+        }
+        guard let lock = DirectoryLock(path: layout.processing(id)) else { return }
+        if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
+            logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
+        }
+    }
+
+    /// A `processing` row with nothing behind it: not claimed, not waiting in `incoming/` (the receiver's files are
+    /// named after the id), not in `failed/`. After a grace period (a receiver's drop may be between its row and
+    /// its rename) it fails with reason `lost`, so no client polls a job that will never end.
+    private func failIfLost(_ row: JobStore.ProcessingRow, now: Double) async {
+        guard let updated = Timestamp.date(row.updatedAt)?.timeIntervalSince1970, now - updated > Self.lostAfterSeconds else { return }
+        let id = row.id
+        if incomingHolds(id) { return }
+        let where_ = FileSystem.status(layout.failed(id)) != nil ? " (its files are in \(layout.failed(id)))" : ""
+        let message = "no job behind this row: nothing in processing/ or incoming/ carries id \(id)\(where_)"
+        do { try await store.markFailed(id, error: message, reason: .lost) } catch {
+            logger.error("cannot record a lost job", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return
+        }
+        logger.error("Background processing failed for video \(id): \(message)", metadata: ["job.id": "\(id)", "failure.reason": "lost"])
+    }
+
+    static let lostAfterSeconds: Double = 60
+
+    private func incomingHolds(_ id: String) -> Bool {
+        func holds(_ dir: String, depth: Int) -> Bool {
+            for name in FileSystem.listDirectory(dir) {
+                if name.contains(id) { return true }
+                if depth == 0, FileSystem.status(dir + "/" + name)?.kind == .directory, holds(dir + "/" + name, depth: 1) { return true }
+            }
+            return false
+        }
+        return holds(layout.incoming, depth: 0)
+    }
+
+    /// `failed/<id>/` directories without a row (the db could not take the failure when it happened): recorded now,
+    /// from the note the claimer left beside the files, so status and `inboxd retry` see them.
+    private func recordUnrecordedFailures() async {
+        let ids: [String]
+        do { ids = try FileSystem.listDirectoryChecked(layout.failedRoot).filter { !$0.hasPrefix(".") } } catch {
+            logger.error("cannot list failed/", metadata: ["error": "\(error)"])
+            failedNeedScan.store(true, ordering: .relaxed)
+            return
+        }
+        guard !ids.isEmpty else { return }
+        let known: Set<String>
+        do { known = try await store.existing(ids) } catch {
+            failedNeedScan.store(true, ordering: .relaxed)
+            return
+        }
+        for id in ids where !known.contains(id) {
+            let note = FailureNote.read(from: layout.failed(id))
+            let row = note?.row ?? VideoRow(videoID: id, title: id, source: .drop)
+            let message = note?.message ?? "found in \(layout.failed(id)) without a row (the failure could not be recorded)"
+            do {
+                try await store.recordRejected(row, error: message, reason: note?.reason ?? .other)
+                FailureNote.remove(from: layout.failed(id))
+                logger.notice("recorded a failed drop that had no row", metadata: ["job.id": "\(id)"])
+            } catch {
+                logger.error("still cannot record failed drop", metadata: ["job.id": "\(id)", "error": "\(error)"])
+                failedNeedScan.store(true, ordering: .relaxed)
             }
         }
     }

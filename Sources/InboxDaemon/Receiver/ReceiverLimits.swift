@@ -19,8 +19,9 @@ struct ReceiverLimits: Sendable {
         }
         let free = DiskSpace.availableBytes(at: incoming)
         if let free, free - (declared ?? 0) < minFreeBytes {
+            let need = declared.map { "a body of \($0) bytes would leave \(free - $0)" } ?? "only \(free)"
             throw APIError.refusal(.insufficientStorage, "insufficient_storage",
-                              "inbox filesystem has \(free) bytes free; min_free_bytes is \(minFreeBytes)")
+                              "\(need) bytes free on the inbox filesystem, below min_free_bytes (\(minFreeBytes)); try again later")
         }
     }
 

@@ -66,10 +66,16 @@ enum MediaName {
         "image/webp": "webp",
     ]
 
+    /// The extension of a stored upload: the client's, unless it would make the file something else in the inbox
+    /// (a sidecar `.json`, a temp name the watcher ignores), then the one of its Content-Type, then `fallback`.
+    /// libav probes content, not names, so a wrong extension costs nothing; a `.json` one would lose the media.
     static func fileExtension(filename: String?, contentType: String?, fallback: String) -> String {
         if let filename, let dot = filename.lastIndex(of: ".") {
             let ext = filename[filename.index(after: dot)...].lowercased()
-            if (1...8).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) { return ext }
+            if (1...8).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }),
+               ext != "json", !DropNames.isIgnored("x." + ext) {
+                return ext
+            }
         }
         if let type = contentType.map({ HeaderParameters.parse($0).value.lowercased() }), let ext = extensionsByType[type] {
             return ext

@@ -99,7 +99,7 @@ public struct URLDownloader: Sendable {
     {
         let partial = path + ".part"
         let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw .io(path: partial, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw .io(path: partial, errno: errno) }
         var kept = false
         defer {
             close(fd)
@@ -142,7 +142,7 @@ public struct URLDownloader: Sendable {
         let via = easy.effectiveURL.flatMap { $0 == url ? nil : " (at \($0))" } ?? ""
 
         if easy.bodyRejected {
-            if status >= 400 { throw .download(url: url, reason: "HTTP \(status)\(via)") }
+            if status >= 400 { throw Self.httpFailure(url: url, status: status, via: via) }
             return .page
         }
         if code != CURLE_OK {
@@ -150,7 +150,9 @@ public struct URLDownloader: Sendable {
                 throw .forbiddenTarget(url: url, reason: refusal + via)
             }
             if easy.aborted, control.isCancelled { throw .cancelled(reason: control.cancelReason ?? "cancelled") }
-            if let failure = easy.writeFailure { throw .io(path: partial, reason: failure) }
+            if let failure = easy.writeFailure {
+                throw easy.writeErrno.map { .io(path: partial, errno: $0) } ?? .io(path: partial, reason: failure)
+            }
             if easy.bodyLimitExceeded || code == CURLE_FILESIZE_EXCEEDED {
                 throw .download(
                     url: url, reason: "larger than the limit of \(configuration.maxBytes) bytes ([url_ingest] max_bytes)\(via)")
@@ -158,7 +160,9 @@ public struct URLDownloader: Sendable {
             let reason: String
             switch code {
             case CURLE_TOO_MANY_REDIRECTS:
-                reason = "more than \(configuration.maxRedirects) redirects"
+                throw .download(url: url, reason: "more than \(configuration.maxRedirects) redirects" + via)
+            case CURLE_URL_MALFORMAT:
+                throw .download(url: url, reason: "\(easy.errorText(code)) (curl error \(code.rawValue))" + via)
             case CURLE_UNSUPPORTED_PROTOCOL:
                 throw .forbiddenTarget(url: url, reason: "redirected to a scheme other than http or https\(via)")
             case CURLE_OPERATION_TIMEDOUT where easy.receivedBytes > 0 || status > 0:
@@ -169,18 +173,23 @@ public struct URLDownloader: Sendable {
             default:
                 reason = "\(easy.errorText(code)) (curl error \(code.rawValue))"
             }
-            throw .download(url: url, reason: reason + via)
+            // Resets, timeouts, refused connections, DNS trouble, cut-short bodies: the network may recover.
+            throw .transient(.download(url: url, reason: reason + via))
         }
-        guard (200..<300).contains(status) else { throw .download(url: url, reason: "HTTP \(status)\(via)") }
+        guard (200..<300).contains(status) else { throw Self.httpFailure(url: url, status: status, via: via) }
         if detectPage, easy.receivedBytes == 0, Self.isHTML(easy.contentType) { return .page }
         if let expected = easy.contentLength, expected != easy.receivedBytes {
             throw .download(url: url, reason: "got \(easy.receivedBytes) of the announced \(expected) bytes\(via)")
         }
-        guard fsync(fd) == 0, rename(partial, path) == 0 else {
-            throw .io(path: path, reason: String(cString: strerror(errno)))
-        }
+        guard fsync(fd) == 0, rename(partial, path) == 0 else { throw .io(path: path, errno: errno) }
         kept = true
         return .file(DownloadResult(bytes: easy.receivedBytes, finalURL: easy.effectiveURL ?? url, contentType: easy.contentType))
+    }
+
+    /// 5xx and 429 may pass (the job is retried later); any other status is the URL's final answer.
+    private static func httpFailure(url: String, status: Int, via: String) -> PipelineError {
+        let failure = PipelineError.download(url: url, reason: "HTTP \(status)\(via)")
+        return status >= 500 || status == 429 ? .transient(failure) : failure
     }
 
     private static func isHTML(_ contentType: String?) -> Bool {

@@ -25,7 +25,7 @@ public enum Thumbnailer {
         do {
             try jpeg.write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
-            throw .io(path: output, reason: "cannot write thumbnail: \(error.localizedDescription)")
+            throw .io(path: output, "cannot write thumbnail", error)
         }
     }
 

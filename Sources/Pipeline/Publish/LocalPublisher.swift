@@ -33,7 +33,9 @@ public struct LocalPublisher: Publisher {
             control.progressed(0.9)
             if fm.fileExists(atPath: target) { try fm.moveItem(atPath: target, toPath: old) }
             guard rename(staging, target) == 0 else {
-                throw PipelineError.publish(target: target, reason: String(cString: strerror(errno)))
+                let code = errno
+                throw code == ENOSPC || code == EDQUOT ? PipelineError.noSpace(path: target)
+                    : PipelineError.publish(target: target, reason: String(cString: strerror(code)))
             }
             try? fm.removeItem(atPath: old)
             control.progressed(1)
@@ -42,6 +44,7 @@ public struct LocalPublisher: Publisher {
             throw e
         } catch {
             try? fm.removeItem(atPath: staging)
+            if case .noSpace = PipelineError.io(path: target, "publish", error) { throw PipelineError.noSpace(path: target) }
             throw PipelineError.publish(target: target, reason: (error as NSError).localizedDescription)
         }
     }

@@ -111,7 +111,7 @@ final class S3Client: Sendable {
                 throw error
             case .transient(let reason):
                 guard attempt < configuration.maxAttempts else {
-                    throw .publish(target: request.name, reason: "\(reason) (gave up after \(attempt) attempts)")
+                    throw .transient(.publish(target: request.name, reason: "\(reason) (gave up after \(attempt) attempts)"))
                 }
                 let delay = backoff(attempt: attempt)
                 logger.warning(

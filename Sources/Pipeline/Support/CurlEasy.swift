@@ -68,6 +68,8 @@ final class CurlEasy: @unchecked Sendable {
     private(set) var bodyLimitExceeded = false
     private(set) var aborted = false
     private(set) var writeFailure: String?
+    /// The errno behind `writeFailure`, when a syscall failed.
+    private(set) var writeErrno: Int32?
     /// Why the connect filter refused an address, when it did.
     private(set) var refusal: String?
 
@@ -106,6 +108,7 @@ final class CurlEasy: @unchecked Sendable {
         bodyLimitExceeded = false
         aborted = false
         writeFailure = nil
+        writeErrno = nil
         refusal = nil
 
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -260,6 +263,7 @@ final class CurlEasy: @unchecked Sendable {
                 let n = Glibc.write(fd, data + done, count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
+                    writeErrno = errno
                     writeFailure = String(cString: strerror(errno))
                     return 0
                 }

@@ -21,7 +21,7 @@ final class HLSMuxer {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: directory, reason: "cannot create output directory: \(error.localizedDescription)")
+            throw .io(path: directory, "cannot create output directory", error)
         }
         self.directory = directory
         self.control = control
@@ -118,7 +118,8 @@ final class HLSMuxer {
     }
 
     private func failure(_ code: Int32, step: String) -> PipelineError {
-        control.isCancelled ? .cancelled(reason: control.cancelReason ?? "cancelled")
-            : .libav(step: step, reason: LibAVError.message(code))
+        if control.isCancelled { return .cancelled(reason: control.cancelReason ?? "cancelled") }
+        if code == inboxd_AVERROR(ENOSPC) || code == inboxd_AVERROR(EDQUOT) { return .noSpace(path: directory) }
+        return .libav(step: step, reason: LibAVError.message(code))
     }
 }

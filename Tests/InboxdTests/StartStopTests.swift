@@ -1,0 +1,142 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Every failed start prints one sentence naming the cause and exits non-zero within 5 s, and a stop asked for
+/// at any moment ends within `shutdown_grace_seconds` + 5 s: a systemd unit never hangs on inboxd.
+@Suite(.serialized) struct StartStopTests {
+    private func expectFailedStart(_ d: DaemonHarness, prefix: [String] = [], saying expected: [String],
+                                   _ comment: Comment) throws {
+        let r = try d.runToExit(prefix: prefix, timeout: 15)
+        #expect(r.status != 0, "\(comment): exit status \(r.status)\n\(r.output)")
+        #expect(r.seconds < 5, "\(comment): took \(r.seconds) s\n\(r.output)")
+        let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("inboxd: "), "\(comment): last line \(last)")
+        for text in expected { #expect(last.contains(text), "\(comment): '\(text)' missing from: \(last)") }
+        #expect(!r.output.contains("NSCocoaErrorDomain") && !r.output.contains("UserInfo="), "\(comment): raw error text\n\(r.output)")
+    }
+
+    @Test func aPortInUseIsNamedAndTheDaemonExits() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let holder = try RawConnection.listen(on: d.port)
+        defer { close(holder) }
+        try expectFailedStart(d, saying: ["cannot listen on 127.0.0.1:\(d.port)", "already in use"], "port in use")
+    }
+
+    @Test func aMissingParentDirectoryIsAnErrorNotANewTree() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let typo = d.root + "/no-such-dir/inbox"
+        try (try String(contentsOfFile: d.configPath, encoding: .utf8))
+            .replacingOccurrences(of: "inbox = \"\(d.inbox)\"", with: "inbox = \"\(typo)\"")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        try expectFailedStart(d, saying: ["inbox \(typo)", "parent directory \(d.root)/no-such-dir does not exist"], "inbox typo")
+        #expect(!FileManager.default.fileExists(atPath: d.root + "/no-such-dir"), "nothing was created")
+
+        let dbTypo = d.root + "/nope/inboxd.db"
+        try (try String(contentsOfFile: d.configPath, encoding: .utf8))
+            .replacingOccurrences(of: "inbox = \"\(typo)\"", with: "inbox = \"\(d.inbox)\"")
+            .replacingOccurrences(of: "db = \"\(d.db)\"", with: "db = \"\(dbTypo)\"")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        try expectFailedStart(d, saying: ["db \(dbTypo)", "does not exist"], "db typo")
+    }
+
+    @Test func aFileThatIsNotADatabaseAndANewerSchemaAreRefused() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        try Data("this is not sqlite, just text long enough to be read as a header page".utf8).write(to: URL(fileURLWithPath: d.db))
+        try expectFailedStart(d, saying: ["db \(d.db) is not an SQLite database"], "not a db")
+
+        try FileManager.default.removeItem(atPath: d.db)
+        _ = try Shell.run("sqlite3", [d.db, "PRAGMA user_version = 99; CREATE TABLE t(x);"])
+        try expectFailedStart(d, saying: ["db \(d.db) has schema version 99", "run a newer inboxd"], "newer schema")
+    }
+
+    @Test func anUnknownConfigKeyIsNamed() throws {
+        var o = DaemonHarness.Options()
+        o.extraTOML = "[retry]\nbase_secs = 3\n"
+        let d = try DaemonHarness(o)
+        defer { d.cleanUp() }
+        try expectFailedStart(d, saying: ["unknown config key 'retry.base_secs'"], "unknown key")
+    }
+
+    /// The daemon's user cannot write `incoming/`: a start-up error, not a daemon that silently claims nothing.
+    @Test func anInboxTheUserCannotWriteIsAStartError() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        // Everything readable for `nobody`, but owned by root with mode 755: not writable for it.
+        var dir = d.root
+        while dir != "/" && !dir.isEmpty {
+            chmod(dir, 0o755)
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        chmod(d.configPath, 0o644)
+        for sub in ["", "/incoming"] { chmod(d.inbox + sub, 0o755) }
+        let binaryVisible = access(DaemonHarness.binary, X_OK) == 0
+        try #require(binaryVisible)
+        let asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let probe = try Shell.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", DaemonHarness.binary, "--version"])
+        try #require(probe.status == 0, "nobody cannot run \(DaemonHarness.binary) here: \(probe.stderr)")
+        try FileManager.default.createDirectory(atPath: d.inbox + "/processing", withIntermediateDirectories: true)
+        try expectFailedStart(d, prefix: asNobody, saying: ["inbox directory \(d.inbox)/incoming is not writable", "uid 65534"],
+                              "unwritable inbox")
+    }
+
+    /// SIGTERM at any moment of the start (opening the db, starting services, binding) ends the process quickly.
+    @Test(arguments: [0.0, 0.05, 0.15, 0.3, 0.6])
+    func sigtermDuringStartEndsTheProcessQuickly(after delay: Double) throws {
+        var o = DaemonHarness.Options()
+        o.shutdownGraceSeconds = 2
+        let d = try DaemonHarness(o)
+        defer { d.cleanUp() }
+        let r = try d.runToExit(timeout: 20) { p in
+            usleep(useconds_t(delay * 1_000_000))
+            kill(p.processIdentifier, SIGTERM)
+        }
+        #expect(r.seconds < 2 + 5, "stopped after \(r.seconds) s\n\(r.output)")
+        #expect(!r.output.contains("Fatal error"), "\(r.output)")
+    }
+
+    /// A failing start (port taken) that also receives SIGTERM still ends at once.
+    @Test func sigtermDuringAFailedStartEndsQuickly() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let holder = try RawConnection.listen(on: d.port)
+        defer { close(holder) }
+        let r = try d.runToExit(timeout: 20) { p in
+            usleep(100_000)
+            kill(p.processIdentifier, SIGTERM)
+        }
+        #expect(r.seconds < 5, "\(r.output)")
+        #expect(r.status != 0)
+    }
+
+    /// The inotify instance limit reached: named with its sysctl. The limit is per user and system-wide, so it is
+    /// lowered only for the second this start takes.
+    @Test func theInotifyInstanceLimitIsNamed() throws {
+        let path = "/proc/sys/fs/inotify/max_user_instances"
+        guard let old = try? String(contentsOfFile: path, encoding: .utf8), FileManager.default.isWritableFile(atPath: path) else {
+            Issue.record("cannot change \(path) here (not root?)")
+            return
+        }
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        // Run as `nobody`, whose instance count is 0, with a limit of 0: only this process is affected.
+        var dir = d.root
+        while dir != "/" && !dir.isEmpty {
+            chmod(dir, 0o755)
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        chmod(d.configPath, 0o644)
+        for sub in ["", "/incoming"] { chown(d.inbox + sub, 65534, 65534) }
+        chown(d.root, 65534, 65534)
+        try "0".write(toFile: path, atomically: false, encoding: .utf8)
+        defer { try? old.write(toFile: path, atomically: false, encoding: .utf8) }
+        let r = try d.runToExit(prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], timeout: 15)
+        try? old.write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(r.status != 0, "\(r.output)")
+        #expect(r.seconds < 5, "\(r.output)")
+        #expect(r.output.contains("inotify instance limit reached (fs.inotify.max_user_instances = 0)"), "\(r.output)")
+    }
+}
