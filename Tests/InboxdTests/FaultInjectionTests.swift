@@ -25,8 +25,8 @@ import Testing
         let media = try MediaFactory()
         var drops: [Drop] = []
         for i in 0..<dropCount {
-            let seconds = Double(Int.random(in: 2...8, using: &rng))
             let transcode = i % 2 == 1
+            let seconds = Double(Int.random(in: transcode ? 4...8 : 2...8, using: &rng))
             let name = transcode ? "k\(i).webm" : "k\(i).mp4"
             // Transcodes take a second or two, so a kill often finds one converting; remuxes reach the upload fast.
             let path = transcode
@@ -42,9 +42,11 @@ import Testing
         let d = try DaemonHarness(options)
         defer { d.cleanUp() }
 
-        // Every kill point the same number of times, in a seeded order.
-        var schedule = (0..<killCount).map { KillPoint.allCases[$0 % KillPoint.allCases.count] }
-        schedule.shuffle(using: &rng)
+        // Rounds of one kill at each point, each round in a seeded order: every point is tried early, while
+        // there is plenty of work in flight, and again throughout.
+        var schedule: [KillPoint] = []
+        while schedule.count < killCount { schedule += KillPoint.allCases.shuffled(using: &rng) }
+        schedule = Array(schedule.prefix(killCount))
         var released = 0
         var claimKillsLeft = schedule.filter { $0 == .claim }.count
         func release() throws {
@@ -59,9 +61,13 @@ import Testing
         for (cycle, point) in schedule.enumerated() {
             let cursor = d.logLength()
             try d.start()
-            // Keep work in flight, saving drops for the claim kills still to come.
+            // Keep work in flight, saving drops for the claim kills still to come unless nothing would run.
             if point == .claim { claimKillsLeft -= 1 }
-            while try unfinished() < 3, dropCount - released > claimKillsLeft { try release() }
+            while released < dropCount {
+                let inFlight = try unfinished()
+                guard inFlight < 2, dropCount - released > claimKillsLeft || inFlight == 0 else { break }
+                try release()
+            }
             let hit: Bool
             switch point {
             case .claim:
