@@ -67,8 +67,8 @@ func expectEachReadyExactlyOnce(_ d: DaemonHarness, titles: [String], report: in
         && spin(timeout: 5, every: 200_000) { Check.entries(d.inbox + "/work").isEmpty }
     if !clean {
         let tree = (try? Shell.run("find", [d.inbox + "/processing", d.inbox + "/work", "-maxdepth", "2"]).stdout) ?? ""
-        Issue.record("processing/ or work/ not empty once every job ended:\n\(tree)\nrows not ready: "
-            + ((try? d.sql("SELECT video_id, status, phase, title FROM videos WHERE status != 'ready'")) ?? ""))
+        let rows = (try? d.sql("SELECT video_id, status, phase, title FROM videos WHERE status != 'ready'")) ?? ""
+        Issue.record(Comment(rawValue: "processing/ or work/ not empty once every job ended:\n\(tree)\nrows not ready: \(rows)"))
     }
     Check.inboxIsClean(d)
     let leftovers = (try? FileManager.default.subpathsOfDirectory(atPath: d.incoming)) ?? []
