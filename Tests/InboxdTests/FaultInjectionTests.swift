@@ -18,7 +18,7 @@ import Testing
     @Test func killDashNineAtRandomMomentsLosesNothingAndDuplicatesNothing() throws {
         var rng = FaultRun.generator(for: "kill -9 loop")
         let killCount = FaultRun.scale(20, soak: 80)
-        let dropCount = FaultRun.scale(12, soak: 30)
+        let dropCount = FaultRun.scale(12, soak: 48)
         var report = FaultReport(scenario: "kill -9 loop")
         let s3 = try SeaweedFS(bucket: "kill-loop")
         defer { s3.stop() }
