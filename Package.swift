@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C edges: system libraries plus the smallest shims for macros and variadics.
@@ -43,22 +45,41 @@ let package = Package(
             name: "Multipart",
             dependencies: ["CInboxd", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Read-only HTTP routes over the SQLite db.
+        // Bearer tokens and their SHA-256, for the HTTP layer and `inboxd user add` alike.
+        .target(
+            name: "TokenHash",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The HTTP kit both the status API and the receiver build on: JSON errors, the request context, bearer auth
+        // that fills the context, request ids, metric names, JSON 404/405 from the router's own routes.
+        .target(
+            name: "HTTPKit",
+            dependencies: [
+                "Store", "TokenHash",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]
+        ),
+        // Read-only HTTP routes over the SQLite db, and the OpenAPI description of every route (compiled in).
         .target(
             name: "StatusAPI",
             dependencies: [
-                "Store",
+                "Store", "HTTPKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.embedInCode("openapi.yaml")]
         ),
         .executableTarget(
             name: "InboxDaemon",
             dependencies: [
-                "Store", "Pipeline", "StatusAPI", "CInboxd", "Multipart",
+                "Store", "Pipeline", "StatusAPI", "HTTPKit", "TokenHash", "CInboxd", "Multipart",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,8 +104,18 @@ let package = Package(
         ),
         .testTarget(
             name: "StatusAPITests",
-            dependencies: ["StatusAPI", "Store", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["StatusAPI", "HTTPKit", "TokenHash", "Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        // The daemon's logic without the daemon (`@testable import` of the executable target): config, the drop
+        // contract, the readiness decision, the job queue, routes in process.
+        .testTarget(
+            name: "InboxDaemonTests",
+            dependencies: ["InboxDaemon", "Store", "Pipeline", "HTTPKit", "StatusAPI", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Yams", package: "Yams"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "StoreTests",

@@ -22,6 +22,7 @@ struct Daemon {
         let store = try JobStore(path: config.db)
         let statusStore = try StatusStore(path: config.db)
         let queue = JobQueue()
+        let io = BlockingIO.start(threads: 4)
         let publisher: any Publisher
         if let s3 = config.s3 {
             publisher = S3Publisher(configuration: s3, logger: logger)
@@ -33,24 +34,22 @@ struct Daemon {
         limits.retry = config.retry
         limits.minFreeBytes = config.minFreeBytes
         let runner = JobRunner(
-            layout: layout, store: store, queue: queue, publisher: publisher,
+            layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)
-        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, logger: logger)
-        let claimer = Claimer(layout: layout, store: store, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
+        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger)
+        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
         let watcher = InboxWatcher(
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
-            allowHardLinks: config.allowHardLinks, logger: logger) { await recovery.sweep() }
+            allowHardLinks: config.allowHardLinks, io: io, logger: logger) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
                                  shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
         let metrics = InboxMetrics.bootstrap()
-        let uploadPool = NIOThreadPool(numberOfThreads: 2)
-        uploadPool.start()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   uploadPool: uploadPool, logger: logger)
+                                   io: io, logger: logger)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -67,9 +66,9 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // Past the grace, running jobs are cancelled (and put back for the next start).
-        groupConfig.maximumGracefulShutdownDuration = .milliseconds(Int64((config.shutdownGraceSeconds + 2) * 1000))
+        groupConfig.maximumGracefulShutdownDuration = Duration.milliseconds(Int64((config.shutdownGraceSeconds + 2) * 1000))
         try await ServiceGroup(configuration: groupConfig).run()
-        try? await uploadPool.shutdownGracefully()
+        await io.shutdown()
         logger.info("inboxd stopped")
     }
 }

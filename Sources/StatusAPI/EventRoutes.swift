@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Store
 
@@ -7,15 +8,15 @@ import Store
 public enum EventRoutes {
     public struct EventList: ResponseEncodable {
         public var video_id: String
-        public var events: [EventRow]
+        public var events: [RowJSON]
     }
 
     public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
         router.get("/api/videos/{video_id}/events") { _, context -> EventList in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            let events: [EventRow]? = try await store.db.read { db in
+            let events: [RowJSON]? = try await store.db.read { db in
                 guard try VideoRow.exists(db, key: id) else { return nil }
-                return try EventRow.filter(Column("video_id") == id).order(Column("id")).fetchAll(db)
+                return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE video_id = ? ORDER BY id", arguments: [id]).map(RowJSON.init)
             }
             guard let events else { throw APIError.notFound(id) }
             return EventList(video_id: id, events: events)

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPKit
 import Hummingbird
 import Logging
 import NIOCore
@@ -46,7 +47,7 @@ public enum EventStreamRoutes {
             let key = Key(row)
             if key != lastSent {
                 sequence += 1
-                let json = try JSONEncoder().encode(StatusResponse(row))
+                let json = try JSONEncoder.api.encode(StatusResponse(row))
                 try await writer.write(ByteBuffer(string: "id: \(sequence)\nevent: status\ndata: \(String(decoding: json, as: UTF8.self))\n\n"))
                 lastSent = key
                 lastWrite = clock.now

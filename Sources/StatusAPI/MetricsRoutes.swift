@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Metrics
 import Prometheus
@@ -9,15 +10,13 @@ import Synchronization
 /// `GET /metrics` in the Prometheus text format. Job gauges (`inboxd_jobs{status}`, `inboxd_queue_depth`,
 /// `inboxd_jobs_failed{phase}`, `inboxd_job_failures{reason}`) are read from the db at scrape time, so they are right whichever process (or admin
 /// SQL) changed the rows. Phase durations come from the audit log: each scrape reads the events appended since the
-/// last one and records, per job, how long it stayed in the phase it just left. Process-local counters (HTTP
-/// requests, upload bytes) arrive through swift-metrics, bootstrapped onto the same registry.
+/// last one and records, per job, how long it stayed in the phase it just left. Process-local metrics (HTTP requests
+/// from Hummingbird's `MetricsMiddleware`, upload bytes) arrive through swift-metrics, bootstrapped onto the same
+/// registry with `HTTPMetricNames` naming them.
 public final class InboxMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let phaseDurations: [String: ValueHistogram]
     private let tracker = Mutex(PhaseTracker())
-    /// Request counters by "method route code": the registry validates names and labels on every lookup.
-    private let requestCounters = Mutex([String: Prometheus.Counter]())
-    private let responseBytes: Prometheus.Counter
 
     enum Name {
         static func make(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -29,8 +28,6 @@ public final class InboxMetrics: Sendable {
         static var failuresByReason: MetricNameDescriptor { make("job_failures", "Failed jobs by failure_reason (from the db)") }
         static var readyBytes: MetricNameDescriptor { make("processed_input", unit: "bytes", "Media bytes of ready jobs (from the db)") }
         static var phaseDuration: MetricNameDescriptor { make("phase_duration", unit: "seconds", "Time jobs spent in each phase (from the events audit log, 1 s resolution)") }
-        static var requests: MetricNameDescriptor { make("http_requests", unit: "total", "HTTP requests by route and status code") }
-        static var responseBytes: MetricNameDescriptor { make("http_response_bytes", unit: "total", "HTTP response body bytes sent (known lengths)") }
     }
 
     public static let phaseBuckets: [Double] = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
@@ -38,7 +35,9 @@ public final class InboxMetrics: Sendable {
     /// Creates the registry and makes it the process's swift-metrics backend (once per process).
     public static func bootstrap() -> InboxMetrics {
         let metrics = InboxMetrics()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        var factory = PrometheusMetricsFactory(registry: metrics.registry)
+        factory.nameAndLabelSanitizer = HTTPMetricNames.prometheus
+        MetricsSystem.bootstrap(factory)
         return metrics
     }
 
@@ -49,20 +48,6 @@ public final class InboxMetrics: Sendable {
             durations[phase.rawValue] = registry.makeValueHistogram(descriptor: Name.phaseDuration, labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets)
         }
         phaseDurations = durations
-        responseBytes = registry.makeCounter(descriptor: Name.responseBytes)
-    }
-
-    /// Counts one answered HTTP request (`route` is the route template, so ids do not explode the label set).
-    public func countRequest(method: String, route: String, status: Int, responseBytes: Int?) {
-        let key = "\(method) \(route) \(status)"
-        let counter = requestCounters.withLock { counters in
-            if let c = counters[key] { return c }
-            let c = registry.makeCounter(descriptor: Name.requests, labels: [("method", method), ("route", route), ("code", String(status))])
-            counters[key] = c
-            return c
-        }
-        counter.increment()
-        if let responseBytes { self.responseBytes.increment(by: Int64(responseBytes)) }
     }
 
     /// Refreshes the db-derived metrics and renders everything.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Store
 
@@ -83,8 +84,6 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     }
 }
 
-extension VideoRow: ResponseEncodable {}
-
 /// Read-only routes over one video, no auth (as the seed): the old front end polls `/status` every 2–3 s.
 public enum StatusRoutes {
     public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
@@ -97,9 +96,9 @@ public enum StatusRoutes {
             guard let status = try await store.status(id) else { throw APIError.notFound(id) }
             return status
         }
-        router.get("/api/videos/{video_id}") { _, context -> VideoRow in
+        router.get("/api/videos/{video_id}") { _, context -> RowJSON in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            guard let row = try await store.video(id) else { throw APIError.notFound(id) }
+            guard let row = try await store.videoJSON(id) else { throw APIError.notFound(id) }
             return row
         }
     }

@@ -12,4 +12,9 @@ public struct StatusStore: Sendable {
     public func video(_ id: String) async throws -> VideoRow? {
         try await db.read { db in try VideoRow.fetchOne(db, key: id) }
     }
+
+    /// The whole row, every column, for `GET /api/videos/{id}`.
+    public func videoJSON(_ id: String) async throws -> RowJSON? {
+        try await db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM videos WHERE video_id = ?", arguments: [id]).map(RowJSON.init) }
+    }
 }

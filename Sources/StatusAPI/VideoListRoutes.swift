@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Store
 
@@ -8,7 +9,7 @@ import Store
 /// `created_at` "." `video_id`); any string of that shape is a valid position, so a stale cursor never fails.
 public enum VideoListRoutes {
     public struct Page: ResponseEncodable {
-        public var items: [VideoRow]
+        public var items: [RowJSON]
         public var next_cursor: String?
 
         public func encode(to encoder: Encoder) throws {
@@ -23,15 +24,15 @@ public enum VideoListRoutes {
     public static let defaultLimit = 50
     public static let maxLimit = 500
 
-    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore, users: UserDirectory) {
-        router.get("/api/videos") { request, _ -> Page in
-            _ = try await users.authenticateAdmin(request)
+    public static func register<Context: AuthenticatedRequestContext>(on router: Router<Context>, store: StatusStore) {
+        router.get("/api/videos") { request, context -> Page in
+            _ = try context.requireAdmin()
             let q = request.uri.queryParameters
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let status = q["status"].map(String.init) {
                 guard JobStatus(rawValue: status) != nil else {
-                    throw APIError(.badRequest, "bad_request", "'status' must be processing, ready or failed, not '\(status.prefix(40))'")
+                    throw APIError.badRequest("'status' must be processing, ready or failed, not '\(status.prefix(40))'")
                 }
                 conditions.append("status = ?")
                 arguments += [status]
@@ -43,13 +44,13 @@ public enum VideoListRoutes {
             var limit = defaultLimit
             if let text = q["limit"] {
                 guard let n = Int(text), (1...maxLimit).contains(n) else {
-                    throw APIError(.badRequest, "bad_request", "'limit' must be an integer from 1 to \(maxLimit)")
+                    throw APIError.badRequest("'limit' must be an integer from 1 to \(maxLimit)")
                 }
                 limit = n
             }
             if let cursor = q["cursor"].map(String.init) {
                 guard let (created, id) = decodeCursor(cursor) else {
-                    throw APIError(.badRequest, "bad_request", "'cursor' is not one this server issued")
+                    throw APIError.badRequest("'cursor' is not one this server issued")
                 }
                 conditions.append("(created_at > ? OR (created_at = ? AND video_id > ?))")
                 arguments += [created, created, id]
@@ -57,11 +58,13 @@ public enum VideoListRoutes {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let sql = "SELECT * FROM videos \(whereClause) ORDER BY created_at, video_id LIMIT \(limit + 1)"
             let bound = arguments
-            var rows = try await store.db.read { db in try VideoRow.fetchAll(db, sql: sql, arguments: bound) }
+            var rows = try await store.db.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(RowJSON.init) }
             var next: String?
             if rows.count > limit {
                 rows.removeLast(rows.count - limit)
-                next = encodeCursor(created: rows[limit - 1].created_at, id: rows[limit - 1].video_id)
+                let last = rows[limit - 1]
+                next = encodeCursor(created: String.fromDatabaseValue(last["created_at"] ?? .null) ?? "",
+                                    id: String.fromDatabaseValue(last["video_id"] ?? .null) ?? "")
             }
             return Page(items: rows, next_cursor: next)
         }

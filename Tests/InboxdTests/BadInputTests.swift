@@ -72,6 +72,28 @@ import Testing
         #expect(d.isRunning)
     }
 
+    @Test func aNULCharacterInAnyTextFieldFailsTheDropNamingTheFieldInsteadOfCuttingTheText() throws {
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        try d.start()
+        let fields = ["title", "description", "user_id", "username"]
+        for field in fields {
+            var sidecar = ["title": "nul"]
+            sidecar[field] = "cut\u{0}here"
+            try d.drop(media: src, as: "nul-\(field).mp4", sidecar: sidecar)
+        }
+        for field in fields {
+            let id = try d.videoID(title: "nul-\(field).mp4")
+            let j = try d.waitFor(id)
+            #expect(j["status"] as? String == "failed", "\(field): \(j)")
+            #expect(j["failure_reason"] as? String == "sidecar", "\(field): \(j)")
+            #expect((j["error"] as? String ?? "").contains("sidecar field '\(field)' contains a NUL character"), "\(field): \(j)")
+        }
+        #expect(try d.sql("SELECT count(*) FROM videos WHERE title = 'cut' OR description = 'cut' OR username = 'cut'") == "0")
+    }
+
     @Test func aSymlinkIsNeverFollowedAndItsTargetIsUntouched() throws {
         let media = try MediaFactory()
         let src = try media.h264AAC(seconds: 2)

@@ -7,7 +7,12 @@ import Testing
     private func daemon(allowLoopback: Bool = true, stallSeconds: Double = 60, extra: String = "") throws -> DaemonHarness {
         var options = DaemonHarness.Options()
         options.stallSeconds = stallSeconds
+        // Network faults are transient: two quick attempts, so the tests see both the retry and the final failure.
         options.extraTOML = """
+            [retry]
+            base_seconds = 0.5
+            max_seconds = 1
+            max_attempts = 2
             [url_ingest]
             \(allowLoopback ? "allow = [\"127.0.0.1\"]" : "")
             low_speed_seconds = 120
@@ -64,10 +69,13 @@ import Testing
         #expect((notFound["error"] as? String ?? "").contains("404"), "\(notFound)")
         #expect(notFound["phase"] as? String == "downloading")
         #expect(notFound["failure_reason"] as? String == "download", "\(notFound)")
+        #expect(notFound["attempts"] as? Int == 1, "a 404 is final: \(notFound)")
         let liar = try d.waitFor(try d.videoID(title: "liar"))
         #expect(liar["status"] as? String == "failed", "\(liar)")
         #expect(liar["phase"] as? String == "downloading")
         #expect(liar["failure_reason"] as? String == "download", "\(liar)")
+        #expect(liar["attempts"] as? Int == 2, "a cut-short body may pass: retried \(liar)")
+        #expect((liar["error"] as? String ?? "").hasPrefix("gave up after 2 attempts: "), "\(liar)")
         Check.inboxIsClean(d)
     }
 
@@ -82,6 +90,7 @@ import Testing
         #expect(j["status"] as? String == "failed")
         #expect((j["error"] as? String ?? "").contains("no progress for 2 s (stalled)"), "\(j)")
         #expect(j["failure_reason"] as? String == "stalled", "\(j)")
+        #expect(j["attempts"] as? Int == 2, "a stalled transfer is retried: \(j)")
         Check.inboxIsClean(d)
     }
 }

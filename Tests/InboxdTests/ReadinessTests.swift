@@ -88,7 +88,10 @@ import Testing
         // Even a complete-looking temp pair sitting there is left alone.
         try d.writeSidecar(["title": "dotfile"], to: d.incoming + "/.hidden.mp4.json")
         try FileManager.default.copyItem(atPath: src, toPath: d.incoming + "/.hidden.mp4")
-        Thread.sleep(forTimeInterval: 2)
+        // The watcher logs each ignored name when its first event arrives: no claim can follow from those events.
+        for name in [".talk.mp4.Xa81Qz", ".talk.mp4.json.Pq02Lm", ".hidden.mp4.json", ".hidden.mp4"] {
+            try d.waitForLog("drop.ignored=\(d.incoming)/\(name) ")
+        }
         #expect(try d.sql("SELECT count(*) FROM videos") == "0")
         #expect(rename(tmpMedia, d.incoming + "/talk.mp4") == 0)
         #expect(rename(tmpSidecar, d.incoming + "/talk.mp4.json") == 0)
@@ -105,7 +108,7 @@ import Testing
         defer { d.cleanUp() }
         try d.start()
         try d.writeSidecar(["title": "orphan"], to: d.incoming + "/ghost.mp4.json")
-        Thread.sleep(forTimeInterval: 1.5)
+        try d.waitForLog("drop.sidecar=\(d.incoming)/ghost.mp4.json drop.wait=media_missing")
         #expect(try d.sql("SELECT count(*) FROM videos") == "0", "waits for its media first")
         let id = try d.videoID(title: "orphan", timeout: 30)
         let j = try d.waitFor(id)

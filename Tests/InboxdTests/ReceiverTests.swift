@@ -99,6 +99,32 @@ import Testing
         #expect(duration >= 2.9 && duration <= 4.1, "clip of 3 s came out \(duration) s")
     }
 
+    @Test func aNULCharacterInAnUploadsTextIsA400NamingTheFieldOnEveryRoute() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let small = try randomFile(dir, "small.mp4", count: 10_000)
+        let rig = try ReceiverRig()
+        defer { rig.d.cleanUp() }
+        func expectNUL(_ r: CurlResult, field: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.status == 400, "\(r.body)", sourceLocation: sourceLocation)
+            #expect(r.json?["error"] as? String == "bad_request", "\(r.body)", sourceLocation: sourceLocation)
+            #expect((r.json?["detail"] as? String ?? "").contains("'\(field)' contains a NUL character"), "\(r.body)",
+                    sourceLocation: sourceLocation)
+        }
+        let nulTitle = dir.path + "/title.txt"
+        try Data("cut\u{0}here".utf8).write(to: URL(fileURLWithPath: nulTitle))
+        expectNUL(try CurlResult.run(["-F", "video=@\(small);type=video/mp4", "-F", "title=<\(nulTitle)", "\(rig.d.baseURL)/api/videos/"],
+                                     token: rig.uploader), field: "title")
+        expectNUL(try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", small,
+                                      "\(rig.d.baseURL)/api/videos/\(UUID().uuidString)/file?title=ok&description=cut%00here"],
+                                     token: rig.uploader), field: "description")
+        expectNUL(try CurlResult.run(["-H", "Content-Type: application/json", "--data-binary",
+                                      #"{"url": "http://127.0.0.1:9/v.mp4", "title": "cut\u0000here"}"#,
+                                      "\(rig.d.baseURL)/api/videos/youtube"], token: rig.uploader), field: "title")
+        #expect(try rig.rowCount() == 0)
+        #expect(rig.incomingEntries.isEmpty, "\(rig.incomingEntries)")
+    }
+
     @Test func everyRefusalIsJSONWithTheRightCodeAndLeavesNothingBehind() throws {
         let dir = try TempDir()
         defer { dir.remove() }

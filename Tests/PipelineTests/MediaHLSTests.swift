@@ -6,7 +6,7 @@ import TestSupport
 
 @Suite("HLS conversion")
 struct MediaHLSTests {
-    /// Checks the DESIGN.md layout and that ffprobe and ffmpeg read the result; returns ffprobe's view of the master.
+    /// Checks the README's output layout and that ffprobe and ffmpeg read the result; returns ffprobe's view of the master.
     func checkLayout(_ out: String, rendition: String) throws -> FFprobe {
         let master = try String(contentsOfFile: "\(out)/master.m3u8", encoding: .utf8)
         #expect(master.contains("#EXT-X-STREAM-INF:"))

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+@testable import HTTPKit
 @testable import StatusAPI
 import Store
 import Testing

@@ -1,21 +1,23 @@
+import HTTPKit
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOPosix
-import Pipeline
 import ServiceLifecycle
 import StatusAPI
 
 /// The daemon's one HTTP listener: status API, receiver and (with local publishing) the output files.
 enum HTTPServer {
     static func make(
-        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, uploadPool: NIOThreadPool, logger: Logger
+        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO, logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router(context: InboxRequestContext.self)
+        let router = Router(context: APIRequestContext.self)
+        let routes = RouteTable()
         // Outermost first: request ids and metrics see every answer, JSON 404/405 wrap the file server's misses.
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
-        router.add(middleware: UnmatchedRouteMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: statusStore.db)))
+        router.add(middleware: UnmatchedRouteMiddleware(routes: routes))
         router.add(middleware: PathGuardMiddleware())
         if config.s3 == nil {
             router.add(middleware: FileMiddleware(config.output, urlBasePath: nil, searchForIndexHtml: false, logger: logger)
@@ -25,18 +27,11 @@ enum HTTPServer {
                     "m4s": MediaType(type: .video, subType: "iso.segment"),
                 ]))
         }
-        let users = UserDirectory(db: statusStore.db, hashToken: { UserToken.hash($0) })
-        StatusRoutes.register(on: router, store: statusStore)
-        VideoListRoutes.register(on: router, store: statusStore, users: users)
-        EventRoutes.register(on: router, store: statusStore)
-        EventStreamRoutes.register(on: router, store: statusStore)
-        metrics.register(on: router, store: statusStore)
-        OpenAPIDocument.register(on: router)
-        Receiver(
+        let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            users: users, reader: statusStore.db, journal: jobStore, pool: uploadPool
-        ).addRoutes(to: router)
+            reader: statusStore.db, journal: jobStore, pool: io.pool)
+        APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)
         return Application(

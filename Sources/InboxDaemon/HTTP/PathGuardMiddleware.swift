@@ -1,5 +1,5 @@
 import Hummingbird
-import StatusAPI
+import HTTPKit
 
 /// Refuses request paths that no file or route may carry, before any of them is looked at: a NUL byte (which C
 /// APIs would cut the path at, so `master.m3u8%00.jpg` would be served as a JPEG), and `..` segments (traversal).

@@ -31,12 +31,14 @@ final class Claimer: Sendable {
     private let logger: Logger
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
+    private let io: BlockingIO
     /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, logger: Logger, onUnrecorded: @escaping @Sendable () -> Void,
+    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, onUnrecorded: @escaping @Sendable () -> Void,
          onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+        self.io = io
         self.layout = layout
         self.store = store
         self.logger = logger
@@ -61,36 +63,18 @@ final class Claimer: Sendable {
     func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)
-        do { try FileSystem.mkdir(dir) } catch let e as SystemError where e.code == EEXIST {
-            logger.debug("claim deferred: job directory exists", metadata: ["job.id": "\(id)", "error": "\(e)"])
-            return false
-        } catch {
-            complain("cannot claim drop: cannot create its job directory; retrying", path: dir, error: error)
-            return false
-        }
-        guard let lock = DirectoryLock(path: dir) else {
-            FileSystem.removeTree(dir)
-            return false
-        }
-        do {
-            try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
-            try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
-        } catch let e as SystemError where e.code == ENOENT {
-            FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
-            return true
-        } catch {
-            FileSystem.removeTree(dir)
-            complain("cannot claim drop; retrying", path: c.sidecarPath, error: error)
-            return false
-        }
+        let taken: Take
+        do { taken = try await io.run { self.take(c, into: dir, hasMedia: hasMedia) } } catch { return false }  // shutting down
+        let lock: DirectoryLock
         var problem: String?
-        if hasMedia {
-            do { try FileSystem.renameNoReplace(c.mediaPath, dir + "/" + (c.mediaPath as NSString).lastPathComponent) } catch {
-                problem = "media vanished before it could be claimed: \(error)"
-            }
-        }
-        if let t = c.thumbnailPath, FileSystem.status(t)?.kind == .regular {
-            try? FileSystem.renameNoReplace(t, dir + "/" + (t as NSString).lastPathComponent)
+        switch taken {
+        case .later:
+            return false
+        case .lost:
+            return true
+        case .taken(let l, let mediaProblem):
+            lock = l
+            problem = mediaProblem
         }
 
         var row = VideoRow(
@@ -118,27 +102,79 @@ final class Claimer: Sendable {
         return true
     }
 
+    private enum Take: Sendable {
+        /// Not now (the job directory is busy, or a rename failed for a reason other than losing the race).
+        case later
+        /// Someone else renamed the sidecar first.
+        case lost
+        case taken(DirectoryLock, mediaProblem: String?)
+    }
+
+    /// The claim's renames, on the blocking-I/O pool: job directory, lock, origin note, sidecar, media, thumbnail.
+    private func take(_ c: Candidate, into dir: String, hasMedia: Bool) -> Take {
+        do { try FileSystem.mkdir(dir) } catch let e as SystemError where e.code == EEXIST {
+            logger.debug("claim deferred: job directory exists", metadata: ["inbox.path": "\(dir)", "error": "\(e)"])
+            return .later
+        } catch {
+            complain("cannot claim drop: cannot create its job directory; retrying", path: dir, error: error)
+            return .later
+        }
+        guard let lock = DirectoryLock(path: dir) else {
+            FileSystem.removeTree(dir)
+            return .later
+        }
+        do {
+            try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
+            try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
+        } catch let e as SystemError where e.code == ENOENT {
+            FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
+            return .lost
+        } catch {
+            FileSystem.removeTree(dir)
+            complain("cannot claim drop; retrying", path: c.sidecarPath, error: error)
+            return .later
+        }
+        var problem: String?
+        if hasMedia {
+            do { try FileSystem.renameNoReplace(c.mediaPath, dir + "/" + (c.mediaPath as NSString).lastPathComponent) } catch {
+                problem = "media vanished before it could be claimed: \(error)"
+            }
+        }
+        if let t = c.thumbnailPath, FileSystem.status(t)?.kind == .regular {
+            try? FileSystem.renameNoReplace(t, dir + "/" + (t as NSString).lastPathComponent)
+        }
+        return .taken(lock, mediaProblem: problem)
+    }
+
     /// A drop that can never succeed: its files go to `failed/<id>/` untouched (a symlink is moved as a link,
     /// never followed) and a failed row says why.
     func reject(_ c: Candidate, sidecar: Sidecar?, reason: FailureReason, message: String) async {
-        var id = sidecar?.videoID ?? UUID().uuidString.lowercased()
-        if (try? await store.row(id)) != nil || FileSystem.status(layout.failed(id)) != nil { id = UUID().uuidString.lowercased() }
+        let wanted = sidecar?.videoID ?? UUID().uuidString.lowercased()
+        let layout = self.layout
+        let taken = (try? await io.run { FileSystem.status(layout.failed(wanted)) != nil }) ?? true
+        let known = (try? await store.row(wanted)) != nil
+        let id = taken || known ? UUID().uuidString.lowercased() : wanted
         let dir = layout.failed(id)
-        do { try FileSystem.mkdir(dir) } catch {
-            complain("cannot reject drop: cannot create its failed/ directory; retrying", path: dir, error: error)
-            return
-        }
         let fallbackTitle = (c.mediaPath as NSString).lastPathComponent
         let row = VideoRow(
             videoID: id, title: sidecar?.title ?? fallbackTitle, description: sidecar?.description ?? "",
             userID: sidecar?.userID, username: c.user ?? sidecar?.username, visibility: sidecar?.visibility ?? .draft,
             source: sidecar?.sourceURL != nil ? .url : .drop, sourceURL: sidecar?.sourceURL, sidecar: sidecar?.raw)
-        try? FailureNote(row: row, message: message, reason: reason).write(into: dir)
-        for path in [c.sidecarPath, c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
-            do { try FileSystem.renameNoReplace(path, dir + "/" + (path as NSString).lastPathComponent) } catch {
-                logger.error("cannot move a rejected file to failed/", metadata: ["inbox.path": "\(path)", "error": "\(error)"])
+        let note = FailureNote(row: row, message: message, reason: reason)
+        let moved = try? await io.run { () -> Bool in
+            do { try FileSystem.mkdir(dir) } catch {
+                self.complain("cannot reject drop: cannot create its failed/ directory; retrying", path: dir, error: error)
+                return false
             }
+            try? note.write(into: dir)
+            for path in [c.sidecarPath, c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
+                do { try FileSystem.renameNoReplace(path, dir + "/" + (path as NSString).lastPathComponent) } catch {
+                    self.logger.error("cannot move a rejected file to failed/", metadata: ["inbox.path": "\(path)", "error": "\(error)"])
+                }
+            }
+            return true
         }
+        guard moved == true else { return }
         await record(row, in: dir, reason: reason, message: message)
     }
 
@@ -151,19 +187,24 @@ final class Claimer: Sendable {
         let escaped = Self.escape(nameBytes)
         let id = UUID().uuidString.lowercased()
         let dir = layout.failed(id)
-        do { try FileSystem.mkdir(dir) } catch {
-            complain("cannot reject file: cannot create its failed/ directory; retrying", path: escaped, error: error)
-            return
-        }
         let user = String(validating: dirBytes, as: UTF8.self).flatMap { $0 == incoming ? nil : ($0 as NSString).lastPathComponent }
         let message = "file name '\(escaped)' is not valid UTF-8; inboxd needs UTF-8 names (kept as failed/\(id)/\(escaped))"
         let row = VideoRow(videoID: id, title: escaped, username: user, source: .drop)
-        try? FailureNote(row: row, message: message, reason: .unsafeFile).write(into: dir)
-        do { try FileSystem.renameNoReplace(raw: path, dir + "/" + escaped) } catch {
-            logger.error("cannot move a badly named file to failed/", metadata: ["inbox.path": "\(escaped)", "error": "\(error)"])
-            FileSystem.removeTree(dir)
-            return
+        let note = FailureNote(row: row, message: message, reason: .unsafeFile)
+        let moved = try? await io.run { () -> Bool in
+            do { try FileSystem.mkdir(dir) } catch {
+                self.complain("cannot reject file: cannot create its failed/ directory; retrying", path: escaped, error: error)
+                return false
+            }
+            try? note.write(into: dir)
+            do { try FileSystem.renameNoReplace(raw: path, dir + "/" + escaped) } catch {
+                self.logger.error("cannot move a badly named file to failed/", metadata: ["inbox.path": "\(escaped)", "error": "\(error)"])
+                FileSystem.removeTree(dir)
+                return false
+            }
+            return true
         }
+        guard moved == true else { return }
         await record(row, in: dir, reason: .unsafeFile, message: message)
     }
 
@@ -175,9 +216,12 @@ final class Claimer: Sendable {
 
     private func fail(claimedDir: String, row: VideoRow, reason: FailureReason, message: String) async {
         let dir = layout.failed(row.video_id)
-        try? FailureNote(row: row, message: message, reason: reason).write(into: claimedDir)
-        do { try FileSystem.renameNoReplace(claimedDir, dir) } catch {
-            logger.error("cannot move a failed claim to failed/", metadata: ["inbox.path": "\(claimedDir)", "error": "\(error)"])
+        let note = FailureNote(row: row, message: message, reason: reason)
+        _ = try? await io.run {
+            try? note.write(into: claimedDir)
+            do { try FileSystem.renameNoReplace(claimedDir, dir) } catch {
+                self.logger.error("cannot move a failed claim to failed/", metadata: ["inbox.path": "\(claimedDir)", "error": "\(error)"])
+            }
         }
         await record(row, in: dir, reason: reason, message: message)
     }
@@ -185,7 +229,7 @@ final class Claimer: Sendable {
     private func record(_ row: VideoRow, in dir: String, reason: FailureReason, message: String) async {
         do {
             try await store.recordRejected(row, error: message, reason: reason)
-            FailureNote.remove(from: dir)
+            _ = try? await io.run { FailureNote.remove(from: dir) }
         } catch {
             logger.error("cannot record failed drop yet; recovery records it once the db accepts it",
                          metadata: ["job.id": "\(row.video_id)", "error": "\(error)"])

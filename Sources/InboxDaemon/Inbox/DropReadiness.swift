@@ -9,7 +9,6 @@ import Foundation
 struct TrackedFile {
     var openCount = 0
     var renamedIn = false
-    var closedWriteAt: Double?
     /// When the file last became complete by a close-after-write or a rename.
     var completedAt: Double?
     /// Event order (not wall time: one inotify read can carry both files' events) of the last close-after-write
@@ -31,7 +30,6 @@ struct TrackedFile {
         if event.has(IN_CLOSE_NOWRITE) { openCount = max(0, openCount - 1) }
         if event.has(IN_CLOSE_WRITE) {
             openCount = max(0, openCount - 1)
-            closedWriteAt = now
             completedAt = now
             closedSeq = seq
             completedSeq = seq

@@ -4,7 +4,7 @@ import Store
 /// What a rejected drop's row would say, written beside its files in `failed/<id>/` before the row is inserted.
 /// If the db cannot take the row (disk full), recovery inserts it later from this note, so no drop ever sits in
 /// `failed/` unseen by the status API and `inboxd retry`. Removed once the row exists.
-struct FailureNote: Codable {
+struct FailureNote: Codable, Sendable {
     static let fileName = ".inboxd-failure.json"
 
     var row: VideoRow

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The on-disk inbox contract (DESIGN.md): each stage owns one directory, and a job moves between them by
+/// The on-disk inbox contract (README, "Drops"): each stage owns one directory, and a job moves between them by
 /// `rename(2)`, so a crash at any instant leaves a state the next start understands.
 struct InboxLayout: Sendable {
     let root: String

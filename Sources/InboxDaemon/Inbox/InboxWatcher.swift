@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Store
 import Synchronization
 
 /// Watches `incoming/` and its per-user subdirectories with inotify (no polling for discovery), decides when a
@@ -12,11 +13,13 @@ final class InboxWatcher: Service {
     private let settleSeconds: Double
     private let orphanSeconds: Double
     private let allowHardLinks: Bool
+    private let io: BlockingIO
     private let onRescan: @Sendable () async -> Void
     private let logger: Logger
 
     init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double, allowHardLinks: Bool,
-         logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
+         io: BlockingIO, logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
+        self.io = io
         self.layout = layout
         self.claimer = claimer
         self.settleSeconds = settleSeconds
@@ -49,16 +52,19 @@ final class InboxWatcher: Service {
         thread.start()
         defer { stop.set() }
 
-        var state = TrackerState()
+        let box = StateBox()
         continuation.yield(.rescan(lostEvents: true))
         logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
         for await signal in stream.cancelOnGracefulShutdown() {
             let now = Date().timeIntervalSince1970
             switch signal {
             case .rescan(let lostEvents):
-                state.rescan(incoming: layout.incoming, now: now, forgetEvents: lostEvents, logger: logger)
+                let incoming = layout.incoming, logger = self.logger
+                _ = try? await io.run { box.state.rescan(incoming: incoming, now: now, forgetEvents: lostEvents, logger: logger) }
                 await onRescan()
             case .events(let batch):
+                var state = box.state
+                defer { box.state = state }
                 for (dir, e) in batch {
                     let ev = Inotify.Event(wd: 0, mask: e.mask, name: e.name)
                     if ev.isDirectory { continue }
@@ -66,6 +72,9 @@ final class InboxWatcher: Service {
                     if ev.has(IN_MOVED_FROM) || ev.has(IN_DELETE) {
                         state.files[path] = nil
                     } else {
+                        if state.files[path] == nil, DropNames.isIgnored(e.name) {
+                            logger.debug("ignoring a hidden or temporary file", metadata: ["drop.ignored": "\(path)"])
+                        }
                         state.eventSeq += 1
                         state.files[path, default: TrackedFile(now: now)].apply(ev, now: now, seq: state.eventSeq)
                     }
@@ -73,108 +82,137 @@ final class InboxWatcher: Service {
             case .tick:
                 break
             }
-            await evaluate(&state, now: now)
+            await evaluate(box, now: now)
         }
         stop.set()
     }
 
-    private func evaluate(_ state: inout TrackerState, now: Double) async {
-        await rejectBadNames(&state, now: now)
-        for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
-            guard var sidecarFile = state.files[sidecarPath] else { continue }
-            guard let st = FileSystem.status(sidecarPath) else {
-                state.files[sidecarPath] = nil
-                continue
+    /// What `judge` decided must be done for a drop; done back on the watcher task (claims write the db).
+    private enum Action: Sendable {
+        case claim(Claimer.Candidate, Sidecar, hasMedia: Bool)
+        case reject(Claimer.Candidate, Sidecar?, FailureReason, String)
+        case rejectBadName([UInt8])
+    }
+
+    /// Judges every pending drop on the blocking-I/O pool (its facts need `lstat` and reads), then carries out the
+    /// claims and rejections.
+    private func evaluate(_ box: StateBox, now: Double) async {
+        let judge = Judge(incoming: layout.incoming, logger: logger, timing: ReadinessDecision.Timing(
+            settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks))
+        guard let actions = try? await io.run({ judge.run(&box.state, now: now) }) else { return }
+        for action in actions {
+            switch action {
+            case .claim(let candidate, let sidecar, let hasMedia):
+                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: hasMedia) { box.state.forget(candidate) }
+            case .reject(let candidate, let sidecar, let reason, let message):
+                await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message)
+                box.state.forget(candidate)
+            case .rejectBadName(let path):
+                await claimer.rejectBadName(path, incoming: layout.incoming)
             }
+        }
+    }
+
+    /// The blocking half of `evaluate`: gathers each pending drop's facts (`lstat`, inotify history, the sidecar once
+    /// complete) and lets `ReadinessDecision.decide` judge them.
+    private struct Judge: Sendable {
+        let incoming: String
+        let logger: Logger
+        let timing: ReadinessDecision.Timing
+
+        func run(_ state: inout TrackerState, now: Double) -> [Action] {
+            var actions = badNames(&state, now: now)
+            for sidecarPath in state.files.keys.sorted() where DropNames.isSidecar((sidecarPath as NSString).lastPathComponent) {
+                if let action = judge(sidecarPath, &state, now: now) { actions.append(action) }
+            }
+            return actions
+        }
+
+
+        private func judge(_ sidecarPath: String, _ state: inout TrackerState, now: Double) -> Action? {
+            guard let tracked = state.files[sidecarPath] else { return nil }
             let mediaPath = String(sidecarPath.dropLast(5))
-            var candidate = Claimer.Candidate(sidecarPath: sidecarPath, mediaPath: mediaPath,
-                                              user: state.user(of: sidecarPath, incoming: layout.incoming))
-            if st.kind != .regular {
-                await claimer.reject(candidate, sidecar: nil, reason: .unsafeFile, message: "sidecar \((sidecarPath as NSString).lastPathComponent) is \(Self.describe(st.kind)); inboxd only reads regular files")
-                state.forget(candidate)
-                continue
+            var facts = DropFacts(sidecarName: (sidecarPath as NSString).lastPathComponent,
+                                  mediaName: (mediaPath as NSString).lastPathComponent, sidecar: tracked)
+            var sidecarSize: Int64 = 0
+            if let st = FileSystem.status(sidecarPath) {
+                sidecarSize = st.size
+                facts.sidecarKind = st.kind
+                facts.sidecar.observe(size: st.size, mtime: st.mtime, now: now)
+                state.files[sidecarPath] = facts.sidecar
             }
-            sidecarFile.observe(size: st.size, mtime: st.mtime, now: now)
-            state.files[sidecarPath] = sidecarFile
-            guard sidecarFile.openCount == 0, sidecarFile.completedAt != nil || sidecarFile.isSettled(now: now, settle: settleSeconds) else { continue }
-
-            let parsed: Result<Sidecar, SidecarError>
-            if st.size > Sidecar.maxBytes {
-                parsed = .failure(.tooLarge(Int(st.size)))  // its real size: a read stops past the limit
-            } else { do {
-                let bytes = try FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes)
-                parsed = Result { () throws(SidecarError) in try Sidecar.parse(bytes) }
-            } catch {
-                continue // vanished or unreadable for a moment; the next event or tick retries
-            } }
-            let sidecar: Sidecar
-            switch parsed {
-            case .failure(let error):
-                await claimer.reject(candidate, sidecar: nil, reason: .sidecar, message: error.description)
-                state.forget(candidate)
-                continue
-            case .success(let s): sidecar = s
+            if let media = FileSystem.status(mediaPath) {
+                facts.mediaKind = media.kind
+                facts.mediaLinks = media.links
+                var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
+                mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
+                state.files[mediaPath] = mediaFile
+                facts.media = mediaFile
             }
-
-            if let t = sidecar.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
-            guard let media = FileSystem.status(mediaPath) else {
-                if sidecar.sourceURL != nil {
-                    if await claimer.claim(candidate, sidecar: sidecar, hasMedia: false) { state.forget(candidate) }
-                } else if now - (sidecarFile.completedAt ?? sidecarFile.stableSince) >= orphanSeconds {
-                    await claimer.reject(candidate, sidecar: sidecar, reason: .orphan, message: "no media file '\((mediaPath as NSString).lastPathComponent)' arrived within \(Int(orphanSeconds)) s of its sidecar, and the sidecar has no source_url")
-                    state.forget(candidate)
+            var decision = ReadinessDecision.decide(facts, now: now, timing: timing)
+            if decision == .readSidecar {
+                if sidecarSize > Sidecar.maxBytes {
+                    facts.content = .invalid(.tooLarge(Int(sidecarSize)))  // its real size: a read stops past the limit
+                } else if let bytes = try? FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes) {
+                    do throws(SidecarError) { facts.content = .parsed(try Sidecar.parse(bytes)) } catch { facts.content = .invalid(error) }
+                } else {
+                    facts.content = .unreadable
                 }
-                continue
+                decision = ReadinessDecision.decide(facts, now: now, timing: timing)
             }
-            if media.kind != .regular {
-                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) is \(Self.describe(media.kind)); inboxd never follows links or opens non-regular files")
-                state.forget(candidate)
-                continue
+            var candidate = Claimer.Candidate(sidecarPath: sidecarPath, mediaPath: mediaPath,
+                                              user: state.user(of: sidecarPath, incoming: incoming))
+            var sidecar: Sidecar?
+            if case .parsed(let parsed) = facts.content {
+                sidecar = parsed
+                if let t = parsed.thumbnail { candidate.thumbnailPath = (sidecarPath as NSString).deletingLastPathComponent + "/" + t }
             }
-            if media.links > 1, !allowHardLinks {
-                await claimer.reject(candidate, sidecar: sidecar, reason: .unsafeFile, message: "media \((mediaPath as NSString).lastPathComponent) has \(media.links) hard links; a hard link can expose a file from outside the inbox, so inboxd refuses it (copy the file instead, or set allow_hard_links = true)")
-                state.forget(candidate)
-                continue
+            switch decision {
+            case .forget:
+                state.files[sidecarPath] = nil
+                state.waiting[sidecarPath] = nil
+            case .wait(let why):
+                // Logged when the reason changes, not on every tick: tests wait for this line instead of sleeping.
+                if state.waiting.updateValue(why, forKey: sidecarPath) != why {
+                    logger.debug("drop waits", metadata: ["drop.sidecar": "\(sidecarPath)", "drop.wait": "\(why.rawValue)"])
+                }
+            case .readSidecar:
+                break  // decided again above with the content
+            case .claim(let hasMedia):
+                if let sidecar { return .claim(candidate, sidecar, hasMedia: hasMedia) }
+            case .reject(let reason, let message):
+                return .reject(candidate, sidecar, reason, message)
             }
-            var mediaFile = state.files[mediaPath] ?? TrackedFile(now: now, mtime: media.mtime)
-            mediaFile.observe(size: media.size, mtime: media.mtime, now: now)
-            state.files[mediaPath] = mediaFile
-            if mediaFile.isClosed(before: sidecarFile.completedSeq) || mediaFile.isSettled(now: now, settle: settleSeconds) {
-                if await claimer.claim(candidate, sidecar: sidecar, hasMedia: true) { state.forget(candidate) }
-            }
+            return nil
         }
-    }
 
-    /// A file whose name is not valid UTF-8 can be no part of a drop (its sidecar's name could not be matched, nor
-    /// its name stored): once it has been quiet for `settle_seconds`, it goes to `failed/` with a row naming it.
-    private func rejectBadNames(_ state: inout TrackerState, now: Double) async {
-        for (path, var seen) in state.badNames {
-            guard let st = FileSystem.status(raw: path) else {
+        /// A file whose name is not valid UTF-8 can be no part of a drop (its sidecar's name could not be matched,
+        /// nor its name stored): once it has been quiet for `settle_seconds`, it goes to `failed/` with a row naming it.
+        private func badNames(_ state: inout TrackerState, now: Double) -> [Action] {
+            var actions: [Action] = []
+            for (path, seen) in state.badNames {
+                guard let st = FileSystem.status(raw: path) else {
+                    state.badNames[path] = nil
+                    continue
+                }
+                if st.size != seen.size || st.mtime != seen.mtime {
+                    state.badNames[path] = BadName(size: st.size, mtime: st.mtime, stableSince: now)
+                    continue
+                }
+                guard now - seen.stableSince >= timing.settleSeconds else { continue }
                 state.badNames[path] = nil
-                continue
+                actions.append(.rejectBadName(path))
             }
-            if st.size != seen.size || st.mtime != seen.mtime {
-                seen = BadName(size: st.size, mtime: st.mtime, stableSince: now)
-                state.badNames[path] = seen
-                continue
-            }
-            guard now - seen.stableSince >= settleSeconds else { continue }
-            state.badNames[path] = nil
-            await claimer.rejectBadName(path, incoming: layout.incoming)
-        }
-    }
-
-    private static func describe(_ kind: FileSystem.Kind) -> String {
-        switch kind {
-        case .regular: "a regular file"
-        case .directory: "a directory"
-        case .symlink: "a symbolic link"
-        case .other(let what): what
+            return actions
         }
     }
 }
 
-/// The watcher task's view of `incoming/`.
+/// The watcher's state, mutated only by the watcher task or by the pool job it awaits.
+private final class StateBox: @unchecked Sendable {
+    var state = TrackerState()
+}
+
 /// A file in `incoming/` whose name is not valid UTF-8, watched until it is quiet.
 private struct BadName {
     var size: Int64
@@ -186,11 +224,14 @@ private struct TrackerState {
     var files: [String: TrackedFile] = [:]
     /// Full paths (bytes) of files whose names are not valid UTF-8.
     var badNames: [[UInt8]: BadName] = [:]
+    /// Why each pending sidecar waits, to log a change once.
+    var waiting: [String: ReadinessDecision.Wait] = [:]
     var eventSeq = 0
 
     /// Lists `incoming/` and its user directories. A directory that cannot be listed keeps what is tracked in it:
     /// a failed listing must never make the watcher forget a drop.
     mutating func rescan(incoming: String, now: Double, forgetEvents: Bool, logger: Logger) {
+        waiting = [:]
         var seen = Set<String>()
         var unlisted: [String] = []
         var found: [String: TrackedFile] = [:]
@@ -234,6 +275,7 @@ private struct TrackerState {
 
     mutating func forget(_ c: Claimer.Candidate) {
         files[c.sidecarPath] = nil
+        waiting[c.sidecarPath] = nil
         files[c.mediaPath] = nil
         if let t = c.thumbnailPath { files[t] = nil }
     }

@@ -2,22 +2,17 @@ import Foundation
 import Pipeline
 import Store
 
-/// A drop's JSON sidecar (DESIGN.md "Sidecar fields"), validated. Unknown keys are kept in `raw`.
+/// A drop's JSON sidecar (README, "The sidecar"): JSON syntax and field types are checked here, the values by
+/// `DropRequest`, as for every other producer. Unknown keys are kept in `raw`.
+@dynamicMemberLookup
 struct Sidecar: Sendable {
     static let maxBytes = 64 * 1024
 
-    var title: String
-    var description: String = ""
-    var videoID: String?
-    var userID: String?
-    var username: String?
-    var visibility: Visibility = .draft
-    var clip: ClipRange?
-    var sourceURL: String?
-    var sha256: String?
-    var thumbnail: String?
+    var request: DropRequest
     /// The sidecar exactly as received (stored in `videos.sidecar`).
     var raw: String
+
+    subscript<T>(dynamicMember keyPath: KeyPath<DropRequest, T>) -> T { request[keyPath: keyPath] }
 
     static func parse(_ bytes: [UInt8]) throws(SidecarError) -> Sidecar {
         guard bytes.count <= maxBytes else { throw .tooLarge(bytes.count) }
@@ -35,60 +30,41 @@ struct Sidecar: Sendable {
             default: throw .wrongType(field: key, expected: "a string")
             }
         }
-
-        guard let title = try string("title") else { throw .missing(field: "title") }
-        let length = title.trimmingCharacters(in: .whitespacesAndNewlines).count
-        guard length >= 1, title.count <= 200 else { throw .invalid(field: "title", reason: "must be 1–200 characters") }
-        var s = Sidecar(title: title, raw: text)
-        s.description = try string("description") ?? ""
-        if let id = try string("video_id") {
-            guard let uuid = UUID(uuidString: id) else { throw .invalid(field: "video_id", reason: "must be a UUID") }
-            s.videoID = uuid.uuidString.lowercased()
-        }
-        s.userID = try string("user_id")
-        s.username = try string("username")
-        if let v = try string("visibility") {
-            guard let vis = Visibility(rawValue: v) else {
-                throw .invalid(field: "visibility", reason: "must be draft, private or published")
+        func number(_ object: [String: JSONValue], _ key: String, field: String) throws(SidecarError) -> Double? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .number(let n)?: return n
+            default: throw .wrongType(field: field, expected: "a number")
             }
-            s.visibility = vis
         }
+
+        var clipStart: Double?, clipDuration: Double?
         switch o["clip"] {
         case nil, .null?: break
         case .object(let c)?:
-            guard case .number(let start)? = c["start_s"] ?? .number(0), start >= 0, start.isFinite else {
-                throw .invalid(field: "clip.start_s", reason: "must be a number ≥ 0")
-            }
-            var duration: Double?
-            switch c["duration_s"] {
-            case nil, .null?: duration = nil
-            case .number(let d)? where d > 0 && d.isFinite: duration = d
-            default: throw .invalid(field: "clip.duration_s", reason: "must be a number > 0")
-            }
-            s.clip = ClipRange(start: start, duration: duration)
+            clipStart = try number(c, "start_s", field: "clip.start_s") ?? 0
+            clipDuration = try number(c, "duration_s", field: "clip.duration_s")
         default: throw .wrongType(field: "clip", expected: "an object {\"start_s\", \"duration_s\"}")
         }
-        if let url = try string("source_url") {
-            guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
-                  u.host?.isEmpty == false else {
-                throw .invalid(field: "source_url", reason: "must be an http(s) URL")
-            }
-            s.sourceURL = url
+        let strings = (
+            title: try string("title"), description: try string("description"), videoID: try string("video_id"),
+            userID: try string("user_id"), username: try string("username"), visibility: try string("visibility"),
+            sourceURL: try string("source_url"), sha256: try string("sha256"), thumbnail: try string("thumbnail"))
+        do throws(DropFieldError) {
+            var r = try DropRequest(title: strings.title)
+            try r.setDescription(strings.description)
+            try r.setVideoID(strings.videoID)
+            try r.setText(strings.userID, field: "user_id", \.userID)
+            try r.setText(strings.username, field: "username", \.username)
+            try r.setVisibility(strings.visibility)
+            try r.setClip(start: clipStart, duration: clipDuration, prefix: "clip.")
+            try r.setSourceURL(strings.sourceURL)
+            try r.setSHA256(strings.sha256)
+            try r.setThumbnail(strings.thumbnail)
+            return Sidecar(request: r, raw: text)
+        } catch {
+            throw SidecarError(error)
         }
-        if let sum = try string("sha256") {
-            let hex = sum.lowercased()
-            guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit }) else {
-                throw .invalid(field: "sha256", reason: "must be 64 hex digits")
-            }
-            s.sha256 = hex
-        }
-        if let thumb = try string("thumbnail") {
-            guard !thumb.isEmpty, !thumb.contains("/"), !thumb.hasPrefix("."), thumb != ".." else {
-                throw .invalid(field: "thumbnail", reason: "must be a file name in the same directory")
-            }
-            s.thumbnail = thumb
-        }
-        return s
     }
 
     private static func describe(_ error: Error) -> String {
@@ -118,6 +94,13 @@ enum SidecarError: Error, CustomStringConvertible, Equatable {
         case .missing(let field): "sidecar field '\(field)' is required"
         case .wrongType(let field, let expected): "sidecar field '\(field)' must be \(expected)"
         case .invalid(let field, let reason): "sidecar field '\(field)' \(reason)"
+        }
+    }
+
+    init(_ error: DropFieldError) {
+        switch error {
+        case .missing(let field): self = .missing(field: field)
+        case .invalid(let field, let reason): self = .invalid(field: field, reason: reason)
         }
     }
 }

@@ -63,7 +63,6 @@ actor JobQueue {
 
     func isKnown(_ id: String) -> Bool { active[id] != nil || pending.contains { $0.videoID == id } }
 
-    var depth: Int { pending.count }
     var running: Int { active.count }
 
     /// Stops handing out jobs; queued ones stay in `processing/` for the next start.

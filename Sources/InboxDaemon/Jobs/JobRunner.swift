@@ -30,10 +30,12 @@ final class JobRunner: Sendable {
     private let limits: Limits
     /// Jobs whose state could not be written (db full) wait here instead of running again at once.
     private let queue: JobQueue
+    private let io: BlockingIO
     private let logger: Logger
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, publisher: any Publisher, downloader: URLDownloader,
+    init(layout: InboxLayout, store: JobStore, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
          limits: Limits, logger: Logger) {
+        self.io = io
         self.layout = layout
         self.store = store
         self.queue = queue
@@ -55,7 +57,7 @@ final class JobRunner: Sendable {
         var log = logger
         log[metadataKey: "job.id"] = "\(id)"
         let work = layout.work(id)
-        FileSystem.removeTree(work)
+        await blocking { FileSystem.removeTree(work) }
         let watchdog = Task { await self.watch(id: id, control: control) }
         defer { watchdog.cancel() }
         let span = PhaseSpan(store: store, id: id, control: control)
@@ -66,15 +68,18 @@ final class JobRunner: Sendable {
             guard let row = try await prepareRow(id, logger: log) else { return }
             attempts = row.attempts
             log.info("Starting background processing for video \(id)", metadata: ["job.attempt": "\(attempts)"])
-            try FileManager.default.createDirectory(atPath: work + "/hls", withIntermediateDirectories: true)
+            try await io.run { try FileManager.default.createDirectory(atPath: work + "/hls", withIntermediateDirectories: true) }
             let published = try await process(row: row, work: work, span: span, control: control, logger: log)
             try await store.markReady(id, published)
             log.info("Video conversion completed: \(published.videoURL)", metadata: ["video.url": "\(published.videoURL)"])
-            FileSystem.removeTree(layout.processing(id))
-            FileSystem.removeTree(work)
+            let done = layout.processing(id)
+            await blocking {
+                FileSystem.removeTree(done)
+                FileSystem.removeTree(work)
+            }
             log.info("Background processing completed successfully for video \(id)")
         } catch {
-            FileSystem.removeTree(work)
+            await blocking { FileSystem.removeTree(work) }
             if control.cancelReason == Self.shutdownReason {
                 do { try await store.requeue(id, reason: "interrupted by shutdown; resumes on next start") } catch {
                     log.error("cannot record the shutdown; the next start resumes the job anyway", metadata: ["error": "\(error)"])
@@ -113,7 +118,7 @@ final class JobRunner: Sendable {
             await holdBack(id, because: error, logger: log)
             return
         }
-        moveToFailed(id, logger: log)
+        await moveToFailed(id, logger: log)
         log.error("Background processing failed for video \(id): \(final)", metadata: ["failure.reason": "\(failure.reason.rawValue)"])
     }
 
@@ -127,11 +132,19 @@ final class JobRunner: Sendable {
 
     /// `processing/<id>` → `failed/<id>`, replacing leftovers of an earlier failure. A failure is logged: the row
     /// already says `failed`, so the next sweep tries the move again instead of re-running the job.
-    func moveToFailed(_ id: String, logger log: Logger) {
-        FileSystem.removeTree(layout.failed(id))
-        do { try FileSystem.rename(layout.processing(id), layout.failed(id)) } catch {
-            log.error("cannot move a failed job's originals to failed/", metadata: ["job.id": "\(id)", "error": "\(error)"])
+    func moveToFailed(_ id: String, logger log: Logger) async {
+        let layout = self.layout
+        await blocking {
+            FileSystem.removeTree(layout.failed(id))
+            do { try FileSystem.rename(layout.processing(id), layout.failed(id)) } catch {
+                log.error("cannot move a failed job's originals to failed/", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            }
         }
+    }
+
+    /// File-system bookkeeping on the blocking-I/O pool (see `BlockingIO`); skipped once the pool has shut down.
+    private func blocking(_ body: @escaping @Sendable () -> Void) async {
+        _ = try? await io.run(body)
     }
 
     /// Starts the attempt. Handles the states a crash can leave: no row yet (crash between claim rename and
@@ -141,15 +154,16 @@ final class JobRunner: Sendable {
         let dir = layout.processing(id)
         if let existing = try await store.row(id) {
             if existing.status == JobStatus.ready.rawValue {
-                FileSystem.removeTree(dir)
+                await blocking { FileSystem.removeTree(dir) }
                 return nil
             }
             if existing.status == JobStatus.failed.rawValue {
-                moveToFailed(id, logger: log)
+                await moveToFailed(id, logger: log)
                 return nil
             }
         } else {
-            let files = try JobFiles(directory: dir, layout: layout)
+            let layout = self.layout
+            let files = try await io.run { try JobFiles(directory: dir, layout: layout) }
             try await store.recordClaim(VideoRow(
                 videoID: id, title: files.sidecar.title, description: files.sidecar.description,
                 userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
@@ -161,7 +175,7 @@ final class JobRunner: Sendable {
         case .vanished:
             throw JobError.rowVanished(id)
         case .exhausted(let reason, let message):
-            moveToFailed(id, logger: log)
+            await moveToFailed(id, logger: log)
             log.error("Background processing failed for video \(id): \(message)", metadata: ["failure.reason": "\(reason.rawValue)"])
             return nil
         }
@@ -169,7 +183,8 @@ final class JobRunner: Sendable {
 
     private func process(row: VideoRow, work: String, span: PhaseSpan, control: JobControl, logger: Logger) async throws -> PublishedVideo {
         let id = row.video_id
-        let files = try JobFiles(directory: layout.processing(id), layout: layout)
+        let layout = self.layout
+        let files = try await io.run { try JobFiles(directory: layout.processing(id), layout: layout) }
         let sidecar = files.sidecar
         let downloads = files.mediaPath == nil
 
@@ -195,7 +210,8 @@ final class JobRunner: Sendable {
         try await store.setMediaInfo(id, info)
 
         try await span.enter(.converting, from: downloads ? 0.27 : 0.02, to: 0.85)
-        try requireScratchSpace(for: info.sizeBytes, work: work)
+        let minFree = limits.minFreeBytes
+        try await io.run { try Self.requireScratchSpace(for: info.sizeBytes, work: work, minFreeBytes: minFree) }
         if let crashOn = Self.crashOn, (input as NSString).lastPathComponent.contains(crashOn) {
             logger.critical("INBOXD_TEST_CRASH_ON matched; aborting the process (test fault hook)")
             abort()
@@ -234,9 +250,9 @@ final class JobRunner: Sendable {
 
     /// A conversion writes about as much as its input (a remux exactly that): with less free scratch space the job
     /// waits for space instead of failing half-way.
-    private func requireScratchSpace(for inputBytes: Int64?, work: String) throws {
+    private static func requireScratchSpace(for inputBytes: Int64?, work: String, minFreeBytes: Int64) throws {
         guard let free = DiskSpace.availableBytes(at: work) else { return }
-        let need = (inputBytes ?? 0) + limits.minFreeBytes
+        let need = (inputBytes ?? 0) + minFreeBytes
         if free < need { throw JobError.noScratchSpace(path: work, free: free, need: need) }
     }
 
@@ -269,111 +285,4 @@ final class JobRunner: Sendable {
         default: "\(error)"
         }
     }
-}
-
-enum JobError: Error, CustomStringConvertible {
-    case rowVanished(String)
-    case mediaMissing(dir: String)
-    case noSidecar(dir: String)
-    case noScratchSpace(path: String, free: Int64, need: Int64)
-
-    var description: String {
-        switch self {
-        case .rowVanished(let id): "row for video \(id) vanished from the db"
-        case .mediaMissing(let dir): "media file missing from \(dir) and the sidecar has no source_url"
-        case .noSidecar(let dir): "no sidecar in \(dir)"
-        case .noScratchSpace(let path, let free, let need):
-            "\(free) bytes free for scratch at \(path), \(need) needed (the input's size plus min_free_bytes)"
-        }
-    }
-}
-
-/// The files of one job directory: its sidecar, its media (nil for URL ingest) and an optional thumbnail.
-struct JobFiles {
-    let sidecar: Sidecar
-    let mediaPath: String?
-    let thumbnailPath: String?
-
-    init(directory: String, layout: InboxLayout) throws {
-        let names = FileSystem.listDirectory(directory)
-        guard let sidecarName = names.sorted().first(where: { DropNames.isSidecar($0) }) else {
-            throw JobError.noSidecar(dir: directory)
-        }
-        sidecar = try Sidecar.parse(try FileSystem.readSmallFile(directory + "/" + sidecarName, limit: Sidecar.maxBytes))
-        let mediaName = String(sidecarName.dropLast(5))
-        let media = directory + "/" + mediaName
-        if FileSystem.status(media) == nil, sidecar.sourceURL == nil,
-           let origin = try? FileSystem.readSmallFile(directory + "/" + Claimer.originFile, limit: 4096) {
-            // A claim cut short between the sidecar and media renames: finish it.
-            let source = String(decoding: origin, as: UTF8.self) + "/" + mediaName
-            try? FileSystem.renameNoReplace(source, media)
-        }
-        switch FileSystem.status(media)?.kind {
-        case .regular?: mediaPath = media
-        case nil: mediaPath = nil
-        case let kind?: throw PipelineError.unreadableMedia(path: mediaName, reason: "not a regular file (\(kind))")
-        }
-        if let t = sidecar.thumbnail, FileSystem.status(directory + "/" + t)?.kind == .regular {
-            thumbnailPath = directory + "/" + t
-        } else {
-            thumbnailPath = nil
-        }
-    }
-}
-
-/// Maps a step's own 0–1 progress into the job's range for the current phase, and writes it to the row at most
-/// twice a second (the front end polls every 2–3 s; more writes would only load SQLite).
-final class PhaseSpan: Sendable {
-    private final class Cell: Sendable {
-        let value = Mutex<(latest: Double, written: Double)>((0, -1))
-    }
-
-    private let store: JobStore
-    private let id: String
-    private let control: JobControl
-    private let cell = Cell()
-    private let flusher = Mutex<Task<Void, Never>?>(nil)
-    private let current = Mutex<JobPhase?>(nil)
-
-    /// The phase the job is in (nil before the first).
-    var phase: JobPhase? { current.withLock { $0 } }
-
-    init(store: JobStore, id: String, control: JobControl) {
-        self.store = store
-        self.id = id
-        self.control = control
-    }
-
-    func enter(_ phase: JobPhase, from: Double, to: Double) async throws {
-        try control.check()
-        current.withLock { $0 = phase }
-        try await store.setPhase(id, phase, progress: from)
-        let cell = self.cell
-        cell.value.withLock { $0 = (from, from) }
-        control.setProgressHandler { fraction in
-            cell.value.withLock { $0.latest = from + (to - from) * fraction }
-        }
-        let store = self.store, id = self.id
-        flusher.withLock { task in
-            guard task == nil else { return }
-            task = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(500))
-                    let value = cell.value.withLock { s -> Double? in
-                        guard s.latest != s.written else { return nil }
-                        s.written = s.latest
-                        return s.latest
-                    }
-                    if let value { try? await store.setProgress(id, value) }
-                }
-            }
-        }
-    }
-
-    func finish() {
-        control.setProgressHandler(nil)
-        flusher.withLock { $0?.cancel() }
-    }
-
-    deinit { flusher.withLock { $0?.cancel() } }
 }

@@ -73,9 +73,11 @@ final class Recovery: Service {
     private let store: JobStore
     private let queue: JobQueue
     private let pollSeconds: Double
+    private let io: BlockingIO
     private let logger: Logger
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, logger: Logger) {
+    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger) {
+        self.io = io
         self.layout = layout
         self.store = store
         self.queue = queue
@@ -102,23 +104,33 @@ final class Recovery: Service {
             logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
             return
         }
+        let layout = self.layout, logger = self.logger
         let claimed: [String]
-        do { claimed = try FileSystem.listDirectoryChecked(layout.processingRoot) } catch {
+        do { claimed = try await io.run { try FileSystem.listDirectoryChecked(layout.processingRoot) } } catch {
             logger.error("cannot list processing/", metadata: ["error": "\(error)"])
             return
         }
+        var candidates: [String] = []
         for id in claimed.sorted() where !id.hasPrefix(".") {
             guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
-            let dir = layout.processing(id)
-            guard let lock = DirectoryLock(path: dir) else { continue }
-            guard FileSystem.listDirectory(dir).contains(where: { DropNames.isSidecar($0) }) else {
-                // A claim that died before its sidecar rename: the drop is still in incoming/.
-                if let st = FileSystem.status(dir), now - st.mtime > 60 { FileSystem.removeTree(dir) }
-                continue
+            candidates.append(id)
+        }
+        // Lock on the pool: a job directory whose lock nobody holds was abandoned (a crash, a dead second daemon).
+        let unlocked = candidates
+        let abandoned = (try? await io.run { () -> [ClaimedJob] in
+            unlocked.compactMap { id in
+                let dir = layout.processing(id)
+                guard let lock = DirectoryLock(path: dir) else { return nil }
+                guard FileSystem.listDirectory(dir).contains(where: { DropNames.isSidecar($0) }) else {
+                    // A claim that died before its sidecar rename: the drop is still in incoming/.
+                    if let st = FileSystem.status(dir), now - st.mtime > 60 { FileSystem.removeTree(dir) }
+                    return nil
+                }
+                return ClaimedJob(videoID: id, lock: lock)
             }
-            if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
-                logger.notice(notDue.isEmpty ? "resuming abandoned job" : "resuming job", metadata: ["job.id": "\(id)"])
-            }
+        }) ?? []
+        for job in abandoned where await queue.enqueue(job) {
+            logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
         }
         let rows: [JobStore.ProcessingRow]
         do { rows = try await store.processingRows() } catch {
@@ -128,7 +140,7 @@ final class Recovery: Service {
         let inProcessing = Set(claimed)
         for row in rows where !inProcessing.contains(row.id) {
             let id = row.id
-            guard await !queue.isKnown(id), FileSystem.status(layout.processing(id)) == nil else { continue }
+            guard await !queue.isKnown(id), (try? await io.run({ FileSystem.status(layout.processing(id)) == nil })) == true else { continue }
             if row.retryRequested {
                 await rerunFromFailed(id)
             } else {
@@ -140,7 +152,8 @@ final class Recovery: Service {
 
     /// The recovery SQL or `inboxd retry`: `failed/<id>/` back to `processing/<id>/`, with a fresh attempt budget.
     private func rerunFromFailed(_ id: String) async {
-        guard FileSystem.status(layout.failed(id))?.kind == .directory else {
+        let layout = self.layout
+        guard (try? await io.run { FileSystem.status(layout.failed(id))?.kind == .directory }) == true else {
             do {
                 try await store.markFailed(id, error: "retry requested, but the originals are gone from \(layout.failed(id))",
                                            reason: .originalsMissing)
@@ -153,11 +166,17 @@ final class Recovery: Service {
             logger.error("cannot start a requested retry", metadata: ["job.id": "\(id)", "error": "\(error)"])
             return
         }
-        do { try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id)) } catch {
+        let lock: DirectoryLock?
+        do {
+            lock = try await io.run {
+                try FileSystem.renameNoReplace(layout.failed(id), layout.processing(id))
+                return DirectoryLock(path: layout.processing(id))
+            }
+        } catch {
             logger.error("cannot move originals back for a retry", metadata: ["job.id": "\(id)", "error": "\(error)"])
             return
         }
-        guard let lock = DirectoryLock(path: layout.processing(id)) else { return }
+        guard let lock else { return }
         if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
             logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
         }
@@ -168,9 +187,12 @@ final class Recovery: Service {
     /// its rename) it fails with reason `lost`, so no client polls a job that will never end.
     private func failIfLost(_ row: JobStore.ProcessingRow, now: Double) async {
         guard let updated = Timestamp.date(row.updatedAt)?.timeIntervalSince1970, now - updated > Self.lostAfterSeconds else { return }
-        let id = row.id
-        if incomingHolds(id) { return }
-        let where_ = FileSystem.status(layout.failed(id)) != nil ? " (its files are in \(layout.failed(id)))" : ""
+        let id = row.id, layout = self.layout
+        let found = try? await io.run { () -> Bool? in
+            Self.incomingHolds(id, layout: layout) ? nil : FileSystem.status(layout.failed(id)) != nil
+        }
+        guard let inFailed = found ?? nil else { return }
+        let where_ = inFailed ? " (its files are in \(layout.failed(id)))" : ""
         let message = "no job behind this row: nothing in processing/ or incoming/ carries id \(id)\(where_)"
         do { try await store.markFailed(id, error: message, reason: .lost) } catch {
             logger.error("cannot record a lost job", metadata: ["job.id": "\(id)", "error": "\(error)"])
@@ -181,7 +203,7 @@ final class Recovery: Service {
 
     static let lostAfterSeconds: Double = 60
 
-    private func incomingHolds(_ id: String) -> Bool {
+    private static func incomingHolds(_ id: String, layout: InboxLayout) -> Bool {
         func holds(_ dir: String, depth: Int) -> Bool {
             for name in FileSystem.listDirectory(dir) {
                 if name.contains(id) { return true }
@@ -195,8 +217,9 @@ final class Recovery: Service {
     /// `failed/<id>/` directories without a row (the db could not take the failure when it happened): recorded now,
     /// from the note the claimer left beside the files, so status and `inboxd retry` see them.
     private func recordUnrecordedFailures() async {
+        let layout = self.layout
         let ids: [String]
-        do { ids = try FileSystem.listDirectoryChecked(layout.failedRoot).filter { !$0.hasPrefix(".") } } catch {
+        do { ids = try await io.run { try FileSystem.listDirectoryChecked(layout.failedRoot).filter { !$0.hasPrefix(".") } } } catch {
             logger.error("cannot list failed/", metadata: ["error": "\(error)"])
             failedNeedScan.store(true, ordering: .relaxed)
             return
@@ -208,12 +231,12 @@ final class Recovery: Service {
             return
         }
         for id in ids where !known.contains(id) {
-            let note = FailureNote.read(from: layout.failed(id))
+            let note = (try? await io.run { FailureNote.read(from: layout.failed(id)) }) ?? nil
             let row = note?.row ?? VideoRow(videoID: id, title: id, source: .drop)
             let message = note?.message ?? "found in \(layout.failed(id)) without a row (the failure could not be recorded)"
             do {
                 try await store.recordRejected(row, error: message, reason: note?.reason ?? .other)
-                FailureNote.remove(from: layout.failed(id))
+                _ = try? await io.run { FailureNote.remove(from: layout.failed(id)) }
                 logger.notice("recorded a failed drop that had no row", metadata: ["job.id": "\(id)"])
             } catch {
                 logger.error("still cannot record failed drop", metadata: ["job.id": "\(id)", "error": "\(error)"])

@@ -1,5 +1,5 @@
+import HTTPKit
 import Hummingbird
-import StatusAPI
 
 extension APIError {
     /// A refusal sent while the request body is (partly) unread: `Connection: close`, so the server does not read
@@ -7,8 +7,6 @@ extension APIError {
     static func refusal(_ status: HTTPResponse.Status, _ error: String, _ detail: String) -> APIError {
         APIError(status, error, detail, headers: [.connection: "close"])
     }
-
-    static func badRequest(_ detail: String) -> APIError { APIError(.badRequest, "bad_request", detail) }
 
     /// The same failure, closing the connection (the rest of the body is unread).
     var closing: APIError {

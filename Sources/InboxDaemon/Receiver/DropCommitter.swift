@@ -1,8 +1,8 @@
 import CInboxd
 import Foundation
+import HTTPKit
 import Logging
 import NIOPosix
-import StatusAPI
 import Store
 
 /// Puts a fully received upload into `incoming/` in the order the watcher relies on: media (and thumbnail) renamed

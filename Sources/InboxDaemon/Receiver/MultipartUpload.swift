@@ -1,8 +1,8 @@
+import HTTPKit
 import Hummingbird
 import Multipart
 import NIOCore
 import NIOPosix
-import StatusAPI
 
 /// Receives a `multipart/form-data` upload: the `video` and `thumbnail` file parts stream into dot-named spool files in
 /// `incoming/`, the small text fields are kept in memory (at most 64 KiB together), other parts are skipped. The raw

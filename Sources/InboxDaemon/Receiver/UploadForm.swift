@@ -1,40 +1,23 @@
 import Foundation
+import HTTPKit
 import Multipart
-import StatusAPI
 import Store
 
-/// The metadata of an upload, whichever route it came through, checked against the sidecar contract.
-struct UploadForm: Sendable {
-    var title: String
-    var description: String
-    var visibility: Visibility
+extension DropRequest {
+    /// An upload's metadata (form fields, the PUT's query, the URL-ingest JSON), checked as every drop's is; a
+    /// refusal is a 400 that names the field.
+    static func upload(_ build: () throws(DropFieldError) -> DropRequest) throws(APIError) -> DropRequest {
+        do throws(DropFieldError) { return try build() } catch { throw APIError.badRequest(error.description) }
+    }
 
-    init(title: String?, description: String?, visibility: String?) throws {
-        guard let title, !title.isEmpty else { throw APIError.badRequest("missing 'title'") }
-        guard title.unicodeScalars.contains(where: { !Self.isBlank($0) }) else { throw APIError.badRequest("'title' is blank") }
-        guard title.unicodeScalars.count <= 200 else { throw APIError.badRequest("'title' is longer than 200 characters") }
-        self.title = title
-        self.description = description ?? ""
-        if let visibility, !visibility.isEmpty {
-            guard let v = Visibility(rawValue: visibility) else {
-                throw APIError.badRequest("'visibility' must be draft, private or published, not '\(visibility)'")
-            }
-            self.visibility = v
-        } else {
-            self.visibility = .draft
+    static func upload(title: String?, description: String?, visibility: String?) throws(APIError) -> DropRequest {
+        try upload { () throws(DropFieldError) in
+            var r = try DropRequest(title: title)
+            try r.setDescription(description)
+            try r.setVisibility(visibility)
+            return r
         }
     }
-}
-
-extension UploadForm {
-    /// Whitespace as the OpenAPI `\S` pattern means it (Python's `str.isspace`): Unicode spaces and line breaks plus
-    /// the ASCII separators U+001C–U+001F, so the schema and the server agree on what a blank title is.
-    static func isBlank(_ s: Unicode.Scalar) -> Bool {
-        CharacterSet.whitespacesAndNewlines.contains(s) || (0x1C...0x1F).contains(s.value)
-    }
-
-    /// `http(s)://host[:port][/path][?query]` in plain ASCII: the OpenAPI pattern for `url`, checked verbatim.
-    static let urlPattern = #"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$"#
 }
 
 /// `application/x-www-form-urlencoded` decoding of a query string (`+` is a space), which is how HTTP clients

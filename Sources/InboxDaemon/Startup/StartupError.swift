@@ -42,8 +42,8 @@ enum StartupError: Error, CustomStringConvertible {
 /// A plain sentence for any error: typed errors speak for themselves; Foundation's errors lose their
 /// `NSCocoaErrorDomain … UserInfo={…}` wrapping.
 func plainDescription(_ error: Error) -> String {
-    if let e = error as? CustomStringConvertible, !(error is NSError && type(of: error) == NSError.self) {
-        let text = e.description
+    if type(of: error) != NSError.self {
+        let text = String(describing: error)
         if !text.contains("NSCocoaErrorDomain") && !text.contains("UserInfo=") { return text }
     }
     let ns = error as NSError

@@ -1,5 +1,6 @@
 import GRDB
 import Store
+import TokenHash
 
 /// The `users` table's admin operations behind `inboxd user …`. Writes go through the daemon's db file with a
 /// normal writer connection (WAL and a busy timeout make this safe next to a running daemon).
@@ -25,8 +26,8 @@ struct UserAdmin {
         guard (1...64).contains(username.count),
               username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
               !username.hasPrefix(".") else { throw Failure.invalidName(username) }
-        let token = UserToken.generate()
-        var row = UserRow(username: username, canUpload: canUpload, isAdmin: isAdmin, tokenHash: UserToken.hash(token))
+        let token = TokenHash.newToken()
+        var row = UserRow(username: username, canUpload: canUpload, isAdmin: isAdmin, tokenHash: TokenHash.hash(token))
         try db.write { db in
             guard try UserRow.filter(Column("username") == username).fetchCount(db) == 0 else { throw Failure.exists(username) }
             try row.insert(db)

@@ -107,12 +107,12 @@ public struct URLDownloader: Sendable {
         }
         let easy = try CurlEasy()
         easy.set(CURLOPT_URL, url)
-        easy.set(CURLOPT_PROTOCOLS_STR, "http,https")
-        easy.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        try easy.require(CURLOPT_PROTOCOLS_STR, "http,https", name: "CURLOPT_PROTOCOLS_STR")
+        try easy.require(CURLOPT_REDIR_PROTOCOLS_STR, "http,https", name: "CURLOPT_REDIR_PROTOCOLS_STR")
         easy.set(CURLOPT_FOLLOWLOCATION, true)
         easy.set(CURLOPT_MAXREDIRS, configuration.maxRedirects)
         // A proxy from the environment would be the only address the guard sees.
-        easy.set(CURLOPT_PROXY, "")
+        try easy.require(CURLOPT_PROXY, "", name: "CURLOPT_PROXY")
         easy.set(CURLOPT_USERAGENT, "inboxd (URL ingest)")
         easy.set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeoutSeconds * 1000))
         easy.set(CURLOPT_LOW_SPEED_LIMIT, configuration.lowSpeedBytesPerSecond)
@@ -120,7 +120,7 @@ public struct URLDownloader: Sendable {
         easy.set(CURLOPT_MAXFILESIZE_LARGE, offset: configuration.maxBytes)
         easy.maxBodyBytes = configuration.maxBytes
         easy.setSink(.file(fd: fd))
-        easy.setConnectFilter { addressGuard.refusal(for: $0) }
+        try easy.setConnectFilter { addressGuard.refusal(for: $0) }
         easy.setBodyGate { status, headers in
             status < 400 && !(detectPage && Self.isHTML(headers["content-type"]))
         }

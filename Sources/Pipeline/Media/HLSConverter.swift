@@ -1,7 +1,7 @@
 import CLibAV
 import Foundation
 
-/// Converts one media file to VOD HLS in the DESIGN.md output layout, in-process with libav.
+/// Converts one media file to VOD HLS in the output layout README describes ("Output and conversion"), in-process with libav.
 ///
 /// H.264 (8-bit 4:2:0, no display rotation) with AAC or without audio is stream-copied (`.remux`): fast,
 /// lossless, and segments follow the source's keyframes (never `split_by_time`, which would start segments
@@ -23,7 +23,7 @@ public struct HLSConverter: Sendable {
     }
 
     /// Blocking: the caller runs it on `DedicatedThread`. Writes `outputDirectory/master.m3u8` →
-    /// `outputDirectory/<rendition>/index.m3u8` + `seg_00000.ts`… (DESIGN.md output layout).
+    /// `outputDirectory/<rendition>/index.m3u8` + `seg_00000.ts`… (README, "Output and conversion").
     /// On failure or cancellation the directory may hold partial segments and no playlist; the caller removes it.
     public func convert(
         input path: String, outputDirectory: String, clip: ClipRange?, control: JobControl

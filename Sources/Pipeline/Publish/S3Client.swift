@@ -138,7 +138,9 @@ final class S3Client: Sendable {
             headers: request.headers, payloadHash: request.payloadHash)
         easy.set(CURLOPT_URL, "\(scheme)://\(requestHost)\(uri)\(query.isEmpty ? "" : "?" + query)")
         easy.set(CURLOPT_PATH_AS_IS, true)
-        easy.set(CURLOPT_PROTOCOLS_STR, "http,https")
+        do throws(PipelineError) { try easy.require(CURLOPT_PROTOCOLS_STR, "http,https", name: "CURLOPT_PROTOCOLS_STR") } catch {
+            return .fatal(error)
+        }
         easy.set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeoutSeconds * 1000))
         easy.set(CURLOPT_TIMEOUT_MS, Int(configuration.requestTimeoutSeconds * 1000))
         switch request.method {

@@ -80,12 +80,12 @@ struct SigV4Signer: Sendable {
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
 
-    /// `20130524T000000Z` and `20130524` in UTC.
+    /// `20130524T000000Z` and `20130524` in UTC: ISO 8601's basic format, as AWS signs it.
     private static func timestamps(_ date: Date) -> (String, String) {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        let day = String(format: "%04d%02d%02d", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday))
-        return (day + String(format: "T%02d%02d%02dZ", Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec)), day)
+        let stamp = date.formatted(basicFormat)
+        return (stamp, String(stamp.prefix(8)))
     }
+
+    private static let basicFormat = Date.ISO8601FormatStyle(
+        dateSeparator: .omitted, dateTimeSeparator: .standard, timeSeparator: .omitted, timeZone: .gmt)
 }

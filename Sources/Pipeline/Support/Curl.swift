@@ -8,7 +8,4 @@ public enum Curl {
     /// Initialises libcurl once per process (Swift runs a static initialiser exactly once).
     @discardableResult
     public static func globalInit() -> Bool { initialized }
-
-    /// The linked libcurl's version string, e.g. `libcurl/7.88.1 OpenSSL/3.0.17 …`.
-    public static var version: String { String(cString: curl_version()) }
 }

@@ -143,6 +143,19 @@ final class CurlEasy: @unchecked Sendable {
         inboxd_curl_setopt_string(handle, option, value)
     }
 
+    /// Sets an option a safety rule rests on (allowed protocols, no proxy): when libcurl refuses it, the transfer
+    /// must not run without the rule, so the refusal is an error (fail closed).
+    func require(_ option: CURLoption, _ value: String, name: String) throws(PipelineError) {
+        try check(set(option, value), "\(name)=\"\(value)\"")
+    }
+
+    private func check(_ code: CURLcode, _ what: String) throws(PipelineError) {
+        guard code != CURLE_OK else { return }
+        throw .invalidArgument(
+            "libcurl refused \(what): \(String(cString: curl_easy_strerror(code))) (curl error \(code.rawValue)); "
+                + "the transfer was not started without it (is libcurl older than 7.85?)")
+    }
+
     /// Request headers (`Name: value`); kept alive until the next `reset()`.
     func setHeaders(_ headers: [(String, String)]) {
         if let headerList { curl_slist_free_all(headerList) }
@@ -184,13 +197,15 @@ final class CurlEasy: @unchecked Sendable {
         inboxd_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    /// Checks every address before curl connects to it (each redirect hop, each DNS answer).
-    func setConnectFilter(_ filter: @escaping ConnectFilter) {
+    /// Checks every address before curl connects to it (each redirect hop, each DNS answer). Throws when libcurl
+    /// does not take the callback: without it nothing would check the addresses.
+    func setConnectFilter(_ filter: @escaping ConnectFilter) throws(PipelineError) {
         connectFilter = filter
-        inboxd_curl_setopt_opensocket_callback(handle, CURLOPT_OPENSOCKETFUNCTION) { user, purpose, address in
+        try check(inboxd_curl_setopt_pointer(handle, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(self).toOpaque()),
+                  "CURLOPT_OPENSOCKETDATA")
+        try check(inboxd_curl_setopt_opensocket_callback(handle, CURLOPT_OPENSOCKETFUNCTION) { user, purpose, address in
             Unmanaged<CurlEasy>.fromOpaque(user!).takeUnretainedValue().openSocket(purpose, address)
-        }
-        inboxd_curl_setopt_pointer(handle, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(self).toOpaque())
+        }, "CURLOPT_OPENSOCKETFUNCTION")
     }
 
     // MARK: Transfer
@@ -226,12 +241,6 @@ final class CurlEasy: @unchecked Sendable {
         var p: UnsafeMutablePointer<CChar>?
         guard inboxd_curl_getinfo_string(handle, CURLINFO_CONTENT_TYPE, &p) == CURLE_OK, let p else { return nil }
         return String(cString: p)
-    }
-
-    var bytesUploaded: Int64 {
-        var n: curl_off_t = 0
-        inboxd_curl_getinfo_off(handle, CURLINFO_SIZE_UPLOAD_T, &n)
-        return Int64(n)
     }
 
     // MARK: Callbacks

@@ -11,6 +11,9 @@ final class AudioResampler {
     private let converted: Frame
 
     init(to encoder: CodecContext) throws(PipelineError) {
+        // The frame first: `deinit` does not run for a half-initialised object, so nothing allocated by hand may
+        // exist yet when a throwing step fails.
+        converted = try Frame()
         sampleRate = encoder.raw.pointee.sample_rate
         format = encoder.raw.pointee.sample_fmt
         av_channel_layout_copy(&layout, &encoder.raw.pointee.ch_layout)
@@ -19,7 +22,6 @@ final class AudioResampler {
             throw .libav(step: "av_audio_fifo_alloc", reason: "out of memory")
         }
         self.fifo = fifo
-        converted = try Frame()
     }
 
     deinit {

@@ -75,7 +75,7 @@ extension MediaStream {
     /// display matrix, rounded as the ffmpeg CLI's autorotate does. Mirrored matrices count as their rotation.
     var displayRotation: Int {
         var size = 0
-        guard let data = av_stream_get_side_data(raw, AV_PKT_DATA_DISPLAYMATRIX, &size), size >= 9 * 4 else { return 0 }
+        guard let data = inboxd_stream_display_matrix(raw, &size), size >= 9 * 4 else { return 0 }
         let angle = av_display_rotation_get(UnsafeRawPointer(data).assumingMemoryBound(to: Int32.self))
         guard angle.isFinite else { return 0 }
         var theta = -angle.rounded()

@@ -1,7 +1,7 @@
 import CLibAV
 import Foundation
 
-/// libav's "hls" muxer writing one rendition in the DESIGN.md layout:
+/// libav's "hls" muxer writing one rendition in the README's output layout:
 /// `<dir>/master.m3u8` → `<dir>/<rendition>/index.m3u8` + `seg_00000.ts`…
 ///
 /// The layout comes from `var_stream_map` with `%v` in both the playlist and the segment names and

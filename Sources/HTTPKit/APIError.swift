@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Store
 
 /// Every error answer is JSON `{"error": "...", "detail": "..."}` with the right status code.
 public struct APIError: HTTPResponseError {
@@ -16,7 +17,7 @@ public struct APIError: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try JSONEncoder().encode(["error": error, "detail": detail])
+        let body = try JSONEncoder.api.encode(["error": error, "detail": detail])
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -26,12 +27,16 @@ public struct APIError: HTTPResponseError {
         APIError(.notFound, "not_found", "no video with id \(id)")
     }
 
-    /// Ids are UUIDs; ids carried over from the old web app's db may be other short tokens (e.g. integers).
+    public static func badRequest(_ detail: String) -> APIError { APIError(.badRequest, "bad_request", detail) }
+
+    /// Sent with every 401, as RFC 6750 asks.
+    public static let challenge: HTTPFields = [.wwwAuthenticate: "Bearer"]
+
+    /// The path's video id as a lookup key (`VideoID.lookupKey`), else 400.
     public static func validateID(_ id: String) throws -> String {
-        let ok = !id.isEmpty && id.count <= 64 && id.utf8.allSatisfy {
-            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45
+        guard let key = VideoID.lookupKey(id) else {
+            throw APIError(.badRequest, "invalid_video_id", "video id must be a UUID, got '\(id.prefix(80))'")
         }
-        guard ok else { throw APIError(.badRequest, "invalid_video_id", "video id must be a UUID, got '\(id.prefix(80))'") }
-        return UUID(uuidString: id) != nil ? id.lowercased() : id
+        return key
     }
 }

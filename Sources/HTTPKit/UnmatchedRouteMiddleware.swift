@@ -1,18 +1,20 @@
 import Hummingbird
 
 /// Turns the router's bare 404 for an unmatched request into the contract's JSON error, and into 405 (with
-/// `Allow`) when the path exists under other methods.
+/// `Allow`) when the path exists under other methods of the router's own routes (`RouteTable`).
 public struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    let table: RouteTable
+
+    public init(routes: RouteTable) { table = routes }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response: Response
         do {
             response = try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && Self.isUnmatched(context) {
-            throw Self.answer(request)
+            throw answer(request)
         }
-        if response.status == .notFound && Self.isUnmatched(context) { throw Self.answer(request) }
+        if response.status == .notFound && Self.isUnmatched(context) { throw answer(request) }
         return response
     }
 
@@ -21,8 +23,8 @@ public struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddlewar
         context.endpointPath == nil || context.endpointPath == "NotFound"
     }
 
-    static func answer(_ request: Request) -> APIError {
-        let allowed = allowedMethods(request.uri.path)
+    func answer(_ request: Request) -> APIError {
+        let allowed = Self.allowedMethods(request.uri.path, routes: table.routes)
         if allowed.isEmpty {
             return APIError(.notFound, "not_found", "no route for \(request.method.rawValue) \(request.uri.path.prefix(200))")
         }
@@ -30,11 +32,11 @@ public struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddlewar
                         headers: [.allow: allowed.joined(separator: ", ")])
     }
 
-    /// Methods of the most specific documented route for `path` (a literal segment beats a `{parameter}`), and
-    /// of both `/api/videos` spellings, with and without the trailing slash, as the router treats them alike.
-    static func allowedMethods(_ path: String) -> [String] {
+    /// Methods of the most specific route for `path` (a literal segment beats a `{parameter}`); a trailing slash
+    /// does not matter, as the router treats both spellings alike.
+    static func allowedMethods(_ path: String, routes: [RouteTable.Route]) -> [String] {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        let hits = OpenAPIDocument.routes.filter { matches(template: $0.path, parts) }
+        let hits = routes.filter { matches(template: $0.path, parts) }
         let fewestParameters = hits.map { $0.path.filter { $0 == "{" }.count }.min()
         var methods: [String] = []
         for hit in hits where hit.path.filter({ $0 == "{" }).count == fewestParameters && !methods.contains(hit.method) {

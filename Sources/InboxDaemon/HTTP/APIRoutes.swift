@@ -1,0 +1,21 @@
+import HTTPKit
+import Hummingbird
+import NIOPosix
+import StatusAPI
+
+/// Every route the daemon's listener serves, registered in one place so the tests check the same router the daemon
+/// runs (against `openapi.yaml`, and in process). Records the routes in `table` for the 405 answers.
+enum APIRoutes {
+    static func register(
+        on router: Router<APIRequestContext>, table: RouteTable, statusStore: StatusStore, metrics: InboxMetrics, receiver: Receiver
+    ) {
+        StatusRoutes.register(on: router, store: statusStore)
+        VideoListRoutes.register(on: router, store: statusStore)
+        EventRoutes.register(on: router, store: statusStore)
+        EventStreamRoutes.register(on: router, store: statusStore)
+        metrics.register(on: router, store: statusStore)
+        OpenAPIDocument.register(on: router)
+        receiver.addRoutes(to: router)
+        table.record(router)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Pipeline
+
+/// The files of one job directory: its sidecar, its media (nil for URL ingest) and an optional thumbnail.
+struct JobFiles: Sendable {
+    let sidecar: Sidecar
+    let mediaPath: String?
+    let thumbnailPath: String?
+
+    init(directory: String, layout: InboxLayout) throws {
+        let names = FileSystem.listDirectory(directory)
+        guard let sidecarName = names.sorted().first(where: { DropNames.isSidecar($0) }) else {
+            throw JobError.noSidecar(dir: directory)
+        }
+        sidecar = try Sidecar.parse(try FileSystem.readSmallFile(directory + "/" + sidecarName, limit: Sidecar.maxBytes))
+        let mediaName = String(sidecarName.dropLast(5))
+        let media = directory + "/" + mediaName
+        if FileSystem.status(media) == nil, sidecar.sourceURL == nil,
+           let origin = try? FileSystem.readSmallFile(directory + "/" + Claimer.originFile, limit: 4096) {
+            // A claim cut short between the sidecar and media renames: finish it.
+            let source = String(decoding: origin, as: UTF8.self) + "/" + mediaName
+            try? FileSystem.renameNoReplace(source, media)
+        }
+        switch FileSystem.status(media)?.kind {
+        case .regular?: mediaPath = media
+        case nil: mediaPath = nil
+        case let kind?: throw PipelineError.unreadableMedia(path: mediaName, reason: "not a regular file (\(kind))")
+        }
+        if let t = sidecar.thumbnail, FileSystem.status(directory + "/" + t)?.kind == .regular {
+            thumbnailPath = directory + "/" + t
+        } else {
+            thumbnailPath = nil
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+@testable import InboxDaemon
+import Testing
+
+/// `inboxd.toml` as an operator writes it: relative paths, credentials from the environment, flags over the file.
+@Suite struct ConfigTests {
+    private func write(_ toml: String) throws -> (dir: String, path: String) {
+        let dir = NSTemporaryDirectory() + "inboxd-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
+        let path = dir + "/etc/inboxd.toml"
+        try toml.write(toFile: path, atomically: true, encoding: .utf8)
+        return (dir, path)
+    }
+
+    @Test func relativePathsAreRelativeToTheConfigFileAndDefaultsAreFilledIn() throws {
+        let (dir, path) = try write("inbox = \"box\"\ndb = \"../state/inboxd.db\"\noutput = \"/srv/out\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c.inbox == dir + "/etc/box")
+        #expect((c.db as NSString).standardizingPath == dir + "/state/inboxd.db")
+        #expect(c.output == "/srv/out")
+        #expect(c.listen == ListenAddress(host: "127.0.0.1", port: 8080) && c.workers == 2 && c.settleSeconds == 5)
+        #expect(c.s3 == nil)
+        #expect(c.effectivePublicURL == "http://127.0.0.1:8080")
+    }
+
+    @Test func s3CredentialsComeFromTheStandardEnvironmentWhenTheFileHasNone() throws {
+        let (dir, path) = try write("[s3]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"videos\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "tok", "AWS_REGION": "eu-west-1"]
+        let s3 = try #require(try Config.load(path: path, environment: env).s3)
+        #expect(s3.accessKeyID == "AKID" && s3.secretAccessKey == "secret" && s3.sessionToken == "tok" && s3.region == "eu-west-1")
+        let missing = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(missing?.description == "config key 's3.access_key_id': required (or set AWS_ACCESS_KEY_ID)")
+    }
+
+    @Test func theFilesOwnCredentialsWinOverTheEnvironment() throws {
+        let (dir, path) = try write("[s3]\nendpoint = \"http://s3\"\nbucket = \"b\"\naccess_key_id = \"file\"\nsecret_access_key = \"file-secret\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s3 = try #require(try Config.load(path: path, environment: ["AWS_ACCESS_KEY_ID": "env", "AWS_SECRET_ACCESS_KEY": "env"]).s3)
+        #expect(s3.accessKeyID == "file" && s3.secretAccessKey == "file-secret")
+    }
+
+    @Test func anUnknownKeyOrABadValueIsRefusedNamingIt() throws {
+        let (dir, path) = try write("inbox = \"i\"\nworkerz = 3\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let unknown = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(unknown?.description == "unknown config key 'workerz'")
+        try "listen = \"nowhere\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let bad = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(bad?.description == "config key 'listen': expected HOST:PORT, got 'nowhere'")
+    }
+
+    @Test func theDbFlagOverridesTheFileAndInboxdConfigNamesTheFile() throws {
+        let (dir, path) = try write("db = \"from-file.db\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flagged = try CommonOptions.parse(["--config", path, "--db", "/tmp/flag.db"]).load()
+        #expect(flagged.db == "/tmp/flag.db")
+        let relative = try CommonOptions.parse(["--config", path, "--db", "rel.db"]).load()
+        #expect(relative.db == FileManager.default.currentDirectoryPath + "/rel.db", "a flag is relative to the working directory")
+        #expect(try CommonOptions.parse(["--config", path]).load().db == dir + "/etc/from-file.db")
+    }
+}

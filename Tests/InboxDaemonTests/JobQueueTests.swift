@@ -1,0 +1,58 @@
+import Foundation
+@testable import InboxDaemon
+import Pipeline
+import Testing
+
+/// The in-memory queue between the claimer and the workers.
+@Suite struct JobQueueTests {
+    /// A claimed job; each call locks a directory of its own (a second lock on one directory would fail).
+    private func job(_ dir: String, _ id: String) throws -> ClaimedJob {
+        let path = dir + "/" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return ClaimedJob(videoID: id, lock: try #require(DirectoryLock(path: path)))
+    }
+
+    @Test func jobsComeOutInOrderOnceEachAndAKnownIdIsNotQueuedTwice() async throws {
+        let dir = NSTemporaryDirectory() + "inboxd-queue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queue = JobQueue()
+        #expect(await queue.enqueue(try job(dir, "a")))
+        #expect(await queue.enqueue(try job(dir, "b")))
+        #expect(await !queue.enqueue(try job(dir, "a")), "already queued")
+        #expect(await queue.isKnown("a"))
+        #expect(await !queue.isKnown("c"))
+        let first = await queue.next()
+        #expect(first?.videoID == "a")
+        await queue.started("a", control: JobControl())
+        #expect(await !queue.enqueue(try job(dir, "a")), "already running")
+        #expect(await queue.running == 1)
+        await queue.finished("a")
+        #expect(await queue.next()?.videoID == "b")
+        #expect(await queue.running == 0)
+    }
+
+    /// Whether the worker asks before or after the job arrives, it gets it; a closed queue answers nil.
+    @Test func aWaitingWorkerGetsTheNextJobAndCloseReleasesTheRest() async throws {
+        let dir = NSTemporaryDirectory() + "inboxd-queue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queue = JobQueue()
+        async let waiting = queue.next()
+        #expect(await queue.enqueue(try job(dir, "x")))
+        #expect(await waiting?.videoID == "x")
+
+        async let idle = queue.next()
+        await queue.close()
+        #expect(await idle == nil)
+        #expect(await !queue.enqueue(try job(dir, "y")), "closed")
+        #expect(await queue.next() == nil)
+    }
+
+    @Test func cancelAllStopsEveryRunningJobWithTheReason() async {
+        let queue = JobQueue()
+        let one = JobControl(), two = JobControl()
+        await queue.started("1", control: one)
+        await queue.started("2", control: two)
+        await queue.cancelAll(reason: "shutdown")
+        #expect(one.isCancelled && two.isCancelled && one.cancelReason == "shutdown")
+    }
+}
