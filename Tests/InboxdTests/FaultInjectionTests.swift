@@ -22,6 +22,11 @@ import Testing
         var report = FaultReport(scenario: "kill -9 loop")
         let s3 = try SeaweedFS(bucket: "kill-loop")
         defer { s3.stop() }
+        // A slow S3 (one object at a time, 0.2 s each): an upload lasts long enough to be killed in, and a job
+        // seldom finishes unnoticed between two kills, so work stays in flight for every kill point.
+        let proxy = try FaultProxy(upstream: s3.endpoint)
+        defer { proxy.stop() }
+        proxy.setLatency(0.2)
         let media = try MediaFactory()
         var drops: [Drop] = []
         for i in 0..<dropCount {
@@ -38,7 +43,8 @@ import Testing
         options.workers = 3
         options.settleSeconds = 0.2
         options.recoveryPollSeconds = 0.2
-        options.extraTOML = s3TOML(s3, prefix: "kill") + retryTOML(baseSeconds: 0.2, maxSeconds: 1, maxAttempts: 1000)
+        options.extraTOML = s3TOML(s3, prefix: "kill", endpoint: proxy.endpoint, extra: "parallelism = 1")
+            + retryTOML(baseSeconds: 0.2, maxSeconds: 1, maxAttempts: 1000)
         let d = try DaemonHarness(options)
         defer { d.cleanUp() }
 
@@ -82,8 +88,8 @@ import Testing
                 }
                 Thread.sleep(forTimeInterval: Double.random(in: 0...0.5, using: &rng))
             case .uploading:
-                hit = try unfinished() > 0 && spin(timeout: 15, every: 1_000) { d.logText(from: cursor).contains("S3 object uploaded") }
-                usleep(UInt32.random(in: 0...15_000, using: &rng))
+                hit = try unfinished() > 0 && spin(timeout: 15, every: 1_000) { d.logText(from: cursor).contains("S3 upload started") }
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.6, using: &rng))
             case .commit:
                 // The master playlist is the last object uploaded, right before the commit; "Video conversion
                 // completed" is logged right after it, before the job's directories are removed.

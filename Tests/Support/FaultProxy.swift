@@ -7,7 +7,7 @@ import Foundation
 /// decides on a fault, and otherwise forwards head and body to the upstream with `Connection: close` and relays the
 /// answer byte for byte until the upstream closes. The Host header is left as the client sent it, so SigV4
 /// signatures (which cover it) still verify upstream. Faults are switched at runtime, for the next N requests or
-/// for a time window; without one the proxy passes everything through.
+/// for a time window; without one the proxy passes everything through, after an optional latency.
 public final class FaultProxy: @unchecked Sendable {
     public enum Fault: String, Sendable, CaseIterable, CustomStringConvertible {
         /// 503 with an S3 `ServiceUnavailable` error body.
@@ -36,6 +36,7 @@ public final class FaultProxy: @unchecked Sendable {
     private var counts: [Fault: Int] = [:]
     private var forwardedCount = 0
     private var stopped = false
+    private var latencySeconds = 0.0
 
     private struct Rule {
         let fault: Fault
@@ -85,6 +86,9 @@ public final class FaultProxy: @unchecked Sendable {
     public func inject(_ fault: Fault, for seconds: Double) {
         lock.withLock { rules.append(Rule(fault: fault, remaining: nil, until: Date().addingTimeInterval(seconds))) }
     }
+
+    /// A slow S3: every forwarded request waits this long before it is sent on (0 by default).
+    public func setLatency(_ seconds: Double) { lock.withLock { latencySeconds = seconds } }
 
     /// Drops every pending fault: from now on everything passes through.
     public func passThrough() { lock.withLock { rules.removeAll() } }
@@ -240,6 +244,8 @@ public final class FaultProxy: @unchecked Sendable {
 
     private func forward(_ request: RequestHead, _ client: Int32) {
         defer { close(client) }
+        let latency = lock.withLock { latencySeconds }
+        if latency > 0 { Thread.sleep(forTimeInterval: latency) }
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard upstream >= 0 else { return }
         defer { close(upstream) }
