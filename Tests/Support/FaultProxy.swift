@@ -7,7 +7,8 @@ import Foundation
 /// decides on a fault, and otherwise forwards head and body to the upstream with `Connection: close` and relays the
 /// answer byte for byte until the upstream closes. The Host header is left as the client sent it, so SigV4
 /// signatures (which cover it) still verify upstream. Faults are switched at runtime, for the next N requests or
-/// for a time window; without one the proxy passes everything through, after an optional latency.
+/// for a time window; without one the proxy passes everything through, after an optional latency. Its threads keep
+/// it alive until `stop()`.
 public final class FaultProxy: @unchecked Sendable {
     public enum Fault: String, Sendable, CaseIterable, CustomStringConvertible {
         /// 503 with an S3 `ServiceUnavailable` error body.
@@ -72,8 +73,6 @@ public final class FaultProxy: @unchecked Sendable {
         thread.name = "fault-proxy-accept"
         thread.start()
     }
-
-    deinit { stop() }
 
     // MARK: switching faults
 
