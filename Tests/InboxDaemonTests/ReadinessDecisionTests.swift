@@ -130,6 +130,14 @@ import Testing
         out.append(Case(name: "sidecar is a FIFO: rejected unread",
                         facts: facts(sidecar: oldSidecar.file, media: oldMedia.file, content: .notRead, sidecarKind: .other("a FIFO")),
                         now: 100, expected: .reject(.unsafeFile, message: "sidecar talk.mp4.json is a FIFO; inboxd only reads regular files")))
+        var linked = facts(sidecar: oldSidecar.file, media: oldMedia.file)
+        linked.mediaLinks = 2
+        out.append(Case(name: "media with a second hard link: rejected", facts: linked, now: 100,
+                        expected: .reject(.unsafeFile, message: "media talk.mp4 has 2 hard links; a hard link can expose a file from outside the inbox, so inboxd refuses it (copy the file instead, or set allow_hard_links = true)")))
+        var oversized = facts(sidecar: oldSidecar.file, media: oldMedia.file, content: .notRead)
+        oversized.sidecarSize = 70_000
+        out.append(Case(name: "sidecar over 64 KiB: rejected by its size, unread", facts: oversized, now: 100,
+                        expected: .reject(.sidecar, message: "sidecar is 70000 bytes; the limit is 65536")))
         out.append(Case(name: "sidecar deleted: forgotten", facts: facts(sidecar: oldSidecar.file, media: oldMedia.file, sidecarKind: nil),
                         now: 100, expected: .forget))
         return out
@@ -138,6 +146,14 @@ import Testing
     @Test(arguments: cases)
     func theReadinessTable(_ c: Case) {
         #expect(ReadinessDecision.decide(c.facts, now: c.now, timing: Self.timing) == c.expected)
+    }
+
+    @Test func allowHardLinksLetsALinkedMediaFileBeClaimed() {
+        var f = Self.facts(sidecar: TrackedFile(now: 100, mtime: 50), media: TrackedFile(now: 100, mtime: 50))
+        f.mediaLinks = 3
+        var timing = Self.timing
+        timing.allowHardLinks = true
+        #expect(ReadinessDecision.decide(f, now: 100, timing: timing) == .claim(hasMedia: true))
     }
 
     @Test func hiddenAndTemporaryNamesAreNeverDrops() {

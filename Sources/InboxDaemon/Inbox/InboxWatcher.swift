@@ -134,10 +134,9 @@ final class InboxWatcher: Service {
             let mediaPath = String(sidecarPath.dropLast(5))
             var facts = DropFacts(sidecarName: (sidecarPath as NSString).lastPathComponent,
                                   mediaName: (mediaPath as NSString).lastPathComponent, sidecar: tracked)
-            var sidecarSize: Int64 = 0
             if let st = FileSystem.status(sidecarPath) {
-                sidecarSize = st.size
                 facts.sidecarKind = st.kind
+                facts.sidecarSize = st.size
                 facts.sidecar.observe(size: st.size, mtime: st.mtime, now: now)
                 state.files[sidecarPath] = facts.sidecar
             }
@@ -151,9 +150,7 @@ final class InboxWatcher: Service {
             }
             var decision = ReadinessDecision.decide(facts, now: now, timing: timing)
             if decision == .readSidecar {
-                if sidecarSize > Sidecar.maxBytes {
-                    facts.content = .invalid(.tooLarge(Int(sidecarSize)))  // its real size: a read stops past the limit
-                } else if let bytes = try? FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes) {
+                if let bytes = try? FileSystem.readSmallFile(sidecarPath, limit: Sidecar.maxBytes) {
                     do throws(SidecarError) { facts.content = .parsed(try Sidecar.parse(bytes)) } catch { facts.content = .invalid(error) }
                 } else {
                     facts.content = .unreadable

@@ -16,6 +16,8 @@ struct DropFacts {
     var mediaName: String
     /// nil: the sidecar is gone.
     var sidecarKind: FileSystem.Kind?
+    /// From `lstat`: a sidecar over the limit is refused by its real size, unread (a read stops past the limit).
+    var sidecarSize: Int64 = 0
     var sidecar: TrackedFile
     var content: SidecarContent = .notRead
     /// nil: no media file (yet).
@@ -58,6 +60,7 @@ enum ReadinessDecision: Equatable {
         guard f.sidecar.openCount == 0, f.sidecar.completedAt != nil || f.sidecar.isSettled(now: now, settle: timing.settleSeconds) else {
             return .wait(.sidecarIncomplete)
         }
+        if f.sidecarSize > Sidecar.maxBytes { return .reject(.sidecar, message: SidecarError.tooLarge(Int(f.sidecarSize)).description) }
         let sidecar: Sidecar
         switch f.content {
         case .notRead: return .readSidecar
