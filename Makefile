@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/inboxd
 
-.PHONY: bootstrap build run test bench clean
+.PHONY: bootstrap build run test soak bench clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -16,6 +16,12 @@ run: build
 test: bootstrap
 	$(SWIFT) build --build-tests
 	INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build --no-parallel
+
+# The fault-injection suites with their long variants (more kills, a bigger hostile corpus); INBOXD_FAULT_SEED replays a run.
+soak: bootstrap
+	$(SWIFT) build --build-tests
+	INBOXD_SOAK=1 INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build --no-parallel \
+		--filter 'FaultInjectionTests|S3FaultTests|HostileMediaTests|DiskFullTests'
 
 bench: bootstrap
 	$(SWIFT) build -c release --product inboxd

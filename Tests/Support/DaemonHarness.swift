@@ -31,6 +31,9 @@ public final class DaemonHarness: @unchecked Sendable {
         public var extraTOML = ""
         /// Share the inbox and db of another harness (a second daemon on the same inbox).
         public var sharing: DaemonHarness?
+        /// Put the db and/or the output directory elsewhere (e.g. on a small filesystem made by the test).
+        public var db: String?
+        public var output: String?
         /// Extra environment for the daemon (e.g. the `INBOXD_TEST_CRASH_ON` fault hook).
         public var environment: [String: String] = [:]
         public init() {}
@@ -40,8 +43,8 @@ public final class DaemonHarness: @unchecked Sendable {
         let dir = try TempDir("inboxd-daemon")
         root = dir.path
         inbox = options.sharing?.inbox ?? root + "/inbox"
-        db = options.sharing?.db ?? root + "/inboxd.db"
-        output = options.sharing?.output ?? root + "/output"
+        db = options.sharing?.db ?? options.db ?? root + "/inboxd.db"
+        output = options.sharing?.output ?? options.output ?? root + "/output"
         port = FreePort.next()
         environment = options.environment
         configPath = root + "/inboxd.toml"
@@ -107,6 +110,29 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func kill9() { stop(signal: SIGKILL) }
 
+    /// SIGTERM, then waits up to `seconds` for the daemon to exit on its own (SIGKILL after that, reported as
+    /// `exitedInTime == false`).
+    public func stopGracefully(within seconds: Double) -> (status: Int32, exitedInTime: Bool) {
+        guard let p = lock.withLock({ process }) else { return (0, true) }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        let inTime = !p.isRunning
+        if !inTime { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        lock.withLock { process = nil }
+        return (p.terminationStatus, inTime)
+    }
+
+    /// How the daemon ended when it died on its own (a crash, an `abort()`), e.g. "signal 6"; nil while it runs or
+    /// after `stop`/`kill9`. Forgets the process, so `start()` may follow.
+    public func reapIfDied() -> String? {
+        lock.withLock {
+            guard let p = process, !p.isRunning else { return nil }
+            process = nil
+            return p.terminationReason == .uncaughtSignal ? "signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
+        }
+    }
+
     /// Whether the daemon process has exited on its own (e.g. it crashed); reaps it.
     public var hasExited: Bool {
         lock.withLock {
@@ -166,9 +192,26 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Removes the temp tree (after `stop`).
+    /// The log's size in bytes: a cursor for `logText(from:)`.
+    public func logLength() -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: logPath))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    /// The log written since `offset` (reads only the new part, so polling a long log stays cheap).
+    public func logText(from offset: Int) -> String {
+        guard let h = FileHandle(forReadingAtPath: logPath) else { return "" }
+        defer { try? h.close() }
+        try? h.seek(toOffset: UInt64(offset))
+        return String(decoding: (try? h.readToEnd()) ?? Data(), as: UTF8.self)
+    }
+
+    /// Removes the temp tree (after `stop`); `INBOXD_TEST_KEEP=1` keeps it (log, db, inbox) for a post-mortem.
     public func cleanUp() {
         stop()
+        if ProcessInfo.processInfo.environment["INBOXD_TEST_KEEP"] == "1" {
+            print("INBOXD_TEST_KEEP: kept \(root)")
+            return
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 
@@ -210,9 +253,14 @@ public final class DaemonHarness: @unchecked Sendable {
         try Shell.run(Self.binary, args + ["--config", configPath])
     }
 
+    /// `PRAGMA integrity_check` as an admin runs it: "ok" for a sound db.
+    public func integrityCheck() throws -> String { try sql("PRAGMA integrity_check") }
+
     /// Rows of `videos` via the sqlite3 CLI, as an admin would read them.
     public func sql(_ query: String) throws -> String {
-        try Shell.run("sqlite3", ["-cmd", ".timeout 5000", db, query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try Shell.run("sqlite3", ["-cmd", ".timeout 5000", db, query])
+        guard r.status == 0 else { throw HarnessError.sql(query: query, error: r.stderr) }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Waits until a row with this title exists and returns its video_id.
@@ -230,9 +278,11 @@ public final class DaemonHarness: @unchecked Sendable {
 public enum HarnessError: Error, CustomStringConvertible {
     case exited(status: Int32, log: String)
     case timeout(String)
+    case sql(query: String, error: String)
 
     public var description: String {
         switch self {
+        case .sql(let q, let e): "sqlite3 failed on \(q): \(e)"
         case .exited(let s, let log): "inboxd exited with status \(s):\n\(log)"
         case .timeout(let m): m
         }

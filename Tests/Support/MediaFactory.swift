@@ -157,3 +157,12 @@ public final class MediaFactory: Sendable {
         try ExternalTool.check("ffmpeg", ["-nostdin", "-y", "-v", "error"] + arguments)
     }
 }
+
+extension MediaFactory {
+    /// A stream copy of `input` into another container or layout, e.g. `["-movflags", "+faststart"]` or a `.ts` name.
+    public func remux(_ input: String, name: String, arguments: [String] = []) throws -> String {
+        let out = path(name)
+        try ExternalTool.check("ffmpeg", ["-nostdin", "-y", "-v", "error", "-i", input, "-map", "0", "-c", "copy"] + arguments + [out])
+        return out
+    }
+}

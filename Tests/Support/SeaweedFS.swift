@@ -154,3 +154,34 @@ public final class SeaweedFS: @unchecked Sendable {
         return ports
     }
 }
+
+extension SeaweedFS {
+    /// Every object key under `prefix` (ListObjectsV2, signed by curl's own SigV4), as an operator's `aws s3 ls
+    /// --recursive` would list them.
+    public func listKeys(prefix: String) throws -> [String] {
+        var keys: [String] = []
+        var token: String?
+        repeat {
+            var query = "list-type=2&prefix=\(prefix.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? prefix)"
+            if let token { query += "&continuation-token=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)" }
+            let body = try Self.run("/usr/bin/curl", [
+                "-sS", "--max-time", "30", "--aws-sigv4", "aws:amz:\(region):s3", "--user", "\(accessKey):\(secretKey)",
+                "\(endpoint)/\(bucket)?\(query)",
+            ])
+            guard body.contains("<ListBucketResult") else { throw Failure("listing \(bucket)/\(prefix) failed: \(body)") }
+            keys += Self.xmlValues("Key", in: body)
+            token = body.contains("<IsTruncated>true</IsTruncated>") ? Self.xmlValues("NextContinuationToken", in: body).first : nil
+        } while token != nil
+        return keys
+    }
+
+    /// An object's body, read anonymously (the test identities allow anonymous reads).
+    public func object(_ key: String) throws -> String {
+        try Self.run("/usr/bin/curl", ["-sSf", "--max-time", "30", "\(endpoint)/\(bucket)/\(key)"])
+    }
+
+    private static func xmlValues(_ tag: String, in text: String) -> [String] {
+        text.components(separatedBy: "<\(tag)>").dropFirst().compactMap { $0.components(separatedBy: "</\(tag)>").first }
+            .map { $0.replacingOccurrences(of: "&amp;", with: "&") }
+    }
+}
