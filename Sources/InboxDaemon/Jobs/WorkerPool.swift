@@ -163,7 +163,7 @@ final class Recovery: Service {
         guard !stale.isEmpty else { return }
         let candidates = stale
         // Checked again now: another daemon on this inbox may have claimed the job since the listing.
-        let gone = (try? await io.run {
+        let gone: [String] = (try? await io.run { () -> [String] in
             candidates.filter { FileSystem.status(layout.processing($0)) == nil }.map { id in
                 FileSystem.removeTree(layout.work(id))
                 return id
