@@ -16,6 +16,16 @@ import Testing
         #expect(!r.output.contains("NSCocoaErrorDomain") && !r.output.contains("UserInfo="), "\(comment): raw error text\n\(r.output)")
     }
 
+    /// Every directory from `/` to the daemon's tree searchable, and its config readable, for `nobody`.
+    private static func openToNobody(_ d: DaemonHarness) {
+        var dir = d.root
+        while dir != "/" && !dir.isEmpty {
+            chmod(dir, 0o755)
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        chmod(d.configPath, 0o644)
+    }
+
     @Test func aPortInUseIsNamedAndTheDaemonExits() throws {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
@@ -66,12 +76,7 @@ import Testing
         let d = try DaemonHarness()
         defer { d.cleanUp() }
         // Everything readable for `nobody`, but owned by root with mode 755: not writable for it.
-        var dir = d.root
-        while dir != "/" && !dir.isEmpty {
-            chmod(dir, 0o755)
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        chmod(d.configPath, 0o644)
+        Self.openToNobody(d)
         for sub in ["", "/incoming"] { chmod(d.inbox + sub, 0o755) }
         let binaryVisible = access(DaemonHarness.binary, X_OK) == 0
         try #require(binaryVisible)
@@ -123,12 +128,7 @@ import Testing
         let d = try DaemonHarness()
         defer { d.cleanUp() }
         // Run as `nobody`, whose instance count is 0, with a limit of 0: only this process is affected.
-        var dir = d.root
-        while dir != "/" && !dir.isEmpty {
-            chmod(dir, 0o755)
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        chmod(d.configPath, 0o644)
+        Self.openToNobody(d)
         for sub in ["", "/incoming"] { chown(d.inbox + sub, 65534, 65534) }
         chown(d.root, 65534, 65534)
         try "0".write(toFile: path, atomically: false, encoding: .utf8)
