@@ -30,13 +30,13 @@ extension AuthenticatedRequestContext {
     /// A caller whose upload flag is set (401 / 403 otherwise), as the seed's `uploadFlag` check.
     public func requireUploader() throws(APIError) -> UserRow {
         let user = try requireUser()
-        guard user.can_upload else { throw APIError(.forbidden, "forbidden", "user '\(user.username)' may not upload (no upload flag)") }
+        guard user.canUpload else { throw APIError(.forbidden, "forbidden", "user '\(user.username)' may not upload (no upload flag)") }
         return user
     }
 
     public func requireAdmin() throws(APIError) -> UserRow {
         let user = try requireUser()
-        guard user.is_admin else { throw APIError(.forbidden, "forbidden", "user '\(user.username)' is not an admin") }
+        guard user.isAdmin else { throw APIError(.forbidden, "forbidden", "user '\(user.username)' is not an admin") }
         return user
     }
 }

@@ -19,7 +19,7 @@ public struct UserDirectory: Sendable {
         }
         let hash = TokenHash.hash(String(parts[1]).trimmingSpacesAndTabs())
         let user = try await db.read { db in try UserRow.filter(Column("token_hash") == hash).fetchOne(db) }
-        guard let user, user.revoked_at == nil else {
+        guard let user, user.revokedAt == nil else {
             return .refused(APIError(.unauthorized, "unauthorized", "unknown or revoked token", headers: APIError.challenge))
         }
         return .user(user)

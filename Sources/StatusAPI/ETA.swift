@@ -5,14 +5,14 @@ import Store
 /// estimated to need 30 s more. Nil when unknown (not started, no progress yet, or finished unsuccessfully); 0 once ready.
 public enum ETA {
     public static func seconds(for row: VideoRow, now: Date = Date()) -> Double? {
-        seconds(status: row.status, progress: row.progress, startedAt: row.started_at, now: now)
+        seconds(status: row.status, progress: row.progress, startedAt: row.startedAt, now: now)
     }
 
-    public static func seconds(status: String, progress: Double, startedAt: String?, now: Date = Date()) -> Double? {
+    public static func seconds(status: JobStatus, progress: Double, startedAt: String?, now: Date = Date()) -> Double? {
         switch status {
-        case JobStatus.ready.rawValue: return 0
-        case JobStatus.processing.rawValue: break
-        default: return nil
+        case .ready: return 0
+        case .processing: break
+        case .failed: return nil
         }
         guard progress > 0, progress < 1, let started = startedAt.flatMap(Timestamp.date) else { return nil }
         let elapsed = now.timeIntervalSince(started)

@@ -52,7 +52,7 @@ public enum EventStreamRoutes {
                 lastSent = key
                 lastWrite = clock.now
             }
-            if row.status != JobStatus.processing.rawValue { return }
+            if row.status != .processing { return }
             try await Task.sleep(for: pollInterval)
             if clock.now - lastWrite >= heartbeat {
                 try await writer.write(ByteBuffer(string: ": ping\n\n"))
@@ -65,9 +65,9 @@ public enum EventStreamRoutes {
 
     /// What counts as a change worth an event.
     private struct Key: Equatable {
-        var status: String, phase: String, progress: Double, error: String?, video_url: String
+        var status: JobStatus, phase: JobPhase, progress: Double, error: String?, videoURL: String
         init(_ r: VideoRow) {
-            status = r.status; phase = r.phase; progress = r.progress; error = r.error; video_url = r.video_url
+            status = r.status; phase = r.phase; progress = r.progress; error = r.error; videoURL = r.videoURL
         }
     }
 }

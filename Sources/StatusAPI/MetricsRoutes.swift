@@ -15,7 +15,7 @@ import Synchronization
 /// registry with `HTTPMetricNames` naming them.
 public final class InboxMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    private let phaseDurations: [String: ValueHistogram]
+    private let phaseDurations: [JobPhase: ValueHistogram]
     private let tracker = Mutex(PhaseTracker())
 
     enum Name {
@@ -43,9 +43,9 @@ public final class InboxMetrics: Sendable {
 
     public init() {
         registry = PrometheusCollectorRegistry()
-        var durations: [String: ValueHistogram] = [:]
+        var durations: [JobPhase: ValueHistogram] = [:]
         for phase in JobPhase.allCases where phase != .done {
-            durations[phase.rawValue] = registry.makeValueHistogram(descriptor: Name.phaseDuration, labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets)
+            durations[phase] = registry.makeValueHistogram(descriptor: Name.phaseDuration, labels: [("phase", phase.rawValue)], buckets: Self.phaseBuckets)
         }
         phaseDurations = durations
     }
@@ -54,22 +54,23 @@ public final class InboxMetrics: Sendable {
     public func scrape(_ db: DatabaseQueue) async throws -> [UInt8] {
         let lastEvent = tracker.withLock { $0.lastEventID }
         let snapshot = try await db.read { db in try Snapshot(db, afterEvent: lastEvent) }
+        let totals = snapshot.totals
         for status in JobStatus.allCases {
             registry.makeGauge(descriptor: Name.jobs, labels: [("status", status.rawValue)])
-                .set(Double(snapshot.byStatus[status.rawValue] ?? 0))
+                .set(Double(totals.byStatus[status] ?? 0))
         }
         registry.makeGauge(descriptor: Name.queueDepth)
-            .set(Double(snapshot.queued))
+            .set(Double(totals.queued))
         for phase in JobPhase.allCases {
             registry.makeGauge(descriptor: Name.jobsFailed, labels: [("phase", phase.rawValue)])
-                .set(Double(snapshot.failedByPhase[phase.rawValue] ?? 0))
+                .set(Double(totals.failedByPhase[phase] ?? 0))
         }
         for reason in FailureReason.allCases {
             registry.makeGauge(descriptor: Name.failuresByReason, labels: [("reason", reason.rawValue)])
-                .set(Double(snapshot.failedByReason[reason.rawValue] ?? 0))
+                .set(Double(totals.failedByReason[reason] ?? 0))
         }
         registry.makeGauge(descriptor: Name.readyBytes)
-            .set(Double(snapshot.readyBytes))
+            .set(Double(totals.readyBytes))
         let finished = tracker.withLock { $0.apply(snapshot.events) }
         for (phase, seconds) in finished { phaseDurations[phase]?.record(seconds) }
         return registry.emitToBuffer()
@@ -83,28 +84,14 @@ public final class InboxMetrics: Sendable {
         }
     }
 
+    /// One read transaction's worth: the job totals and the audit entries appended since the last scrape.
     struct Snapshot: Sendable {
-        var byStatus: [String: Int] = [:]
-        var failedByPhase: [String: Int] = [:]
-        var failedByReason: [String: Int] = [:]
-        var queued = 0
-        var readyBytes: Int64 = 0
-        var events: [EventRow] = []
+        var totals: VideoQueries.Totals
+        var events: [EventRow]
 
         init(_ db: Database, afterEvent: Int64) throws {
-            for r in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM videos GROUP BY status") {
-                byStatus[r["status"]] = r["n"]
-            }
-            for r in try Row.fetchAll(db, sql: "SELECT phase, COUNT(*) AS n FROM videos WHERE status = 'failed' GROUP BY phase") {
-                failedByPhase[r["phase"]] = r["n"]
-            }
-            // A row failed by an older version (or by hand) has no reason: it counts as "other".
-            for r in try Row.fetchAll(db, sql: "SELECT COALESCE(failure_reason, 'other') AS reason, COUNT(*) AS n FROM videos WHERE status = 'failed' GROUP BY 1") {
-                failedByReason[r["reason"]] = r["n"]
-            }
-            queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM videos WHERE status = 'processing' AND phase = 'queued'") ?? 0
-            readyBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE status = 'ready'") ?? 0
-            events = try EventRow.fetchAll(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 100000", arguments: [afterEvent])
+            totals = try VideoQueries.totals(db)
+            events = try VideoQueries.events(db, after: afterEvent, limit: 100_000)
         }
     }
 }
@@ -112,20 +99,19 @@ public final class InboxMetrics: Sendable {
 /// Per job, the phase it is in and since when; turns consecutive audit-log entries into phase durations.
 struct PhaseTracker: Sendable {
     var lastEventID: Int64 = 0
-    private var current: [String: (phase: String, at: Date)] = [:]
+    private var current: [String: (phase: JobPhase?, at: Date)] = [:]
 
-    mutating func apply(_ events: [EventRow]) -> [(String, Double)] {
-        var finished: [(String, Double)] = []
+    mutating func apply(_ events: [EventRow]) -> [(JobPhase, Double)] {
+        var finished: [(JobPhase, Double)] = []
         for e in events {
             if let id = e.id { lastEventID = max(lastEventID, id) }
             guard let at = Timestamp.date(e.at) else { continue }
-            let phase = e.phase ?? ""
-            if let open = current[e.video_id], open.phase != phase || e.status != JobStatus.processing.rawValue {
-                finished.append((open.phase, max(0, at.timeIntervalSince(open.at))))
-                current[e.video_id] = nil
+            if let open = current[e.videoID], open.phase != e.phase || e.status != .processing {
+                if let phase = open.phase { finished.append((phase, max(0, at.timeIntervalSince(open.at)))) }
+                current[e.videoID] = nil
             }
-            if e.status == JobStatus.processing.rawValue, current[e.video_id] == nil {
-                current[e.video_id] = (phase, at)
+            if e.status == .processing, current[e.videoID] == nil {
+                current[e.videoID] = (e.phase, at)
             }
         }
         return finished

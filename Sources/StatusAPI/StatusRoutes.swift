@@ -6,81 +6,82 @@ import Store
 
 /// The seed's status answer plus the pipeline's finer state.
 public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
-    public var video_id: String
-    public var status: String
+    public var videoID: String
+    public var status: JobStatus
     public var title: String
-    public var created_at: String
-    public var phase: String
+    public var createdAt: String
+    public var phase: JobPhase
     public var progress: Double
     public var error: String?
-    /// Why a failed job failed (`FailureReason`), null otherwise.
-    public var failure_reason: String?
+    /// Why a failed job failed, null otherwise.
+    public var failureReason: FailureReason?
     /// Attempts so far (counted before each starts).
     public var attempts: Int
     /// When a job in phase `retrying` runs again; null otherwise.
-    public var next_attempt_at: String?
-    public var video_url: String
-    public var thumbnail_url: String
-    public var updated_at: String
+    public var nextAttemptAt: String?
+    public var videoURL: String
+    public var thumbnailURL: String
+    public var updatedAt: String
     /// Seconds to ready from the progress rate so far; nil when unknown (see `ETA`).
-    public var eta_s: Double?
+    public var etaS: Double?
 
     public init(_ row: VideoRow, now: Date = Date()) {
-        video_id = row.video_id
+        videoID = row.videoID
         status = row.status
         title = row.title
-        created_at = row.created_at
+        createdAt = row.createdAt
         phase = row.phase
         progress = row.progress
         error = row.error
-        failure_reason = row.failure_reason
+        failureReason = row.failureReason
         attempts = row.attempts
-        next_attempt_at = row.next_attempt_at
-        video_url = row.video_url
-        thumbnail_url = row.thumbnail_url
-        updated_at = row.updated_at
-        eta_s = ETA.seconds(for: row, now: now)
+        nextAttemptAt = row.nextAttemptAt
+        videoURL = row.videoURL
+        thumbnailURL = row.thumbnailURL
+        updatedAt = row.updatedAt
+        etaS = ETA.seconds(for: row, now: now)
     }
 
-    /// From a row of the columns `StatusStore.status` selects.
-    init(row r: Row, now: Date = Date()) {
-        video_id = r["video_id"]
-        status = r["status"]
+    /// From a row of the columns `VideoQueries.statusColumns` selects; a state value outside the enums throws.
+    init(row r: Row, now: Date = Date()) throws {
+        videoID = r["video_id"]
+        status = try r.decode(forColumn: "status")
         title = r["title"]
-        created_at = r["created_at"]
-        phase = r["phase"]
+        createdAt = r["created_at"]
+        phase = try r.decode(forColumn: "phase")
         progress = r["progress"]
         error = r["error"]
-        failure_reason = r["failure_reason"]
+        failureReason = try r.decode(forColumn: "failure_reason")
         attempts = r["attempts"]
-        next_attempt_at = r["next_attempt_at"]
-        video_url = r["video_url"]
-        thumbnail_url = r["thumbnail_url"]
-        updated_at = r["updated_at"]
-        eta_s = ETA.seconds(status: status, progress: progress, startedAt: r["started_at"], now: now)
+        nextAttemptAt = r["next_attempt_at"]
+        videoURL = r["video_url"]
+        thumbnailURL = r["thumbnail_url"]
+        updatedAt = r["updated_at"]
+        etaS = ETA.seconds(status: status, progress: progress, startedAt: r["started_at"], now: now)
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(video_id, forKey: .video_id)
+        try c.encode(videoID, forKey: .videoID)
         try c.encode(status, forKey: .status)
         try c.encode(title, forKey: .title)
-        try c.encode(created_at, forKey: .created_at)
+        try c.encode(createdAt, forKey: .createdAt)
         try c.encode(phase, forKey: .phase)
         try c.encode(progress, forKey: .progress)
         try c.encode(error, forKey: .error) // explicit null: clients test `error == null`
-        try c.encode(failure_reason, forKey: .failure_reason)
+        try c.encode(failureReason, forKey: .failureReason)
         try c.encode(attempts, forKey: .attempts)
-        try c.encode(next_attempt_at, forKey: .next_attempt_at)
-        try c.encode(video_url, forKey: .video_url)
-        try c.encode(thumbnail_url, forKey: .thumbnail_url)
-        try c.encode(updated_at, forKey: .updated_at)
-        try c.encode(eta_s, forKey: .eta_s)
+        try c.encode(nextAttemptAt, forKey: .nextAttemptAt)
+        try c.encode(videoURL, forKey: .videoURL)
+        try c.encode(thumbnailURL, forKey: .thumbnailURL)
+        try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(etaS, forKey: .etaS)
     }
 
     enum CodingKeys: String, CodingKey {
-        case video_id, status, title, created_at, phase, progress, error, failure_reason, attempts, next_attempt_at, video_url,
-             thumbnail_url, updated_at, eta_s
+        case videoID = "video_id", status, title, createdAt = "created_at", phase, progress, error
+        case failureReason = "failure_reason", attempts, nextAttemptAt = "next_attempt_at", videoURL = "video_url"
+        case thumbnailURL = "thumbnail_url", updatedAt = "updated_at", etaS = "eta_s"
     }
 }
 

@@ -10,11 +10,11 @@ public struct StatusStore: Sendable {
     }
 
     public func video(_ id: String) async throws -> VideoRow? {
-        try await db.read { db in try VideoRow.fetchOne(db, key: id) }
+        try await db.read { db in try VideoQueries.row(db, id) }
     }
 
     /// The whole row, every column, for `GET /api/videos/{id}`.
     public func videoJSON(_ id: String) async throws -> RowJSON? {
-        try await db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM videos WHERE video_id = ?", arguments: [id]).map(RowJSON.init) }
+        try await db.read { db in try VideoQueries.wholeRow(db, id).map(RowJSON.init) }
     }
 }

@@ -28,19 +28,13 @@ public enum VideoListRoutes {
         router.get("/api/videos") { request, context -> Page in
             _ = try context.requireAdmin()
             let q = request.uri.queryParameters
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let status = q["status"].map(String.init) {
-                guard JobStatus(rawValue: status) != nil else {
-                    throw APIError.badRequest("'status' must be processing, ready or failed, not '\(status.prefix(40))'")
+            let status = try q["status"].map(String.init).map { text in
+                guard let value = JobStatus(rawValue: text) else {
+                    throw APIError.badRequest("'status' must be processing, ready or failed, not '\(text.prefix(40))'")
                 }
-                conditions.append("status = ?")
-                arguments += [status]
+                return value
             }
-            if let user = q["user"].map(String.init), !user.isEmpty {
-                conditions.append("(username = ? OR user_id = ?)")
-                arguments += [user, user]
-            }
+            let user = q["user"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             var limit = defaultLimit
             if let text = q["limit"] {
                 guard let n = Int(text), (1...maxLimit).contains(n) else {
@@ -48,17 +42,16 @@ public enum VideoListRoutes {
                 }
                 limit = n
             }
-            if let cursor = q["cursor"].map(String.init) {
-                guard let (created, id) = decodeCursor(cursor) else {
+            let after = try q["cursor"].map(String.init).map { cursor in
+                guard let position = decodeCursor(cursor) else {
                     throw APIError.badRequest("'cursor' is not one this server issued")
                 }
-                conditions.append("(created_at > ? OR (created_at = ? AND video_id > ?))")
-                arguments += [created, created, id]
+                return (createdAt: position.0, videoID: position.1)
             }
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let sql = "SELECT * FROM videos \(whereClause) ORDER BY created_at, video_id LIMIT \(limit + 1)"
-            let bound = arguments
-            var rows = try await store.db.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(RowJSON.init) }
+            let bound = limit + 1
+            var rows = try await store.db.read { db in
+                try VideoQueries.page(db, status: status, user: user, after: after, limit: bound).map(RowJSON.init)
+            }
             var next: String?
             if rows.count > limit {
                 rows.removeLast(rows.count - limit)

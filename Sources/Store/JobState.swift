@@ -1,27 +1,32 @@
+import GRDB
+
+// Every state column is one of these enums, in rows, query arguments and JSON alike: GRDB stores a `String` raw value
+// as that text (so admins' SQL keeps working), and reading any other text is an error that names the value.
+
 /// `videos.status`: the seed's three values, which the old front end and admins' SQL rely on.
-public enum JobStatus: String, Codable, Sendable, CaseIterable {
+public enum JobStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case processing, ready, failed
 }
 
 /// `videos.phase`: the finer step inside `processing`; a failed job keeps the phase it failed in. `retrying`: a
 /// transient failure waits for `next_attempt_at`.
-public enum JobPhase: String, Codable, Sendable, CaseIterable {
+public enum JobPhase: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case queued, downloading, probing, converting, uploading, retrying, done
 }
 
-public enum Visibility: String, Codable, Sendable, CaseIterable {
+public enum Visibility: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case draft, `private`, published
 }
 
 /// `videos.source`: how the job entered the inbox.
-public enum JobSource: String, Codable, Sendable, CaseIterable {
+public enum JobSource: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case http, drop, url
 }
 
 /// `videos.failure_reason`: why a failed job failed, in one fixed word, so admins can group failures
 /// (`SELECT failure_reason, count(*) FROM videos WHERE status='failed' GROUP BY 1`) and `/metrics` can count them.
 /// `error` keeps the full text an operator acts on.
-public enum FailureReason: String, Codable, Sendable, CaseIterable {
+public enum FailureReason: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     /// The sidecar is not valid JSON, too large, or a field is wrong.
     case sidecar
     /// A sidecar whose media never arrived within `orphan_seconds` (and no `source_url`).
@@ -59,3 +64,11 @@ public enum FailureReason: String, Codable, Sendable, CaseIterable {
     /// Anything else (the `error` text says what).
     case other
 }
+
+// Interpolated as the db text (`"\(reason)"` reads `unsafe_file`, not the case name): messages, logs and the CLI
+// show what admins' SQL sees.
+extension JobStatus: CustomStringConvertible { public var description: String { rawValue } }
+extension JobPhase: CustomStringConvertible { public var description: String { rawValue } }
+extension Visibility: CustomStringConvertible { public var description: String { rawValue } }
+extension JobSource: CustomStringConvertible { public var description: String { rawValue } }
+extension FailureReason: CustomStringConvertible { public var description: String { rawValue } }

@@ -47,12 +47,12 @@ import Testing
         #expect(await queue.next() == nil)
     }
 
-    @Test func cancelAllStopsEveryRunningJobWithTheReason() async {
+    @Test func cancelAllStopsEveryRunningJobWithTheCause() async {
         let queue = JobQueue()
         let one = JobControl(), two = JobControl()
         await queue.started("1", control: one)
         await queue.started("2", control: two)
-        await queue.cancelAll(reason: "shutdown")
-        #expect(one.isCancelled && two.isCancelled && one.cancelReason == "shutdown")
+        await queue.cancelAll(.shutdown)
+        #expect(one.isCancelled && two.isCancelled && one.cancelCause == .shutdown)
     }
 }

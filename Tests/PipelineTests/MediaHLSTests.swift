@@ -223,7 +223,7 @@ struct MediaHLSTests {
         control.setProgressHandler { fraction in
             if firstProgress.append(fraction) == 1 {
                 // Cancel from a different thread than the converting one.
-                Thread.detachNewThread { control.cancel(reason: "test stop") }
+                Thread.detachNewThread { control.cancel(.other("test stop")) }
             }
         }
         await #expect(throws: PipelineError.cancelled(reason: "test stop")) {
@@ -239,12 +239,12 @@ struct MediaHLSTests {
     func cancelledBeforeStart() throws {
         let media = try MediaFactory()
         let control = JobControl()
-        control.cancel(reason: "shutdown")
+        control.cancel(.shutdown)
         let input = try media.h264AAC(seconds: 2)
         let error = thrownPipelineError { () throws(PipelineError) in
             _ = try HLSConverter().convert(input: input, outputDirectory: media.path("out"), clip: nil, control: control)
         }
-        #expect(error == .cancelled(reason: "shutdown"))
+        #expect(error == .cancelled(reason: "daemon shutting down"))
         #expect(!FileManager.default.fileExists(atPath: media.path("out")))
     }
 }

@@ -141,12 +141,12 @@ struct S3PublisherTests {
         configuration.parallelism = 1
         let publisher = S3Publisher(configuration: configuration, logger: logger)
         let control = JobControl()
-        control.setProgressHandler { _ in control.cancel(reason: "shutdown") }
+        control.setProgressHandler { _ in control.cancel(.shutdown) }
 
         let error = await #expect(throws: PipelineError.self) {
             try await publisher.publish(directory: try HLSFixture.directory, videoID: "cancelled", control: control)
         }
-        #expect(error == .cancelled(reason: "shutdown"))
+        #expect(error == .cancelled(reason: "daemon shutting down"))
         let master = try? S3TestServer.head("videos/cancelled/master.m3u8", configuration)
         #expect(master == nil, "the master playlist must not be published by a cancelled job")
     }

@@ -20,7 +20,7 @@ import TokenHash
             try UserRow(username: "boss", canUpload: true, isAdmin: true, tokenHash: TokenHash.hash(admin)).insert(db)
             try UserRow(username: "viewer", canUpload: false, isAdmin: false, tokenHash: TokenHash.hash(viewer)).insert(db)
             var gone = UserRow(username: "gone", canUpload: true, isAdmin: true, tokenHash: TokenHash.hash(revoked))
-            gone.revoked_at = Timestamp.string()
+            gone.revokedAt = Timestamp.string()
             try gone.insert(db)
             try VideoRow(videoID: id, title: "t", source: .drop).insert(db)
         }

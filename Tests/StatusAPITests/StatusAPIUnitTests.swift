@@ -6,11 +6,11 @@ import Store
 import Testing
 
 @Suite struct StatusAPIUnitTests {
-    func row(status: String = "processing", progress: Double, startedSecondsAgo: Double?, now: Date) -> VideoRow {
+    func row(status: JobStatus = .processing, progress: Double, startedSecondsAgo: Double?, now: Date) -> VideoRow {
         var r = VideoRow(videoID: UUID().uuidString.lowercased(), title: "t", source: .http)
         r.status = status
         r.progress = progress
-        r.started_at = startedSecondsAgo.map { Timestamp.string(now.addingTimeInterval(-$0)) }
+        r.startedAt = startedSecondsAgo.map { Timestamp.string(now.addingTimeInterval(-$0)) }
         return r
     }
 
@@ -20,8 +20,8 @@ import Testing
         #expect(ETA.seconds(for: row(progress: 0.5, startedSecondsAgo: 60, now: now), now: now) == 60)
         #expect(ETA.seconds(for: row(progress: 0, startedSecondsAgo: 20, now: now), now: now) == nil)
         #expect(ETA.seconds(for: row(progress: 0.4, startedSecondsAgo: nil, now: now), now: now) == nil)
-        #expect(ETA.seconds(for: row(status: "failed", progress: 0.4, startedSecondsAgo: 20, now: now), now: now) == nil)
-        #expect(ETA.seconds(for: row(status: "ready", progress: 1, startedSecondsAgo: 20, now: now), now: now) == 0)
+        #expect(ETA.seconds(for: row(status: .failed, progress: 0.4, startedSecondsAgo: 20, now: now), now: now) == nil)
+        #expect(ETA.seconds(for: row(status: .ready, progress: 1, startedSecondsAgo: 20, now: now), now: now) == 0)
     }
 
     @Test func cursorsRoundTripAndForeignOnesAreRejected() {
@@ -34,18 +34,18 @@ import Testing
     }
 
     @Test func phaseDurationsComeFromConsecutiveAuditEntries() {
-        func e(_ id: Int64, _ status: String, _ phase: String, _ at: String) -> EventRow {
+        func e(_ id: Int64, _ status: JobStatus, _ phase: JobPhase, _ at: String) -> EventRow {
             var r = EventRow(videoID: "v", status: status, phase: phase, message: nil, at: at)
             r.id = id
             return r
         }
         var t = PhaseTracker()
-        let first = t.apply([e(1, "processing", "queued", "2030-01-01T00:00:00Z"),
-                             e(2, "processing", "queued", "2030-01-01T00:00:02Z"),
-                             e(3, "processing", "probing", "2030-01-01T00:00:05Z")])
-        #expect(first.map(\.0) == ["queued"] && first.map(\.1) == [5])
-        let second = t.apply([e(4, "ready", "done", "2030-01-01T00:00:09Z")])
-        #expect(second.map(\.0) == ["probing"] && second.map(\.1) == [4])
+        let first = t.apply([e(1, .processing, .queued, "2030-01-01T00:00:00Z"),
+                             e(2, .processing, .queued, "2030-01-01T00:00:02Z"),
+                             e(3, .processing, .probing, "2030-01-01T00:00:05Z")])
+        #expect(first.map(\.0) == [.queued] && first.map(\.1) == [5])
+        let second = t.apply([e(4, .ready, .done, "2030-01-01T00:00:09Z")])
+        #expect(second.map(\.0) == [.probing] && second.map(\.1) == [4])
         #expect(t.lastEventID == 4)
     }
 

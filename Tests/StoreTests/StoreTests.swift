@@ -72,12 +72,12 @@ import Testing
 
         let pool = try StoreDatabase.openWriter(path: path)
         let rows = try pool.read { try VideoRow.order(Column("created_at")).fetchAll($0) }
-        #expect(rows.map(\.status) == ["ready", "ready", "ready", "failed"])
-        #expect(rows.map(\.visibility) == ["published", "draft", "private", "draft"])
-        #expect(rows[0].video_url == "https://cdn/x/master.m3u8")
-        #expect(rows[0].user_id == "7")
-        #expect(rows[0].phase == "done")
-        #expect(rows[0].created_at == "2023-01-01T00:00:00Z")
+        #expect(rows.map(\.status) == [.ready, .ready, .ready, .failed])
+        #expect(rows.map(\.visibility) == [.published, .draft, .private, .draft])
+        #expect(rows[0].videoURL == "https://cdn/x/master.m3u8")
+        #expect(rows[0].userID == "7")
+        #expect(rows[0].phase == .done)
+        #expect(rows[0].createdAt == "2023-01-01T00:00:00Z")
         #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
         #expect(try pool.read { try $0.tableExists("videos_legacy") } == false)
     }
@@ -105,8 +105,8 @@ import Testing
 
         let pool = try StoreDatabase.openWriter(path: path)
         #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
-        let reasons = try pool.read { try VideoRow.order(Column("video_id")).fetchAll($0).map(\.failure_reason) }
-        #expect(reasons == ["other", nil])
+        let reasons = try pool.read { try VideoRow.order(Column("video_id")).fetchAll($0).map(\.failureReason) }
+        #expect(reasons == [.other, nil])
         #expect(FailureReason(rawValue: "other") != nil)
     }
 }

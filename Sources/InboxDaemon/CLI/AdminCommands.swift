@@ -41,16 +41,16 @@ struct StatusCommand: AsyncParsableCommand {
             let store = try JobStore(path: try common.load().db)
             guard let r = try await store.row(videoID.lowercased()) else { throw ValidationError("no job with id \(videoID)") }
             var lines = [
-                "video_id:   \(r.video_id)", "title:      \(r.title)",
+                "video_id:   \(r.videoID)", "title:      \(r.title)",
                 "status:     \(r.status) (phase \(r.phase), progress \(Int((r.progress * 100).rounded()))%)",
-                "attempts:   \(r.attempts)", "source:     \(r.source)\(r.source_url.map { " \($0)" } ?? "")",
-                "created_at: \(r.created_at)", "updated_at: \(r.updated_at)",
+                "attempts:   \(r.attempts)", "source:     \(r.source)\(r.sourceURL.map { " \($0)" } ?? "")",
+                "created_at: \(r.createdAt)", "updated_at: \(r.updatedAt)",
             ]
-            if let e = r.error { lines.append("error:      \(e)\(r.failure_reason.map { " [\($0)]" } ?? "")") }
-            if let next = r.next_attempt_at { lines.append("next try:   \(next) (transient failure; attempt \(r.attempts + 1) then)") }
-            if r.status == "ready" { lines += ["video_url:  \(r.video_url)", "thumbnail:  \(r.thumbnail_url)"] }
-            if let d = r.duration_s {
-                lines.append("media:      \(String(format: "%.2f", d)) s, \(r.width ?? 0)x\(r.height ?? 0), \(r.video_codec ?? "-")/\(r.audio_codec ?? "-"), \(r.size_bytes ?? 0) bytes")
+            if let e = r.error { lines.append("error:      \(e)\(r.failureReason.map { " [\($0)]" } ?? "")") }
+            if let next = r.nextAttemptAt { lines.append("next try:   \(next) (transient failure; attempt \(r.attempts + 1) then)") }
+            if r.status == .ready { lines += ["video_url:  \(r.videoURL)", "thumbnail:  \(r.thumbnailURL)"] }
+            if let d = r.durationS {
+                lines.append("media:      \(String(format: "%.2f", d)) s, \(r.width ?? 0)x\(r.height ?? 0), \(r.videoCodec ?? "-")/\(r.audioCodec ?? "-"), \(r.sizeBytes ?? 0) bytes")
             }
             print(lines.joined(separator: "\n"))
         } catch let e as ValidationError { throw e } catch { throw fail(error) }

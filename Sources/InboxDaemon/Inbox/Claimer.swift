@@ -89,7 +89,7 @@ final class Claimer: Sendable {
         do {
             try await store.recordClaim(row)
         } catch let error as JobStore.AdoptError {
-            row.video_id = UUID().uuidString.lowercased()
+            row.videoID = UUID().uuidString.lowercased()
             await fail(claimedDir: dir, row: row, reason: .duplicateID, message: error.description)
             return true
         } catch {
@@ -215,7 +215,7 @@ final class Claimer: Sendable {
     }
 
     private func fail(claimedDir: String, row: VideoRow, reason: FailureReason, message: String) async {
-        let dir = layout.failed(row.video_id)
+        let dir = layout.failed(row.videoID)
         let note = FailureNote(row: row, message: message, reason: reason)
         _ = try? await io.run {
             try? note.write(into: claimedDir)
@@ -232,10 +232,10 @@ final class Claimer: Sendable {
             _ = try? await io.run { FailureNote.remove(from: dir) }
         } catch {
             logger.error("cannot record failed drop yet; recovery records it once the db accepts it",
-                         metadata: ["job.id": "\(row.video_id)", "error": "\(error)"])
+                         metadata: ["job.id": "\(row.videoID)", "error": "\(error)"])
             onUnrecorded()
         }
-        logger.error("Background processing failed for video \(row.video_id): \(message)",
-                     metadata: ["job.id": "\(row.video_id)", "failure.reason": "\(reason.rawValue)"])
+        logger.error("Background processing failed for video \(row.videoID): \(message)",
+                     metadata: ["job.id": "\(row.videoID)", "failure.reason": "\(reason.rawValue)"])
     }
 }

@@ -13,20 +13,18 @@ struct AttemptFailure {
     let reason: FailureReason
     let isTransient: Bool
 
-    /// A cancelled job (the watchdog's time limit or stall) is classified by its control's reason, whichever error
+    /// A cancelled job (the watchdog's time limit or stall) is classified by its control's cause, whichever error
     /// the interrupted step surfaced.
-    init(_ error: Error, control: JobControl, limits: JobRunner.Limits, phase: JobPhase?) {
-        if control.isCancelled, let why = control.cancelReason {
-            switch why {
-            case JobRunner.timeLimitMessage(limits):
-                self.init(.timeLimit, transient: false)
-                return
-            case JobRunner.stallMessage(limits):
-                // A stalled transfer is the network's fault; a stalled conversion is the input's.
-                self.init(.stalled, transient: phase == .downloading || phase == .uploading)
-                return
-            default: break
-            }
+    init(_ error: Error, control: JobControl, phase: JobPhase?) {
+        switch control.isCancelled ? control.cancelCause : nil {
+        case .timeLimit:
+            self.init(.timeLimit, transient: false)
+            return
+        case .stalled:
+            // A stalled transfer is the network's fault; a stalled conversion is the input's.
+            self.init(.stalled, transient: phase == .downloading || phase == .uploading)
+            return
+        default: break
         }
         switch error {
         case let e as PipelineError: self.init(e)

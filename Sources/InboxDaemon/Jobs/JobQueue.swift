@@ -73,7 +73,7 @@ actor JobQueue {
         waiters.removeAll()
     }
 
-    func cancelAll(reason: String) {
-        for control in active.values { control.cancel(reason: reason) }
+    func cancelAll(_ cause: CancelCause) {
+        for control in active.values { control.cancel(cause) }
     }
 }

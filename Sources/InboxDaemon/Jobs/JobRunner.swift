@@ -21,8 +21,6 @@ final class JobRunner: Sendable {
     /// name contains `<text>`, as a libav crash on hostile input would (the poison-drop tests use it).
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
 
-    static let shutdownReason = "daemon shutting down"
-
     private let layout: InboxLayout
     private let store: JobStore
     private let publisher: any Publisher
@@ -81,14 +79,14 @@ final class JobRunner: Sendable {
             log.info("Background processing completed successfully for video \(id)")
         } catch {
             await blocking { FileSystem.removeTree(work) }
-            if control.cancelReason == Self.shutdownReason {
+            if control.cancelCause == .shutdown {
                 do { try await store.requeue(id, reason: "interrupted by shutdown; resumes on next start") } catch {
                     log.error("cannot record the shutdown; the next start resumes the job anyway", metadata: ["error": "\(error)"])
                 }
                 log.notice("job put back for the next start")
                 return
             }
-            await settle(id, error: error, failure: AttemptFailure(error, control: control, limits: limits, phase: span.phase),
+            await settle(id, error: error, failure: AttemptFailure(error, control: control, phase: span.phase),
                          attempts: attempts, logger: log)
         }
     }
@@ -154,11 +152,11 @@ final class JobRunner: Sendable {
     private func prepareRow(_ id: String, logger log: Logger) async throws -> VideoRow? {
         let dir = layout.processing(id)
         if let existing = try await store.row(id) {
-            if existing.status == JobStatus.ready.rawValue {
+            if existing.status == .ready {
                 await blocking { FileSystem.removeTree(dir) }
                 return nil
             }
-            if existing.status == JobStatus.failed.rawValue {
+            if existing.status == .failed {
                 await moveToFailed(id, logger: log)
                 return nil
             }
@@ -183,7 +181,7 @@ final class JobRunner: Sendable {
     }
 
     private func process(row: VideoRow, work: String, span: PhaseSpan, control: JobControl, logger: Logger) async throws -> PublishedVideo {
-        let id = row.video_id
+        let id = row.videoID
         let layout = self.layout
         let files = try await io.run { try JobFiles(directory: layout.processing(id), layout: layout) }
         let sidecar = files.sidecar
@@ -262,19 +260,11 @@ final class JobRunner: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(500))
             if control.secondsSinceStart > limits.timeLimitSeconds {
-                control.cancel(reason: Self.timeLimitMessage(limits))
+                control.cancel(.timeLimit(seconds: Int(limits.timeLimitSeconds)))
             } else if control.secondsSinceProgress > limits.stallSeconds {
-                control.cancel(reason: Self.stallMessage(limits))
+                control.cancel(.stalled(seconds: Int(limits.stallSeconds)))
             }
         }
-    }
-
-    static func timeLimitMessage(_ limits: Limits) -> String {
-        "processing time limit of \(Int(limits.timeLimitSeconds)) s exceeded"
-    }
-
-    static func stallMessage(_ limits: Limits) -> String {
-        "no progress for \(Int(limits.stallSeconds)) s (stalled)"
     }
 
     static func describe(_ error: Error) -> String {

@@ -3,9 +3,9 @@ import GRDB
 import Pipeline
 import Store
 
-/// The daemon's single writer to the job db. Every state change is one transaction that also appends to
-/// `events`, so the audit log and the row never disagree. GRDB runs the SQLite calls on its own queue, off
-/// Swift's cooperative pool.
+/// The daemon's single writer to the job db. Every state change is one transaction (its statements are
+/// `VideoQueries`') that also appends to `events`, so the audit log and the row never disagree. GRDB runs the
+/// SQLite calls on its own queue, off Swift's cooperative pool.
 final class JobStore: Sendable {
     let pool: DatabasePool
 
@@ -14,7 +14,7 @@ final class JobStore: Sendable {
     }
 
     enum AdoptError: Error, CustomStringConvertible {
-        case duplicate(videoID: String, status: String)
+        case duplicate(videoID: String, status: JobStatus)
         var description: String {
             switch self {
             case .duplicate(let id, let status): "video_id \(id) already exists (status \(status))"
@@ -26,36 +26,30 @@ final class JobStore: Sendable {
     /// existing row with that id is a duplicate.
     func recordClaim(_ row: VideoRow) async throws {
         try await pool.write { db in
-            if let existing = try VideoRow.fetchOne(db, key: row.video_id) {
-                guard existing.status == JobStatus.processing.rawValue else {
-                    throw AdoptError.duplicate(videoID: row.video_id, status: existing.status)
+            if let existing = try VideoQueries.row(db, row.videoID) {
+                guard existing.status == .processing else {
+                    throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
                 }
-                try db.execute(
-                    sql: "UPDATE videos SET sidecar = COALESCE(?, sidecar), source_url = COALESCE(?, source_url), updated_at = ? WHERE video_id = ?",
-                    arguments: [row.sidecar, row.source_url, Timestamp.string(), row.video_id])
+                try VideoQueries.adopt(db, row, message: "claimed")
             } else {
-                try row.insert(db)
+                try VideoQueries.insert(db, row, message: "claimed")
             }
-            try EventRow(videoID: row.video_id, status: row.status, phase: row.phase, message: "claimed").insert(db)
         }
     }
 
     /// Inserts a row for a new job that is already known to be bad (bad sidecar, symlink, orphan).
     func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
         var r = row
-        r.status = JobStatus.failed.rawValue
+        r.status = .failed
         r.error = error
-        r.failure_reason = reason.rawValue
-        r.finished_at = Timestamp.string()
+        r.failureReason = reason
+        r.finishedAt = Timestamp.string()
         let failed = r
-        try await pool.write { db in
-            try failed.insert(db, onConflict: .replace)
-            try EventRow(videoID: failed.video_id, status: failed.status, phase: failed.phase, message: error).insert(db)
-        }
+        try await pool.write { db in try VideoQueries.insert(db, failed, message: error, onConflict: .replace) }
     }
 
     func row(_ id: String) async throws -> VideoRow? {
-        try await pool.read { db in try VideoRow.fetchOne(db, key: id) }
+        try await pool.read { db in try VideoQueries.row(db, id) }
     }
 
     enum AttemptStart {
@@ -70,33 +64,22 @@ final class JobStore: Sendable {
     /// instead: `crashed` when the last attempt never ended (the process died), else the last retry's reason.
     func startAttempt(_ id: String, maxAttempts: Int) async throws -> AttemptStart {
         try await pool.write { db in
-            let now = Timestamp.string()
-            guard let current = try VideoRow.fetchOne(db, key: id) else { return .vanished }
+            guard let current = try VideoQueries.row(db, id) else { return .vanished }
             if current.attempts >= maxAttempts {
                 let reason: FailureReason
                 let message: String
-                if current.phase == JobPhase.retrying.rawValue {
-                    reason = current.failure_reason.flatMap(FailureReason.init(rawValue:)) ?? .other
+                if current.phase == .retrying {
+                    reason = current.failureReason ?? .other
                     message = "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")"
                 } else {
                     reason = .crashed
                     message = "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
                         + "not retried again. The input may crash libav or exhaust memory."
                 }
-                try db.execute(sql: """
-                    UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, next_attempt_at = NULL,
-                      finished_at = ?, updated_at = ? WHERE video_id = ?
-                    """, arguments: [message, reason.rawValue, now, now, id])
-                try EventRow(videoID: id, status: "failed", phase: current.phase, message: message).insert(db)
+                try VideoQueries.markFailed(db, id, error: message, reason: reason)
                 return .exhausted(reason, message)
             }
-            try db.execute(sql: """
-                UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, failure_reason = NULL,
-                  next_attempt_at = NULL, attempts = attempts + 1, started_at = ?, finished_at = NULL, updated_at = ?
-                WHERE video_id = ?
-                """, arguments: [now, now, id])
-            guard let row = try VideoRow.fetchOne(db, key: id) else { return .vanished }
-            try EventRow(videoID: id, status: "processing", phase: "queued", message: "attempt \(row.attempts) started").insert(db)
+            guard let row = try VideoQueries.startAttempt(db, id) else { return .vanished }
             return .started(row)
         }
     }
@@ -105,142 +88,67 @@ final class JobStore: Sendable {
     /// `failure_reason` say what it waits out.
     func markRetrying(_ id: String, error: String, reason: FailureReason, at: Date) async throws {
         try await pool.write { db in
-            let now = Timestamp.string()
-            let next = Timestamp.string(at)
-            try db.execute(sql: """
-                UPDATE videos SET phase = 'retrying', error = ?, failure_reason = ?, next_attempt_at = ?, updated_at = ?
-                WHERE video_id = ? AND status = 'processing'
-                """, arguments: [error, reason.rawValue, next, now, id])
-            try EventRow(videoID: id, status: "processing", phase: "retrying", message: "retry at \(next): \(error)").insert(db)
+            try VideoQueries.markRetrying(db, id, error: error, reason: reason, next: Timestamp.string(at))
         }
     }
 
     /// Ids of jobs in `retrying` whose time has not come yet.
     func retriesNotDue(now: Date = Date()) async throws -> Set<String> {
-        try await pool.read { db in
-            Set(try String.fetchAll(db, sql: """
-                SELECT video_id FROM videos WHERE phase = 'retrying' AND status = 'processing' AND next_attempt_at > ?
-                """, arguments: [Timestamp.string(now)]))
-        }
+        try await pool.read { db in try VideoQueries.retriesNotDue(db, now: Timestamp.string(now)) }
     }
 
     /// Which of `ids` have a row.
     func existing(_ ids: [String]) async throws -> Set<String> {
-        try await pool.read { db in
-            var found = Set<String>()
-            for chunk in stride(from: 0, to: ids.count, by: 500) {
-                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
-                let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
-                found.formUnion(try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE video_id IN (\(marks))",
-                                                    arguments: StatementArguments(part)))
-            }
-            return found
-        }
+        try await pool.read { db in try VideoQueries.existing(db, ids) }
     }
 
     func setPhase(_ id: String, _ phase: JobPhase, progress: Double) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE videos SET phase = ?, progress = ?, updated_at = ? WHERE video_id = ? AND status = 'processing'",
-                arguments: [phase.rawValue, progress, Timestamp.string(), id])
-            try EventRow(videoID: id, status: "processing", phase: phase.rawValue, message: nil).insert(db)
-        }
+        try await pool.write { db in try VideoQueries.setPhase(db, id, phase, progress: progress) }
     }
 
     func setProgress(_ id: String, _ progress: Double) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE videos SET progress = ?, updated_at = ? WHERE video_id = ? AND status = 'processing'",
-                arguments: [progress, Timestamp.string(), id])
-        }
+        try await pool.write { db in try VideoQueries.setProgress(db, id, progress) }
     }
 
     func setMediaInfo(_ id: String, _ info: MediaInfo) async throws {
         try await pool.write { db in
-            try db.execute(sql: """
-                UPDATE videos SET duration_s = ?, width = ?, height = ?, video_codec = ?, audio_codec = ?,
-                  size_bytes = ?, updated_at = ? WHERE video_id = ?
-                """, arguments: [info.durationSeconds, info.width, info.height, info.videoCodec, info.audioCodec,
-                                 info.sizeBytes, Timestamp.string(), id])
+            try VideoQueries.setMediaInfo(db, id, durationS: info.durationSeconds, width: info.width, height: info.height,
+                                          videoCodec: info.videoCodec, audioCodec: info.audioCodec, sizeBytes: info.sizeBytes)
         }
     }
 
     func markReady(_ id: String, _ published: PublishedVideo) async throws {
         try await pool.write { db in
-            let now = Timestamp.string()
-            try db.execute(sql: """
-                UPDATE videos SET status = 'ready', phase = 'done', progress = 1.0, video_url = ?, thumbnail_url = ?,
-                  error = NULL, failure_reason = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?
-                """, arguments: [published.videoURL, published.thumbnailURL ?? "", now, now, id])
-            try EventRow(videoID: id, status: "ready", phase: "done", message: published.videoURL).insert(db)
+            try VideoQueries.markReady(db, id, videoURL: published.videoURL, thumbnailURL: published.thumbnailURL ?? "")
         }
     }
 
     /// Marks a job failed; it keeps the phase it failed in.
     func markFailed(_ id: String, error: String, reason: FailureReason) async throws {
-        try await pool.write { db in
-            let now = Timestamp.string()
-            try db.execute(
-                sql: "UPDATE videos SET status = 'failed', error = ?, failure_reason = ?, next_attempt_at = NULL, finished_at = ?, updated_at = ? WHERE video_id = ?",
-                arguments: [error, reason.rawValue, now, now, id])
-            let phase = try String.fetchOne(db, sql: "SELECT phase FROM videos WHERE video_id = ?", arguments: [id])
-            try EventRow(videoID: id, status: "failed", phase: phase, message: error).insert(db)
-        }
+        try await pool.write { db in try VideoQueries.markFailed(db, id, error: error, reason: reason) }
     }
 
     /// Puts an interrupted job back in the queue state (shutdown), so the next start resumes it. The interrupted
     /// attempt is not counted: only attempts the process did not live through count towards `crashed`.
     func requeue(_ id: String, reason: String) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE videos SET phase = 'queued', progress = 0, attempts = max(attempts - 1, 0), updated_at = ? WHERE video_id = ? AND status = 'processing'",
-                arguments: [Timestamp.string(), id])
-            try EventRow(videoID: id, status: "processing", phase: "queued", message: reason).insert(db)
-        }
-    }
-
-    struct ProcessingRow {
-        let id: String
-        /// An admin or `inboxd retry` set a finished (failed) row back to `processing`: re-run it from `failed/<id>/`.
-        let retryRequested: Bool
-        let updatedAt: String
+        try await pool.write { db in try VideoQueries.requeue(db, id, message: reason) }
     }
 
     /// Rows in `processing`, oldest first.
-    func processingRows() async throws -> [ProcessingRow] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT video_id, finished_at IS NOT NULL AS finished, updated_at FROM videos
-                WHERE status = 'processing' ORDER BY created_at
-                """).map { ProcessingRow(id: $0["video_id"], retryRequested: $0["finished"], updatedAt: $0["updated_at"]) }
-        }
+    func processingRows() async throws -> [VideoQueries.ProcessingRow] {
+        try await pool.read { db in try VideoQueries.processingRows(db) }
     }
 
     /// A retry requested by SQL: a fresh attempt budget, counted from here.
     func resetAttempts(_ id: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE videos SET attempts = 0, finished_at = NULL, next_attempt_at = NULL WHERE video_id = ?",
-                           arguments: [id])
-        }
+        try await pool.write { db in try VideoQueries.resetAttempts(db, id) }
     }
 
     /// `inboxd retry`: failed → processing (phase queued); the running daemon picks the rows up.
     func retry(ids: [String]?) async throws -> [String] {
         try await pool.write { db in
-            let targets: [String]
-            if let ids {
-                targets = try ids.filter {
-                    try String.fetchOne(db, sql: "SELECT status FROM videos WHERE video_id = ?", arguments: [$0]) == "failed"
-                }
-            } else {
-                targets = try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE status = 'failed'")
-            }
-            for id in targets {
-                try db.execute(
-                    sql: "UPDATE videos SET status = 'processing', phase = 'queued', progress = 0, error = NULL, attempts = 0, updated_at = ? WHERE video_id = ?",
-                    arguments: [Timestamp.string(), id])
-                try EventRow(videoID: id, status: "processing", phase: "queued", message: "retry requested").insert(db)
-            }
+            let targets = try VideoQueries.failedIDs(db, among: ids)
+            for id in targets { try VideoQueries.requestRetry(db, id) }
             return targets
         }
     }

@@ -38,7 +38,7 @@ final class WorkerPool: Service {
                 // Another service failed (or the grace ran out): running jobs are put back at once.
                 Task {
                     await queue.close()
-                    await queue.cancelAll(reason: JobRunner.shutdownReason)
+                    await queue.cancelAll(.shutdown)
                 }
             }
         } onGracefulShutdown: {
@@ -49,7 +49,7 @@ final class WorkerPool: Service {
                     logger.notice("waiting for running jobs", metadata: ["jobs.running": "\(running)", "grace.s": "\(grace)"])
                 }
                 try? await Task.sleep(for: .seconds(grace))
-                await queue.cancelAll(reason: JobRunner.shutdownReason)
+                await queue.cancelAll(.shutdown)
             }
         }
     }
@@ -133,7 +133,7 @@ final class Recovery: Service {
             logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
         }
         await removeStaleScratch(claimed: Set(claimed))
-        let rows: [JobStore.ProcessingRow]
+        let rows: [VideoQueries.ProcessingRow]
         do { rows = try await store.processingRows() } catch {
             logger.error("recovery cannot read the db", metadata: ["error": "\(error)"])
             return
@@ -209,7 +209,7 @@ final class Recovery: Service {
     /// A `processing` row with nothing behind it: not claimed, not waiting in `incoming/` (the receiver's files are
     /// named after the id), not in `failed/`. After a grace period (a receiver's drop may be between its row and
     /// its rename) it fails with reason `lost`, so no client polls a job that will never end.
-    private func failIfLost(_ row: JobStore.ProcessingRow, now: Double) async {
+    private func failIfLost(_ row: VideoQueries.ProcessingRow, now: Double) async {
         guard let updated = Timestamp.date(row.updatedAt)?.timeIntervalSince1970, now - updated > Self.lostAfterSeconds else { return }
         let id = row.id, layout = self.layout
         let found = try? await io.run { () -> Bool? in

@@ -22,7 +22,7 @@ struct DropCommitter: Sendable {
 
     func commit(row: VideoRow, sidecar: UploadSidecar, sidecarName: String, files: [Placement]) async throws {
         let incoming = self.incoming
-        let sidecarTemp = "\(incoming)/.upload-\(row.video_id).sidecar"
+        let sidecarTemp = "\(incoming)/.upload-\(row.videoID).sidecar"
         let sidecarFinal = "\(incoming)/\(sidecarName)"
         let data = try sidecar.encoded()
         var placed: [String] = []

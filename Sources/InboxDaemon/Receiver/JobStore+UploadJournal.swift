@@ -5,9 +5,6 @@ extension JobStore: UploadJournal {
     /// The receiver's row: inserted (never replaced) with its first audit entry, in one transaction. The claim
     /// later adopts it (`recordClaim`).
     func recordAcceptedUpload(_ row: VideoRow) async throws {
-        try await pool.write { db in
-            try row.insert(db)
-            try EventRow(videoID: row.video_id, status: row.status, phase: row.phase, message: "accepted by the HTTP receiver").insert(db)
-        }
+        try await pool.write { db in try VideoQueries.insert(db, row, message: "accepted by the HTTP receiver") }
     }
 }

@@ -102,7 +102,7 @@ struct Receiver: Sendable {
             let query = try FormQuery.parse(request.uri.query)
             return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"]))
         }
-        if try await reader.read({ db in try VideoRow.fetchOne(db, key: id) }) != nil {
+        if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
         }
         try limits.check(request, incoming: incoming)

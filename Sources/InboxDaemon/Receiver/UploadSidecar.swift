@@ -31,7 +31,7 @@ struct UploadAccepted: Codable, Sendable {
     var video_id: String
     var title: String
     var description: String
-    var status: String
+    var status: JobStatus
     var video_url: String
     var thumbnail_url: String
     var created_at: String
@@ -39,14 +39,14 @@ struct UploadAccepted: Codable, Sendable {
     var username: String
 
     init(row: VideoRow) {
-        video_id = row.video_id
+        video_id = row.videoID
         title = row.title
         description = row.description
         status = row.status
-        video_url = row.video_url
-        thumbnail_url = row.thumbnail_url
-        created_at = row.created_at
-        user_id = row.user_id ?? ""
+        video_url = row.videoURL
+        thumbnail_url = row.thumbnailURL
+        created_at = row.createdAt
+        user_id = row.userID ?? ""
         username = row.username ?? ""
     }
 }

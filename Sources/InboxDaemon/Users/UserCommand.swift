@@ -21,7 +21,7 @@ struct UserCommand: ParsableCommand {
             do {
                 let admin = UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db))
                 let (row, token) = try admin.add(username: name, canUpload: upload, isAdmin: self.admin)
-                print("created user '\(row.username)' (id \(row.id ?? 0), upload \(row.can_upload ? "yes" : "no"), admin \(row.is_admin ? "yes" : "no"))")
+                print("created user '\(row.username)' (id \(row.id ?? 0), upload \(row.canUpload ? "yes" : "no"), admin \(row.isAdmin ? "yes" : "no"))")
                 print("token (shown only now; store it safely):")
                 print(token)
             } catch { throw fail(error) }
@@ -37,7 +37,7 @@ struct UserCommand: ParsableCommand {
                 let users = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db)).list()
                 print("id\tusername\tupload\tadmin\tcreated_at\trevoked_at")
                 for u in users {
-                    print("\(u.id ?? 0)\t\(u.username)\t\(u.can_upload ? "yes" : "no")\t\(u.is_admin ? "yes" : "no")\t\(u.created_at)\t\(u.revoked_at ?? "-")")
+                    print("\(u.id ?? 0)\t\(u.username)\t\(u.canUpload ? "yes" : "no")\t\(u.isAdmin ? "yes" : "no")\t\(u.createdAt)\t\(u.revokedAt ?? "-")")
                 }
             } catch { throw fail(error) }
         }

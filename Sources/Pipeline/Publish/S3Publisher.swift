@@ -42,7 +42,7 @@ public final class S3Publisher: Publisher {
                 try self.uploadBlocking(directory: directory, keyPrefix: keyPrefix, control: control)
             }
         } onCancel: {
-            control.cancel(reason: "publishing was cancelled")
+            control.cancel(.other("publishing was cancelled"))
         }
     }
 

@@ -5,14 +5,14 @@ import Synchronization
 ///
 /// libav and libcurl run on dedicated threads; their interrupt/progress callbacks read `isCancelled` (one atomic
 /// load, cheap enough for libav's interrupt callback, which runs thousands of times a second). The daemon's
-/// watchdog reads `secondsSinceProgress` to catch stalls and calls `cancel(reason:)`.
+/// watchdog reads `secondsSinceProgress` to catch stalls and calls `cancel(_:)`.
 public final class JobControl: Sendable {
     private let cancelled = Atomic<Bool>(false)
     private let state = Mutex<State>(State())
     private let started = ContinuousClock.now
 
     private struct State {
-        var reason: String?
+        var cause: CancelCause?
         var lastProgress = ContinuousClock.now
         var bestFraction = -1.0
         var bestPosition: Int64 = -1
@@ -24,11 +24,14 @@ public final class JobControl: Sendable {
     public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
 
     /// Why the job was cancelled (time limit, stall, shutdown), once it was.
-    public var cancelReason: String? { state.withLock { $0.reason } }
+    public var cancelCause: CancelCause? { state.withLock { $0.cause } }
 
-    /// Asks every running step to stop; the first reason given wins.
-    public func cancel(reason: String) {
-        state.withLock { if $0.reason == nil { $0.reason = reason } }
+    /// The cause in words, for the `cancelled: …` error a step throws.
+    public var cancelReason: String? { cancelCause?.description }
+
+    /// Asks every running step to stop; the first cause given wins.
+    public func cancel(_ cause: CancelCause) {
+        state.withLock { if $0.cause == nil { $0.cause = cause } }
         cancelled.store(true, ordering: .relaxed)
     }
 

@@ -1,0 +1,28 @@
+import GRDB
+
+/// One row of `users`: who may upload (`can_upload`) or list every job (`is_admin`). Only a token's SHA-256 is stored.
+public struct UserRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "users"
+    public var id: Int64?
+    public var username: String
+    public var canUpload: Bool
+    public var isAdmin: Bool
+    public var tokenHash: String
+    public var createdAt: String
+    public var revokedAt: String?
+
+    public enum CodingKeys: String, CodingKey {
+        case id, username, canUpload = "can_upload", isAdmin = "is_admin", tokenHash = "token_hash"
+        case createdAt = "created_at", revokedAt = "revoked_at"
+    }
+
+    public init(username: String, canUpload: Bool, isAdmin: Bool, tokenHash: String, createdAt: String = Timestamp.string()) {
+        self.id = nil
+        self.username = username
+        self.canUpload = canUpload
+        self.isAdmin = isAdmin
+        self.tokenHash = tokenHash
+        self.createdAt = createdAt
+        self.revokedAt = nil
+    }
+}
