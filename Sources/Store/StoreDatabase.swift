@@ -41,7 +41,7 @@ public enum StoreDatabase {
                     throw StoreError.newerSchema(path: path, version: version)
                 }
             }
-            try Schema.migrator.migrate(pool)
+            try migrate(pool)
             return pool
         } catch let e as StoreError {
             throw e
@@ -51,6 +51,25 @@ public enum StoreDatabase {
             throw StoreError.cannotOpen(path: path, reason: e.message ?? "\(e.resultCode)")
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Applies pending migrations. Two processes opening a new db at once (the daemon starting while an admin runs
+    /// `inboxd user add`) both see the same migrations pending; the one that loses fails inside its migration's
+    /// transaction (rolled back) and simply tries again once the other has committed.
+    static func migrate(_ pool: DatabasePool) throws {
+        var attempt = 0
+        while true {
+            do {
+                try Schema.migrator.migrate(pool)
+                return
+            } catch {
+                attempt += 1
+                let done = (try? pool.writeWithoutTransaction { try Schema.migrator.hasCompletedMigrations($0) }) ?? false
+                if done { return }
+                if attempt >= 50 { throw error }
+                usleep(useconds_t(20_000 + Int.random(in: 0..<80_000)))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -23,6 +24,24 @@ import Testing
         let clip = try Shell.run(DaemonHarness.binary, ["convert", src, out.path + "/x", "--clip", "abc"])
         #expect(clip.status != 0)
         #expect(clip.stderr.contains("--clip expects START,DURATION"), "\(clip.stderr)")
+    }
+
+    /// The daemon starting while an admin runs a command: both open a new db and migrate it at the same moment.
+    @Test func processesOpeningANewDbAtOnceAllSucceed() throws {
+        let dir = try TempDir("migrate")
+        defer { dir.remove() }
+        try "inbox = \"inbox\"\ndb = \"new.db\"\noutput = \"output\"\n".write(toFile: dir.path + "/c.toml", atomically: true, encoding: .utf8)
+        for round in 1...5 {
+            for f in ["new.db", "new.db-wal", "new.db-shm"] { try? FileManager.default.removeItem(atPath: dir.path + "/" + f) }
+            let results = Mutex<[Shell.Result]>([])
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                let r = try? Shell.run(DaemonHarness.binary, ["status", "6fa459ea-ee8a-3ca4-894e-db77e160355e", "--config", dir.path + "/c.toml"])
+                if let r { results.withLock { $0.append(r) } }
+            }
+            let all = results.withLock { $0 }
+            #expect(all.count == 4)
+            for r in all { #expect(r.stderr.contains("no job with id"), "round \(round): \(r.stderr)") }
+        }
     }
 
     @Test func statusShowsOneJobAndVersionPrints() throws {
