@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/inboxd
 
-.PHONY: bootstrap build run test soak bench clean
+.PHONY: bootstrap build run test soak bench deb test-package clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -27,5 +27,14 @@ bench: bootstrap
 	$(SWIFT) build -c release --product inboxd
 	bench/run-all
 
+# dist/inboxd_<version>_<arch>.deb: release build with the Swift runtime linked statically (see packaging/deb/build).
+deb:
+	@scripts/bootstrap package
+	SWIFT=$(SWIFT) packaging/deb/build
+
+# lintian, the extracted binary without a toolchain, and an install into a throw-away Debian root.
+test-package: deb
+	packaging/deb/test
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-release dist
