@@ -6,7 +6,8 @@ import ServiceLifecycle
 import StatusAPI
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
-/// HTTP intake first, then the watcher (no new claims), then the workers (running jobs finish or are put back).
+/// systemd hears `STOPPING=1` first (when started by it), then HTTP intake stops, then the watcher (no new claims),
+/// then the workers (running jobs finish or are put back).
 /// If any service fails (a port in use, an inotify limit), the others are cancelled and the process exits with
 /// that error; `ExitDeadline` bounds every stop to `shutdown_grace_seconds` + 5 s whatever a service does.
 struct Daemon {
@@ -69,7 +70,7 @@ struct Daemon {
             services.append(.init(service: SystemdService(
                 notifier: notifier, readiness: readiness, heartbeats: [recovery.heartbeat, watcher.heartbeat],
                 watchdogInterval: watchdog,
-                staleAfterSeconds: max(2 * (watchdog ?? 0), 3 * config.recoveryPollSeconds, 2),
+                staleAfterSeconds: max(2 * (watchdog ?? 0), 3 * config.recoveryPollSeconds, 5),
                 status: { await Self.statusLine(queue: queue, store: store) }, logger: logger)))
         }
         var groupConfig = ServiceGroupConfiguration(

@@ -76,7 +76,7 @@ import Testing
         defer { w.cleanUp() }
         try w.start()
         _ = try wedged.wait(for: "READY=1")
-        try w.waitForLog("a loop stopped making progress", timeout: 10)
+        try w.waitForLog("a loop stopped making progress", timeout: 20)
         #expect(w.logText().contains("loop=scheduler"), "\(w.logText().suffix(2000))")
         let before = wedged.messages(with: "WATCHDOG=1").count
         let statusesBefore = wedged.messages(with: "STATUS=").count

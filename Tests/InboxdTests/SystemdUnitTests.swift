@@ -38,4 +38,36 @@ import Testing
         let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(line)")
         #expect(score <= 2.5, "\(line)")
     }
+
+    /// `MemoryDenyWriteExecute=yes` in the unit holds only if nothing the daemon loads writes code at run time:
+    /// libx264, libavcodec, curl, SQLite and the Swift runtime all run under systemd's filter for it.
+    @Test func aTranscodeAndTheDaemonRunUnderMemoryDenyWriteExecutesFilter() throws {
+        #expect(try Self.unit().split(separator: "\n").contains("MemoryDenyWriteExecute=yes"))
+        let dir = try TempDir("mdwe")
+        defer { dir.remove() }
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Support/fixtures/mdwe.c").standardizedFileURL.path
+        let mdwe = dir.path + "/mdwe"
+        let cc = try Shell.run("cc", ["-O2", "-o", mdwe, source])
+        try #require(cc.status == 0, "\(cc.stderr)")
+        let refused = try Shell.run(mdwe, ["python3", "-c", "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_READ|mmap.PROT_WRITE|mmap.PROT_EXEC)"])
+        try #require(refused.status != 0 && refused.stderr.contains("Operation not permitted"), "the filter is not in force: \(refused)")
+
+        let media = try MediaFactory()
+        let src = try media.vp9Opus(seconds: 3)  // VP9 + Opus: decoded, then encoded by libx264 and AAC
+        let convert = try Shell.run(mdwe, [DaemonHarness.binary, "convert", src, dir.path + "/hls"])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        #expect(convert.stdout.contains("transcode:"), "\(convert.stdout)")
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/hls/thumbnail.jpg"))
+
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try d.runToExit(prefix: [mdwe], timeout: 30) { p in
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline, (try? HTTPClient.get(d.baseURL + "/healthz"))?.status != 200 { usleep(50_000) }
+            kill(p.processIdentifier, SIGTERM)
+        }
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("watching inbox") && run.output.contains("inboxd stopped"), "\(run.output)")
+    }
 }

@@ -14,11 +14,12 @@ enum HTTPServer {
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         let routes = RouteTable()
-        // Outermost first: request ids and metrics see every answer, CORS answers preflights before auth and routing,
-        // JSON 404/405 wrap the file server's misses.
+        // Outermost first: request ids see every answer; CORS answers preflights before metrics, auth and routing, and
+        // decorates the rest (thrown errors included, which metrics still count as errors); JSON 404/405 wrap the file
+        // server's misses.
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: MetricsMiddleware())
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: statusStore.db)))
         router.add(middleware: UnmatchedRouteMiddleware(routes: routes))
         router.add(middleware: PathGuardMiddleware())
