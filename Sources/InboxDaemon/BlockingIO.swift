@@ -11,6 +11,8 @@ import NIOPosix
 ///   pool thread for all that time.
 /// - **inotify** is read by its own thread (a blocking `poll` loop).
 /// - **SQLite** calls go through GRDB, which runs them on its own serial queues.
+/// - **systemd notifications** are `sendto` on a non-blocking datagram socket (`SystemdNotifier`): they return at
+///   once, so they are sent from the cooperative pool.
 ///
 /// Nothing else blocks: the cooperative pool only awaits.
 struct BlockingIO: Sendable {

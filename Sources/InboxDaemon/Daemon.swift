@@ -6,7 +6,8 @@ import ServiceLifecycle
 import StatusAPI
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
-/// HTTP intake first, then the watcher (no new claims), then the workers (running jobs finish or are put back).
+/// systemd hears `STOPPING=1` first (when started by it), then HTTP intake stops, then the watcher (no new claims),
+/// then the workers (running jobs finish or are put back).
 /// If any service fails (a port in use, an inotify limit), the others are cancelled and the process exits with
 /// that error; `ExitDeadline` bounds every stop to `shutdown_grace_seconds` + 5 s whatever a service does.
 struct Daemon {
@@ -40,29 +41,40 @@ struct Daemon {
         let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
+        let readiness = ReadinessFlags()
         let watcher = InboxWatcher(
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
-            allowHardLinks: config.allowHardLinks, io: io, logger: logger) { await recovery.sweep() }
+            allowHardLinks: config.allowHardLinks, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
                                  shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
         let metrics = InboxMetrics.bootstrap()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, logger: logger)
+                                   io: io, logger: logger, onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
             "workers": "\(config.workers)", "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: workers),
+            .init(service: recovery),
+            .init(service: watcher),
+            .init(service: HTTPService(app: http, address: config.listen)),
+            .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
+        ]
+        let environment = ProcessInfo.processInfo.environment
+        if let notifier = SystemdNotifier(environment: environment) {
+            let watchdog = SystemdService.watchdogInterval(environment: environment)
+            services.append(.init(service: SystemdService(
+                notifier: notifier, readiness: readiness, heartbeats: [recovery.heartbeat, watcher.heartbeat],
+                watchdogInterval: watchdog,
+                staleAfterSeconds: max(2 * (watchdog ?? 0), 3 * config.recoveryPollSeconds, 5),
+                status: { await Self.statusLine(queue: queue, store: store) }, logger: logger)))
+        }
         var groupConfig = ServiceGroupConfiguration(
-            services: [
-                .init(service: workers),
-                .init(service: recovery),
-                .init(service: watcher),
-                .init(service: HTTPService(app: http, address: config.listen)),
-                .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // Past the grace, running jobs are cancelled (and put back for the next start).
@@ -70,6 +82,12 @@ struct Daemon {
         try await ServiceGroup(configuration: groupConfig).run()
         await io.shutdown()
         logger.info("inboxd stopped")
+    }
+
+    /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).
+    static func statusLine(queue: JobQueue, store: JobStore) async -> String {
+        let retrying = (try? await store.retriesNotDue().count).map(String.init) ?? "?"
+        return "\(await queue.running) running, \(await queue.queued) queued, \(retrying) retrying"
     }
 }
 

@@ -61,4 +61,19 @@ import Testing
         #expect(relative.db == FileManager.default.currentDirectoryPath + "/rel.db", "a flag is relative to the working directory")
         #expect(try CommonOptions.parse(["--config", path]).load().db == dir + "/etc/from-file.db")
     }
+
+    @Test func corsOriginsAreOriginsOrAStarAndAnythingElseIsRefusedNamingTheEntry() throws {
+        let (dir, path) = try write("cors_origins = [\"https://app.example\", \"http://127.0.0.1:3000\", \"http://[::1]:8000\"]\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Config.load(path: path, environment: [:]).corsOrigins == ["https://app.example", "http://127.0.0.1:3000", "http://[::1]:8000"])
+        try "".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try Config.load(path: path, environment: [:]).corsOrigins == [], "off by default")
+        try "cors_origins = [\"*\"]\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try Config.load(path: path, environment: [:]).corsOrigins == ["*"])
+        for bad in ["https://app.example/", "app.example", "https://app.example/path", "https://:443", "https://app.example:0", "https://a.example:x"] {
+            try "cors_origins = [\"\(bad)\"]\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let e = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+            #expect(e?.description.hasPrefix("config key 'cors_origins': '\(bad)'") == true, "\(String(describing: e))")
+        }
+    }
 }

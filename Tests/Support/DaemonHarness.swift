@@ -190,6 +190,9 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 
+    /// The running daemon's process id.
+    public var pid: Int32? { lock.withLock { process?.processIdentifier } }
+
     public func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// The log's size in bytes: a cursor for `logText(from:)`.

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPKit
 import Pipeline
 import TOMLKit
 
@@ -53,6 +54,10 @@ extension Config {
             logLevel = level
         }
         allowHardLinks = try r.bool("allow_hard_links") ?? allowHardLinks
+        corsOrigins = try r.strings("cors_origins") ?? corsOrigins
+        if let problem = corsOrigins.lazy.compactMap(CORSPolicy.problem(with:)).first {
+            throw ConfigError.badValue(key: "cors_origins", reason: problem)
+        }
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }

@@ -33,6 +33,8 @@ struct Config: Sendable {
     var http = HTTPLimits()
     /// Claim media that has other hard links (off: a hard link may expose a file from outside the inbox).
     var allowHardLinks = false
+    /// Browser origins (`scheme://host[:port]`, or `*`) whose pages may read the API and the served output (CORS).
+    var corsOrigins: [String] = []
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()

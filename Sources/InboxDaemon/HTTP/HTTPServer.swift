@@ -9,12 +9,16 @@ import StatusAPI
 /// The daemon's one HTTP listener: status API, receiver and (with local publishing) the output files.
 enum HTTPServer {
     static func make(
-        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO, logger: Logger
+        config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO, logger: Logger,
+        onListening: @escaping @Sendable () -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         let routes = RouteTable()
-        // Outermost first: request ids and metrics see every answer, JSON 404/405 wrap the file server's misses.
+        // Outermost first: request ids see every answer; CORS answers preflights before metrics, auth and routing, and
+        // decorates the rest (thrown errors included, which metrics still count as errors); JSON 404/405 wrap the file
+        // server's misses.
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: statusStore.db)))
         router.add(middleware: UnmatchedRouteMiddleware(routes: routes))
@@ -39,6 +43,7 @@ enum HTTPServer {
             server: .http1(configuration: .init(
                 additionalChannelHandlers: [ConnectionGuardHandler(limits: limits, counter: counter), CloseAfterResponseHandler()])),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
+            onServerRunning: { _ in onListening() },
             logger: logger)
     }
 }

@@ -16,10 +16,16 @@ final class InboxWatcher: Service {
     private let io: BlockingIO
     private let onRescan: @Sendable () async -> Void
     private let logger: Logger
+    /// Beats on every batch or 250 ms tick the watcher task handles: its proof of progress for the systemd watchdog.
+    let heartbeat = Heartbeat("watcher")
+    /// Set once the inotify watches exist (systemd's `READY=1` waits for it).
+    private let onWatching: @Sendable () -> Void
 
     init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double, allowHardLinks: Bool,
-         io: BlockingIO, logger: Logger, onRescan: @escaping @Sendable () async -> Void) {
+         io: BlockingIO, logger: Logger, onWatching: @escaping @Sendable () -> Void = {},
+         onRescan: @escaping @Sendable () async -> Void) {
         self.io = io
+        self.onWatching = onWatching
         self.layout = layout
         self.claimer = claimer
         self.settleSeconds = settleSeconds
@@ -55,7 +61,9 @@ final class InboxWatcher: Service {
         let box = StateBox()
         continuation.yield(.rescan(lostEvents: true))
         logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
+        onWatching()
         for await signal in stream.cancelOnGracefulShutdown() {
+            heartbeat.beat()
             let now = Date().timeIntervalSince1970
             switch signal {
             case .rescan(let lostEvents):

@@ -64,6 +64,7 @@ actor JobQueue {
     func isKnown(_ id: String) -> Bool { active[id] != nil || pending.contains { $0.videoID == id } }
 
     var running: Int { active.count }
+    var queued: Int { pending.count }
 
     /// Stops handing out jobs; queued ones stay in `processing/` for the next start.
     func close() {

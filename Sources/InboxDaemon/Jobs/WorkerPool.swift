@@ -75,6 +75,11 @@ final class Recovery: Service {
     private let pollSeconds: Double
     private let io: BlockingIO
     private let logger: Logger
+    /// Beats after every sweep: the scheduler's proof of progress for the systemd watchdog.
+    let heartbeat = Heartbeat("scheduler")
+    /// Test-only fault hook: `INBOXD_TEST_WEDGE=scheduler` stops this loop after its first sweep (until a stop), as a
+    /// hung db or disk would, so a test can see the watchdog pings stop.
+    private static let wedged = ProcessInfo.processInfo.environment["INBOXD_TEST_WEDGE"] == "scheduler"
 
     init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger) {
         self.io = io
@@ -88,6 +93,12 @@ final class Recovery: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await sweep()
+            heartbeat.beat()
+            if Self.wedged {
+                logger.critical("INBOXD_TEST_WEDGE=scheduler: the recovery loop stops here (test fault hook)")
+                try? await gracefulShutdown()
+                return
+            }
             try? await Task.sleep(for: .seconds(pollSeconds))
         }
     }
