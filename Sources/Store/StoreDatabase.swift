@@ -31,27 +31,42 @@ public enum StoreDatabase {
         guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) && isDirectory.boolValue) else {
             throw StoreError.missingDirectory(path: dir)
         }
-        do {
-            let pool = try DatabasePool(path: path, configuration: config)
-            // On the writer: a reader connection opened now would cache the pre-migration schema.
-            try pool.writeWithoutTransaction { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                let superseded = try Schema.migrator.hasBeenSuperseded(db)
-                if version > Schema.version || superseded {
-                    throw StoreError.newerSchema(path: path, version: version)
-                }
+        // A new db opened by two processes at once (the daemon starting while an admin runs `inboxd user add`): one
+        // may find the file locked while the other switches it to WAL, or lose the race for a migration. SQLite
+        // errors are retried for about 2 s; a file that is not a database, or from a newer schema, fails at once.
+        var attempt = 0
+        while true {
+            do {
+                return try openAndMigrate(path: path, configuration: config)
+            } catch let e as DatabaseError where e.resultCode != .SQLITE_NOTADB && attempt < 30 {
+                // Locked, or the schema changed under a statement (the other process's migration committed or
+                // rolled back): about 2 s of tries in all, so a real error still ends a start quickly.
+                attempt += 1
+                usleep(useconds_t(20_000 + Int.random(in: 0..<80_000)))
+            } catch let e as StoreError {
+                throw e
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
+                throw StoreError.notADatabase(path: path)
+            } catch let e as DatabaseError {
+                throw StoreError.cannotOpen(path: path, reason: e.message ?? "\(e.resultCode)")
+            } catch {
+                throw StoreError.cannotOpen(path: path, reason: "\(error)")
             }
-            try migrate(pool)
-            return pool
-        } catch let e as StoreError {
-            throw e
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
-            throw StoreError.notADatabase(path: path)
-        } catch let e as DatabaseError {
-            throw StoreError.cannotOpen(path: path, reason: e.message ?? "\(e.resultCode)")
-        } catch {
-            throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
+    }
+
+    private static func openAndMigrate(path: String, configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // On the writer: a reader connection opened now would cache the pre-migration schema.
+        try pool.writeWithoutTransaction { db in
+            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+            let superseded = try Schema.migrator.hasBeenSuperseded(db)
+            if version > Schema.version || superseded {
+                throw StoreError.newerSchema(path: path, version: version)
+            }
+        }
+        try migrate(pool)
+        return pool
     }
 
     /// Applies pending migrations. Two processes opening a new db at once (the daemon starting while an admin runs
@@ -63,6 +78,8 @@ public enum StoreDatabase {
             do {
                 try Schema.migrator.migrate(pool)
                 return
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+                throw e  // the caller retries the whole open
             } catch {
                 attempt += 1
                 let done = (try? pool.writeWithoutTransaction { try Schema.migrator.hasCompletedMigrations($0) }) ?? false

@@ -31,15 +31,15 @@ import Testing
         let dir = try TempDir("migrate")
         defer { dir.remove() }
         try "inbox = \"inbox\"\ndb = \"new.db\"\noutput = \"output\"\n".write(toFile: dir.path + "/c.toml", atomically: true, encoding: .utf8)
-        for round in 1...5 {
+        for round in 1...10 {
             for f in ["new.db", "new.db-wal", "new.db-shm"] { try? FileManager.default.removeItem(atPath: dir.path + "/" + f) }
             let results = Mutex<[Shell.Result]>([])
-            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
                 let r = try? Shell.run(DaemonHarness.binary, ["status", "6fa459ea-ee8a-3ca4-894e-db77e160355e", "--config", dir.path + "/c.toml"])
                 if let r { results.withLock { $0.append(r) } }
             }
             let all = results.withLock { $0 }
-            #expect(all.count == 4)
+            #expect(all.count == 6)
             for r in all { #expect(r.stderr.contains("no job with id"), "round \(round): \(r.stderr)") }
         }
     }
