@@ -50,8 +50,12 @@ struct Daemon {
         let metrics = InboxMetrics.bootstrap()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
+        let uploads = ResumableUploads(
+            area: UploadArea(root: layout.uploadsRoot), committer: DropCommitter(incoming: layout.incoming, pool: io.pool),
+            limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
+            journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, logger: logger, onListening: readiness.httpListening)
+                                   io: io, resumable: uploads, logger: logger, onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -61,6 +65,7 @@ struct Daemon {
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
+            .init(service: UploadSweeper(uploads: uploads, layout: layout, pollSeconds: config.recoveryPollSeconds, logger: logger)),
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
         ]

@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 3
+    public static let version = 4
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -33,6 +33,29 @@ public enum Schema {
                 ALTER TABLE videos ADD COLUMN next_attempt_at TEXT;
                 CREATE INDEX videos_retrying ON videos(next_attempt_at) WHERE phase = 'retrying';
                 PRAGMA user_version = 3;
+                """)
+        }
+        m.registerMigration("v4: tus uploads") { db in
+            // Resumable uploads: one row per tus upload, beside its job's `videos` row (same id). The data's durable
+            // length is the file's size in `uploads/<id>/`; `upload_offset` is the last one recorded here.
+            try db.execute(sql: """
+                CREATE TABLE uploads (
+                  video_id      TEXT PRIMARY KEY NOT NULL,
+                  state         TEXT NOT NULL DEFAULT 'receiving'
+                                CHECK (state IN ('receiving','complete','expired','terminated','lost')),
+                  upload_length INTEGER NOT NULL,
+                  upload_offset INTEGER NOT NULL DEFAULT 0,
+                  metadata      TEXT NOT NULL DEFAULT '',
+                  media_name    TEXT NOT NULL,
+                  user_id       TEXT,
+                  username      TEXT,
+                  created_at    TEXT NOT NULL,
+                  updated_at    TEXT NOT NULL,
+                  expires_at    TEXT NOT NULL,
+                  completed_at  TEXT
+                );
+                CREATE INDEX uploads_receiving ON uploads(expires_at) WHERE state = 'receiving';
+                PRAGMA user_version = 4;
                 """)
         }
         return m

@@ -44,6 +44,8 @@ extension Config {
         jobTimeLimitSeconds = try r.seconds("job_time_limit_seconds") ?? jobTimeLimitSeconds
         stallSeconds = try r.seconds("stall_seconds") ?? stallSeconds
         recoveryPollSeconds = try r.seconds("recovery_poll_seconds") ?? recoveryPollSeconds
+        uploadExpiryHours = try r.seconds("upload_expiry_hours") ?? uploadExpiryHours
+        guard uploadExpiryHours > 0 else { throw ConfigError.badValue(key: "upload_expiry_hours", reason: "must be a number of hours > 0") }
         segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
         shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
         if let level = try r.string("log_level") {

@@ -24,6 +24,8 @@ struct Config: Sendable {
     var stallSeconds: Double = 120
     /// How often the daemon looks for rows an admin set back to `processing` (recovery SQL, `inboxd retry`).
     var recoveryPollSeconds: Double = 2
+    /// A resumable upload with no new data for this long expires (`Upload-Expires`); its bytes are removed.
+    var uploadExpiryHours: Double = 24
     /// On SIGTERM, running jobs get this long to finish before they are put back for the next start.
     var shutdownGraceSeconds: Double = 20
     var segmentSeconds: Double = 6

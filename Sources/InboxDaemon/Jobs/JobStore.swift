@@ -27,7 +27,8 @@ final class JobStore: Sendable {
     func recordClaim(_ row: VideoRow) async throws {
         try await pool.write { db in
             if let existing = try VideoQueries.row(db, row.videoID) {
-                guard existing.status == .processing else {
+                // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
+                guard existing.status == .processing, existing.phase != .receiving else {
                     throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
                 }
                 try VideoQueries.adopt(db, row, message: "claimed")

@@ -17,21 +17,31 @@ struct Receiver: Sendable {
     let limits: ReceiverLimits
     let reader: DatabaseQueue
     let committer: DropCommitter
+    let journal: any UploadJournal
     let pool: NIOThreadPool
+    let resumable: ResumableUploads
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
-    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+    /// `resumable` (the tus routes) defaults to an upload area beside `incoming/` with a 24 h expiry.
+    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
+         resumable: ResumableUploads? = nil) {
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
         self.pool = pool
-        self.committer = DropCommitter(incoming: incoming, pool: pool, journal: journal)
+        self.journal = journal
+        let committer = DropCommitter(incoming: incoming, pool: pool)
+        self.committer = committer
+        self.resumable = resumable ?? ResumableUploads(
+            area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
+            limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
     }
 
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/videos", use: uploadMultipart)
         router.post("/api/videos/youtube", use: ingestURL)
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
+        resumable.addRoutes(to: router)
     }
 
     /// The request's Content-Type, when its media type is `type` (parameters such as `boundary` aside); else 415.
@@ -203,7 +213,10 @@ struct Receiver: Sendable {
                            visibility: form.visibility, source: source, sourceURL: form.sourceURL,
                            sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
         do {
-            try await committer.commit(row: row, sidecar: sidecar, sidecarName: sidecarName, files: files)
+            let journal = self.journal
+            try await committer.commit(sidecar: sidecar, sidecarName: sidecarName, files: files) {
+                try await journal.recordAcceptedUpload(row)
+            }
         } catch let e as SpoolError {
             throw e.httpFailure
         }

@@ -17,6 +17,7 @@ struct UploadSidecar: Codable, Sendable, Equatable {
     var username: String
     var thumbnail: String?
     var source_url: String?
+    var sha256: String?
     var clip: Clip?
 
     func encoded() throws -> Data {
