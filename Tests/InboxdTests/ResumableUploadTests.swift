@@ -257,6 +257,8 @@ import Testing
                                  "-H", "Upload-Checksum: sha256 \(sum)",
                                  "--data-binary", "@\(scratch.path)/first", "\(base)/api/uploads/\(id)"], token: rig.uploader)
         #expect(good.status == 204 && good.headers["upload-offset"] == "100", "\(good)")
+        let noOverride = try Self.tus(["-X", "POST", "\(base)/api/uploads/\(id)"], token: rig.uploader)
+        #expect(noOverride.status == 400 && noOverride.body.contains("X-HTTP-Method-Override"), "\(noOverride)")
 
         // Two PATCHes at once: the one streaming holds the upload, the other is refused; the first one's bytes count.
         var holder: RawConnection? = try Self.partialPatch(port: rig.d.port, id: id, token: rig.uploader, offset: 100,

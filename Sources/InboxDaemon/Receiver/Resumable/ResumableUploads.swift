@@ -34,7 +34,6 @@ struct ResumableUploads: Sendable {
         router.patch("/api/uploads/{video_id}", use: patch)
         router.delete("/api/uploads/{video_id}", use: terminate)
         router.post("/api/uploads/{video_id}", use: overridden)
-        router.on("/api/uploads/{video_id}", method: .options, use: options)
     }
 
     // MARK: OPTIONS: what this server speaks (no auth, as the protocol asks)
@@ -141,7 +140,7 @@ struct ResumableUploads: Sendable {
     // MARK: HEAD /api/uploads/{id}: the offset to resume from
 
     @Sendable func head(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        try await Self.tus(request, bodyless: true) {
+        try await Self.tus(request) {
             let upload = try await lookup(request, context)
             var headers: HTTPFields = [.uploadLength: String(upload.uploadLength), .cacheControl: "no-store", .videoID: upload.videoID]
             if !upload.metadata.isEmpty { headers[.uploadMetadata] = upload.metadata }
@@ -242,8 +241,7 @@ struct ResumableUploads: Sendable {
         case "DELETE": return try await terminate(request, context: context)
         case "HEAD": return try await head(request, context: context)
         default:
-            throw APIError.refusal(.methodNotAllowed, "method_not_allowed",
-                                   "POST on an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD")
+            throw APIError.refusal(.badRequest, "bad_request", "POST on an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD")
         }
     }
 
@@ -276,14 +274,14 @@ struct ResumableUploads: Sendable {
     }
 
     /// Every tus answer carries `Tus-Resumable`; a `HEAD` answer never has a body, errors included.
-    static func tus(_ request: Request, bodyless: Bool = false, _ body: () async throws -> Response) async throws -> Response {
+    static func tus(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
             var response = try await body()
             response.headers[.tusResumable] = Tus.version
             return response
         } catch var error as APIError {
             error.headers[.tusResumable] = Tus.version
-            guard bodyless || request.method == .head else { throw error }
+            guard request.method == .head else { throw error }
             return Response(status: error.status, headers: error.headers)
         }
     }

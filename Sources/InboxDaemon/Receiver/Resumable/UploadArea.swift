@@ -27,6 +27,9 @@ struct UploadArea: Sendable {
 
     func hasData(_ id: String) -> Bool { FileSystem.status(data(id))?.kind == .regular }
 
+    /// A checksummed chunk is being written, or a crash left one unverified.
+    func hasPendingChecksum(_ id: String) -> Bool { FileSystem.status(marker(id)) != nil }
+
     private func pendingChecksumOffset(_ id: String) -> Int64? {
         (try? FileSystem.readSmallFile(marker(id), limit: 64)).flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
     }

@@ -41,10 +41,27 @@ struct UploadSweeper: Service {
         }
     }
 
+    /// Looks without taking anything first: a healthy upload in progress is never locked by the sweeper, so its
+    /// client's next PATCH is not refused (423) because a sweep happened to hold it.
     private func settle(_ id: String, now: Date) async {
-        let area = uploads.area, pool = uploads.pool, layout = self.layout
+        guard await !uploads.active.isBusy(id), await needsAttention(id, now: now) else { return }
         guard await uploads.active.begin(id) else { return }
-        defer { Task { await uploads.active.end(id) } }
+        await settleLocked(id, now: now)
+        await uploads.active.end(id)
+    }
+
+    private func needsAttention(_ id: String, now: Date) async -> Bool {
+        let area = uploads.area
+        guard let upload = try? await uploads.journal.resumableUpload(id) else { return true }
+        guard upload.state == .receiving else { return true }
+        if let expires = Timestamp.date(upload.expiresAt), expires < now { return true }
+        let facts = try? await uploads.pool.runIfActive { (area.hasData(id), area.offset(id), area.hasPendingChecksum(id)) }
+        guard let (hasData, offset, pending) = facts else { return false }
+        return !hasData || offset == upload.uploadLength || pending
+    }
+
+    private func settleLocked(_ id: String, now: Date) async {
+        let area = uploads.area, pool = uploads.pool, layout = self.layout
         guard let lock = try? await pool.runIfActive({ DirectoryLock(path: area.dir(id)) }) else { return }
         defer { withExtendedLifetime(lock) {} }
         do {
