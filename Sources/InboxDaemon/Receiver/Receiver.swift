@@ -205,13 +205,7 @@ struct Receiver: Sendable {
         id: String, form: DropRequest, user: UserRow, source: JobSource,
         thumbnail: String?, sidecarName: String, files: [DropCommitter.Placement], bytes: Int64, context: some RequestContext
     ) async throws -> Response {
-        let userID = user.id.map(String.init) ?? ""
-        let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
-                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: form.sourceURL,
-                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
-        let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
-                           visibility: form.visibility, source: source, sourceURL: form.sourceURL,
-                           sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
+        let (sidecar, row) = try form.uploadRecords(id: id, user: user, source: source, thumbnail: thumbnail)
         do {
             let journal = self.journal
             try await committer.commit(sidecar: sidecar, sidecarName: sidecarName, files: files) {

@@ -80,15 +80,10 @@ struct ResumableUploads: Sendable {
             }
             let checksum = try await refusingUnreadBody(request) { try TusChecksum.parse(request.headers[.uploadChecksum]) }
 
-            let userID = user.id.map(String.init) ?? ""
-            let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
-                                        user_id: userID, username: user.username, sha256: form.sha256,
-                                        clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
-            var video = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
-                                 visibility: form.visibility, source: .http, sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
+            var (_, video) = try form.uploadRecords(id: id, user: user, source: .http)
             video.phase = .receiving
             let upload = UploadRow(videoID: id, uploadLength: length, metadata: request.headers[.uploadMetadata] ?? "", mediaName: mediaName,
-                                   userID: userID, username: user.username, expiresAt: expiry())
+                                   userID: video.userID, username: user.username, expiresAt: expiry())
             let uploadArea = self.area
             do {
                 try await pool.runIfActive { try SpoolError.io { try uploadArea.create(id) } }
@@ -103,13 +98,8 @@ struct ResumableUploads: Sendable {
             var headers: HTTPFields = [.location: "/api/uploads/\(id)", .videoID: id, .contentType: "application/json"]
             var offset: Int64 = 0
             if withData || length == 0 {
-                guard await active.begin(id) else { throw APIError.refusal(Tus.locked, "locked", "upload \(id) is busy") }
-                do {
-                    offset = try await receive(upload, at: nil, request: request, checksum: withData ? checksum : nil, context: context)
-                    await active.end(id)
-                } catch {
-                    await active.end(id)
-                    throw error
+                offset = try await exclusively(id) {
+                    try await receive(upload, at: nil, request: request, checksum: withData ? checksum : nil, context: context)
                 }
                 headers[.uploadOffset] = String(offset)
             }
@@ -183,16 +173,8 @@ struct ResumableUploads: Sendable {
                 return (upload, offset, try TusChecksum.parse(request.headers[.uploadChecksum]))
             }
             let id = upload.videoID
-            guard await active.begin(id) else {
-                throw APIError.refusal(Tus.locked, "locked", "upload \(id) is receiving another PATCH; try again when it ends")
-            }
-            let offset: Int64
-            do {
-                offset = try await receive(upload, at: expected, request: request, checksum: checksum, context: context)
-                await active.end(id)
-            } catch {
-                await active.end(id)
-                throw error
+            let offset = try await exclusively(id) {
+                try await receive(upload, at: expected, request: request, checksum: checksum, context: context)
             }
             var headers: HTTPFields = [.uploadOffset: String(offset), .videoID: id]
             if offset < upload.uploadLength {
@@ -215,8 +197,7 @@ struct ResumableUploads: Sendable {
             case .expired, .terminated, .lost: throw Self.gone(upload)
             }
             let id = upload.videoID, area = self.area
-            guard await active.begin(id) else { throw APIError(Tus.locked, "locked", "upload \(id) is receiving a PATCH; try again") }
-            do {
+            try await exclusively(id) {
                 guard let lock = try await pool.runIfActive({ DirectoryLock(path: area.dir(id)) }) else {
                     throw APIError(Tus.locked, "locked", "upload \(id) is busy in another process")
                 }
@@ -224,10 +205,6 @@ struct ResumableUploads: Sendable {
                 try await end(upload, .terminated, reason: .uploadTerminated,
                               error: "upload terminated by the client after \(received) of \(upload.uploadLength) bytes", logger: context.logger)
                 withExtendedLifetime(lock) {}
-                await active.end(id)
-            } catch {
-                await active.end(id)
-                throw error
             }
             return Response(status: .noContent, headers: [.videoID: id])
         }
@@ -283,6 +260,21 @@ struct ResumableUploads: Sendable {
             error.headers[.tusResumable] = Tus.version
             guard request.method == .head else { throw error }
             return Response(status: error.status, headers: error.headers)
+        }
+    }
+
+    /// Runs `body` as the only request working on upload `id` in this process; a second one meanwhile is 423.
+    func exclusively<T>(_ id: String, _ body: () async throws -> T) async throws -> T {
+        guard await active.begin(id) else {
+            throw APIError.refusal(Tus.locked, "locked", "upload \(id) is busy with another request; try again when it ends")
+        }
+        do {
+            let result = try await body()
+            await active.end(id)
+            return result
+        } catch {
+            await active.end(id)
+            throw error
         }
     }
 
