@@ -59,10 +59,11 @@ import Testing
 
     /// Starts a PATCH of `bytes.count` bytes at `offset` but sends only the first `send` of them; the connection stays
     /// open until the caller drops it (then the server sees the body end early).
-    static func partialPatch(port: Int, id: String, token: String, offset: Int, bytes: ArraySlice<UInt8>, send: Int) throws -> RawConnection {
+    static func partialPatch(port: Int, id: String, token: String, offset: Int, bytes: ArraySlice<UInt8>, send: Int,
+                             headers: String = "") throws -> RawConnection {
         let c = try RawConnection(port: port)
         c.send("PATCH /api/uploads/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nTus-Resumable: 1.0.0\r\n"
-               + "Upload-Offset: \(offset)\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: \(bytes.count)\r\n\r\n")
+               + "Upload-Offset: \(offset)\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: \(bytes.count)\r\n\(headers)\r\n")
         c.send(bytes: bytes.prefix(send))
         return c
     }
@@ -133,6 +134,8 @@ import Testing
         #expect(status["status"] as? String == "processing" && status["phase"] as? String == "receiving", "\(status)")
         let list = try HTTPClient.get("\(base)/api/videos?status=processing", headers: ["Authorization: Bearer \(rig.admin)"])
         #expect(list.body.contains(id) && list.body.contains("\"receiving\""), "\(list.body)")
+        let stream = try Shell.run("curl", ["-sS", "-N", "--max-time", "1", "\(base)/api/videos/\(id)/stream"])
+        #expect(stream.stdout.contains("event: status") && stream.stdout.contains("\"phase\":\"receiving\""), "\(stream.stdout)")
 
         let half = bytes.count / 2
         do {
@@ -160,9 +163,9 @@ import Testing
 
     @Test func aDaemonKilledMidUploadLosesNoAcknowledgedByteAndTheUploadResumesAfterARestart() throws {
         let media = try MediaFactory()
-        let video = try media.h264AAC(seconds: 10, width: 640, height: 360, name: "kill.mp4")
+        let video = try media.h264AAC(seconds: 20, width: 640, height: 360, name: "kill.mp4")
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: video)))
-        #expect(bytes.count > 2 << 20, "the test needs a chunk larger than the receiver's 1 MiB write batch")
+        #expect(bytes.count > 4 << 20, "the test needs chunks larger than the receiver's 1 MiB write batch")
         let rig = try ReceiverRig()
         defer { rig.d.cleanUp() }
         let base = rig.d.baseURL
@@ -187,6 +190,20 @@ import Testing
         let head = try Self.head(base, id, token: rig.uploader)
         let offset = Int(head.headers["upload-offset"] ?? "") ?? -1
         #expect(head.status == 200 && offset >= acked + (1 << 20) && offset < bytes.count, "acknowledged (and written) bytes kept: \(head)")
+
+        // Killed again during a chunk with Upload-Checksum: its bytes reached the disk, but never verified, so the
+        // restart cuts them away and HEAD reports the offset before that chunk.
+        let rest = bytes[offset...]
+        let digest = Data(repeating: 0, count: 32).base64EncodedString()  // never reached: the body is cut
+        let checksummed = try Self.partialPatch(port: rig.d.port, id: id, token: rig.uploader, offset: offset, bytes: rest,
+                                                send: min(rest.count - 1, (3 << 20) / 2), headers: "Upload-Checksum: sha256 \(digest)\r\n")
+        try Self.poll("the checksummed PATCH to reach the disk") { Self.fileSize(data) > offset }
+        rig.d.kill9()
+        _ = checksummed
+        try rig.d.start()
+        let afterChecksum = try Self.head(base, id, token: rig.uploader)
+        #expect(afterChecksum.headers["upload-offset"] == String(offset), "an unverified chunk counts for nothing: \(afterChecksum)")
+        try Self.poll("the sweeper to cut the unverified bytes away") { Self.fileSize(data) == offset }
 
         _ = try Self.tuspy(base, token: rig.uploader, file: video, chunk: 1 << 20, url: "\(base)/api/uploads/\(id)")
         let done = try rig.d.waitFor(id)
@@ -247,6 +264,13 @@ import Testing
                                               extra: ["-H", "Upload-Checksum: md5 AAAA"])
         #expect(unknownAlgorithm.status == 400, "\(unknownAlgorithm)")
         #expect(try Self.head(base, id, token: rig.uploader).headers["upload-offset"] == "0", "nothing appended by refused PATCHes")
+        do {
+            let cut = try Self.partialPatch(port: rig.d.port, id: id, token: rig.uploader, offset: 0, bytes: bytes[...], send: 500,
+                                            headers: "Upload-Checksum: sha1 \(Data(repeating: 7, count: 20).base64EncodedString())\r\n")
+            _ = cut  // closed mid-body: a checksummed chunk counts only whole
+        }
+        try rig.d.waitForLog("upload chunk cut short")
+        #expect(try Self.head(base, id, token: rig.uploader).headers["upload-offset"] == "0", "a cut checksummed chunk appends nothing")
 
         // A good checksum counts; the override header carries a PATCH through a POST-only proxy.
         try Data(bytes[..<100]).write(to: URL(fileURLWithPath: scratch.path + "/first"))

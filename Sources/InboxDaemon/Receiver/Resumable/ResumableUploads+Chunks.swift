@@ -33,7 +33,15 @@ extension ResumableUploads {
         try limits.checkFreeSpace(declared: declared ?? (length - offset), at: area.root, what: "chunk")
         try await context.sendContinueIfExpected(request)
 
-        let end = try await append(id, at: offset, length: length, body: request.body, checksum: checksum)
+        let end: Int64
+        do {
+            end = try await append(id, at: offset, length: length, body: request.body, checksum: checksum)
+        } catch let cut as ChunkCut {
+            context.logger.notice("upload chunk cut short", metadata: [
+                "job.id": "\(id)", "upload.offset": "\(cut.offset)", "upload.kept": "\(cut.kept)", "error": "\(cut.cause)"])
+            throw cut.cause
+        }
+        context.logger.debug("upload chunk received", metadata: ["job.id": "\(id)", "upload.offset": "\(end)", "upload.length": "\(length)"])
         if end == length {
             do { try await complete(upload, logger: context.logger) } catch {
                 // Every byte is durable: the sweeper finishes the drop (and `HEAD` already reports it whole).
@@ -79,7 +87,7 @@ extension ResumableUploads {
         if let checksum {
             guard cut == nil, hasher?.matches(checksum) == true else {
                 try await pool.runIfActive { try SpoolError.io { try area.truncate(id, to: offset) } }
-                if let cut { throw cut }
+                if let cut { throw ChunkCut(cause: cut, offset: offset, kept: 0) }
                 throw APIError.refusal(Tus.checksumMismatch, "checksum_mismatch",
                                        "the chunk's \(checksum.algorithm.rawValue) does not match Upload-Checksum; nothing was appended")
             }
@@ -87,7 +95,7 @@ extension ResumableUploads {
         }
         let end = offset + spool.bytesWritten
         try? await journal.recordUploadOffset(id, offset: end, expiresAt: expiry())
-        if let cut { throw cut }
+        if let cut { throw ChunkCut(cause: cut, offset: end, kept: spool.bytesWritten) }
         return end
     }
 
@@ -116,6 +124,13 @@ extension ResumableUploads {
         _ = try? await pool.runIfActive { area.remove(id) }
         logger.error("Background processing failed for video \(id): \(error)", metadata: ["job.id": "\(id)", "failure.reason": "\(reason)"])
     }
+}
+
+/// A chunk whose body ended early (the client went away or stalled) after `kept` of its bytes were made durable.
+struct ChunkCut: Error {
+    let cause: Error
+    let offset: Int64
+    let kept: Int64
 }
 
 enum ResumableUploadError: Error, CustomStringConvertible {
