@@ -312,6 +312,10 @@ import Testing
                                       extra: ["-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@\(scratch.path)/all"])
         #expect(oneShot.status == 201 && oneShot.headers["upload-offset"] == String(bytes.count), "\(oneShot)")
         let oneShotID = try #require(oneShot.headers["x-video-id"])
+        let badFirst = try Self.create(base, token: rig.uploader, length: bytes.count, fields: ["title": "Bad first chunk"], extra: [
+            "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@\(scratch.path)/all",
+            "-H", "Upload-Checksum: sha1 \(Data(repeating: 7, count: 20).base64EncodedString())"])
+        #expect(badFirst.status == 460 && badFirst.headers["location"]?.hasPrefix("/api/uploads/") == true, "resumable although refused: \(badFirst)")
         let failed = try rig.d.waitFor(oneShotID)
         #expect(failed["failure_reason"] as? String == "unreadable_media", "random bytes are no video, but they became a drop: \(failed)")
 

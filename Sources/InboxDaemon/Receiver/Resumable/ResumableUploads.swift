@@ -24,9 +24,6 @@ struct ResumableUploads: Sendable {
     let expirySeconds: Double
     let active = ActiveUploads()
 
-    /// Metadata keys that become sidecar fields; `filename`/`filetype` name the media file (tus clients send them).
-    static let metadataKeys = ["title", "description", "visibility", "sha256", "start_s", "duration_s", "filename", "filetype", "name", "type"]
-
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/uploads", use: create)
         router.on("/api/uploads", method: .options, use: options)
@@ -98,8 +95,15 @@ struct ResumableUploads: Sendable {
             var headers: HTTPFields = [.location: "/api/uploads/\(id)", .videoID: id, .contentType: "application/json"]
             var offset: Int64 = 0
             if withData || length == 0 {
-                offset = try await exclusively(id) {
-                    try await receive(upload, at: nil, request: request, checksum: withData ? checksum : nil, context: context)
+                do {
+                    offset = try await exclusively(id) {
+                        try await receive(upload, at: nil, request: request, checksum: withData ? checksum : nil, context: context)
+                    }
+                } catch var refusal as APIError {
+                    // The upload exists even though its first chunk was refused: tell the client where to resume.
+                    refusal.headers[.location] = "/api/uploads/\(id)"
+                    refusal.headers[.videoID] = id
+                    throw refusal
                 }
                 headers[.uploadOffset] = String(offset)
             }
