@@ -23,3 +23,23 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes) {
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) {
     return memmem(haystack, haystacklen, needle, needlelen);
 }
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+int inboxd_lower_thread_priority(int nice, int sched_batch) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (sched_batch) {
+        struct sched_param p = { .sched_priority = 0 };
+        if (sched_setscheduler(tid, SCHED_BATCH, &p) == -1) return -errno;
+    }
+    if (nice != 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice) == -1) return -errno;
+    return 0;
+}
+
+#include <sys/prctl.h>
+
+void inboxd_set_thread_name(const char *name) {
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}

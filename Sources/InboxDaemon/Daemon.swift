@@ -34,6 +34,7 @@ struct Daemon {
                                       segmentSeconds: config.segmentSeconds)
         limits.retry = config.retry
         limits.minFreeBytes = config.minFreeBytes
+        limits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
         let runner = JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)

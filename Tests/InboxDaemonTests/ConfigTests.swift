@@ -52,6 +52,22 @@ import Testing
         #expect(bad?.description == "config key 'listen': expected HOST:PORT, got 'nowhere'")
     }
 
+    @Test func conversionPriorityDefaultsToNiceTenAndRefusesOutOfRangeValues() throws {
+        let (dir, path) = try write("inbox = \"i\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c.convertNice == 10 && !c.convertSchedBatch)
+        try "convert_nice = 0\nconvert_sched_batch = true\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let off = try Config.load(path: path, environment: [:])
+        #expect(off.convertNice == 0 && off.convertSchedBatch)
+        try "convert_nice = 20\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let high = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(high?.description == "config key 'convert_nice': must be 0…19, got 20")
+        try "convert_nice = -5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let negative = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(negative?.description.hasPrefix("config key 'convert_nice'") == true)
+    }
+
     @Test func theDbFlagOverridesTheFileAndInboxdConfigNamesTheFile() throws {
         let (dir, path) = try write("db = \"from-file.db\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -12,4 +12,13 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes);
 
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+
+/* Lowers the calling thread's scheduling priority: SCHED_BATCH when sched_batch != 0, then nice (setpriority on
+   the thread id, which Linux applies to that thread only). Threads it creates afterwards inherit both.
+   Returns 0 or -errno. Lowering needs no privilege; it cannot be undone without CAP_SYS_NICE. */
+int inboxd_lower_thread_priority(int nice, int sched_batch);
+
+/* Names the calling thread (PR_SET_NAME, cut to 15 bytes) as ps/top -H and /proc/<pid>/task/<tid>/comm show it;
+   threads it creates inherit the name. Foundation's Thread.name does not reach the kernel on Linux. */
+void inboxd_set_thread_name(const char *name);
 #endif

@@ -48,6 +48,11 @@ extension Config {
         guard uploadExpiryHours > 0 else { throw ConfigError.badValue(key: "upload_expiry_hours", reason: "must be a number of hours > 0") }
         segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
         shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
+        if let n = try r.int("convert_nice", min: 0) {
+            guard n <= 19 else { throw ConfigError.badValue(key: "convert_nice", reason: "must be 0…19, got \(n)") }
+            convertNice = Int32(n)
+        }
+        convertSchedBatch = try r.bool("convert_sched_batch") ?? convertSchedBatch
         if let level = try r.string("log_level") {
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(level) else {

@@ -15,6 +15,8 @@ final class JobRunner: Sendable {
         var retry = RetryPolicy()
         /// Scratch space kept free beyond the input's size before a conversion starts.
         var minFreeBytes: Int64 = 0
+        /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_sched_batch`).
+        var conversionPriority = ThreadPriority.normal
     }
 
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
@@ -202,10 +204,10 @@ final class JobRunner: Sendable {
 
         try await span.enter(.probing, from: downloads ? 0.25 : 0, to: downloads ? 0.27 : 0.02)
         if let expected = sidecar.sha256 {
-            let actual = try await DedicatedThread.run(name: "inboxd-sha256") { try Digest.sha256Hex(fileAt: input) }
+            let actual = try await DedicatedThread.run(name: "inboxd-sha256", priority: limits.conversionPriority) { try Digest.sha256Hex(fileAt: input) }
             guard actual == expected else { throw PipelineError.checksumMismatch(expected: expected, actual: actual) }
         }
-        let info = try await DedicatedThread.run(name: "inboxd-probe") { try MediaProbe.probe(path: input) }
+        let info = try await DedicatedThread.run(name: "inboxd-probe", priority: limits.conversionPriority) { try MediaProbe.probe(path: input) }
         try await store.setMediaInfo(id, info)
 
         try await span.enter(.converting, from: downloads ? 0.27 : 0.02, to: 0.85)
@@ -220,14 +222,14 @@ final class JobRunner: Sendable {
         let converter = HLSConverter(options: options)
         let out = work + "/hls"
         let clip = sidecar.clip
-        let result = try await DedicatedThread.run(name: "inboxd-hls") {
+        let result = try await DedicatedThread.run(name: "inboxd-hls", priority: limits.conversionPriority) {
             try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
         }
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
                                             "media.duration_s": "\(result.durationSeconds)"])
         let thumbSource = files.thumbnailPath
         do {
-            try await DedicatedThread.run(name: "inboxd-thumbnail") {
+            try await DedicatedThread.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
                 try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
                                           atFraction: thumbSource == nil ? 0.1 : 0, control: control)
             }

@@ -1,18 +1,64 @@
+import CInboxd
 import Foundation
+
+/// Scheduling priority for the threads that run CPU-heavy conversion (`convert_nice`, `convert_sched_batch`), so
+/// HTTP and the watcher stay responsive while every core is busy encoding.
+public struct ThreadPriority: Sendable, Equatable {
+    /// Added niceness (0…19); 0 leaves it.
+    public var nice: Int32
+    /// `SCHED_BATCH`: the kernel treats the thread as CPU-bound and does not let it preempt interactive threads.
+    public var schedBatch: Bool
+
+    public init(nice: Int32 = 0, schedBatch: Bool = false) {
+        self.nice = nice
+        self.schedBatch = schedBatch
+    }
+
+    public static let normal = ThreadPriority()
+    public var isNormal: Bool { nice == 0 && !schedBatch }
+}
 
 /// Runs blocking C work (libav, curl_easy_perform) on a thread of its own, never on Swift's cooperative pool,
 /// whose few threads must stay free for HTTP and the watcher.
 public enum DedicatedThread {
+    /// With a lowered `priority`, `body` runs on a second thread that lowers itself first (threads libav and x264
+    /// create from it inherit the priority); the outer thread, at normal priority, resumes the caller. A lowered
+    /// thread never resumes a continuation itself: the cooperative pool may create its worker threads from the
+    /// thread that enqueues, and those would inherit the lowered priority for the daemon's lifetime.
     public static func run<T: Sendable>(
-        name: String, _ body: @escaping @Sendable () throws -> T
+        name: String, priority: ThreadPriority = .normal, _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let thread = Thread {
-                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+                // The waiting thread keeps normal priority and a name of its own, so `name` marks lowered threads only.
+                inboxd_set_thread_name(priority.isNormal ? name : "inboxd-resume")
+                guard !priority.isNormal else {
+                    do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+                    return
+                }
+                let outcome = Outcome<T>()
+                let done = DispatchSemaphore(value: 0)
+                let worker = Thread {
+                    inboxd_set_thread_name(name)
+                    // A refused change (a seccomp filter, say) leaves the thread at normal priority: still correct.
+                    _ = inboxd_lower_thread_priority(priority.nice, priority.schedBatch ? 1 : 0)
+                    do { outcome.value = .success(try body()) } catch { outcome.value = .failure(error) }
+                    done.signal()
+                }
+                worker.name = name
+                worker.stackSize = 4 << 20
+                worker.start()
+                done.wait()
+                continuation.resume(with: outcome.value!)
             }
             thread.name = name
             thread.stackSize = 4 << 20
             thread.start()
         }
+    }
+
+    /// Hand-off from the worker to the outer thread; the semaphore orders the write before the read.
+    private final class Outcome<T>: @unchecked Sendable {
+        var value: Result<T, Error>?
     }
 }
