@@ -14,7 +14,7 @@ public enum EventRoutes {
     public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
         router.get("/api/videos/{video_id}/events") { _, context -> EventList in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            let events = try await store.db.read { db in try VideoQueries.events(db, videoID: id)?.map(RowJSON.init) }
+            let events = try await store.bulk.read { db in try VideoQueries.events(db, videoID: id)?.map(RowJSON.init) }
             guard let events else { throw APIError.notFound(id) }
             return EventList(video_id: id, events: events)
         }

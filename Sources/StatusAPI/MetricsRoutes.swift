@@ -51,7 +51,7 @@ public final class InboxMetrics: Sendable {
     }
 
     /// Refreshes the db-derived metrics and renders everything.
-    public func scrape(_ db: DatabaseQueue) async throws -> [UInt8] {
+    public func scrape(_ db: some DatabaseReader) async throws -> [UInt8] {
         let lastEvent = tracker.withLock { $0.lastEventID }
         let snapshot = try await db.read { db in try Snapshot(db, afterEvent: lastEvent) }
         let totals = snapshot.totals
@@ -78,7 +78,7 @@ public final class InboxMetrics: Sendable {
 
     public func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
         router.get("/metrics") { _, _ -> Response in
-            let text = try await self.scrape(store.db)
+            let text = try await self.scrape(store.bulk)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }

@@ -49,7 +49,7 @@ public enum VideoListRoutes {
                 return (createdAt: position.0, videoID: position.1)
             }
             let bound = limit + 1
-            var rows = try await store.db.read { db in
+            var rows = try await store.bulk.read { db in
                 try VideoQueries.page(db, status: status, user: user, after: after, limit: bound).map(RowJSON.init)
             }
             var next: String?

@@ -126,6 +126,14 @@ import Testing
         }
         #expect(error?.resultCode == .SQLITE_READONLY)
         #expect(try writer.read { try String.fetchOne($0, sql: "SELECT title FROM videos") } == "t")
+
+        let pool = try StoreDatabase.openReaderPool(path: path)
+        #expect(try pool.read { try VideoRow.fetchCount($0) } == 1)
+        let poolError = #expect(throws: DatabaseError.self) {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "UPDATE videos SET title = 'x'") }
+        }
+        #expect(poolError?.resultCode == .SQLITE_READONLY)
+        #expect(try writer.read { try String.fetchOne($0, sql: "SELECT title FROM videos") } == "t")
     }
 }
 
