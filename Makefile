@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/inboxd
 
-.PHONY: bootstrap build run test soak bench deb test-package clean
+.PHONY: bootstrap build run test soak bench bench-quick deb test-package clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -23,9 +23,15 @@ soak: bootstrap
 	INBOXD_SOAK=1 INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build --no-parallel \
 		--filter 'FaultInjectionTests|S3FaultTests|HostileMediaTests|DiskFullTests'
 
+# Every benchmark beside its alternative; writes bench/RESULTS.md (see bench/run-all).
 bench: bootstrap
 	$(SWIFT) build -c release --product inboxd
 	bench/run-all
+
+# The same harness with small sizes and one run each (< 5 min once built): proves the benches run, measures little.
+bench-quick: bootstrap
+	$(SWIFT) build -c release --product inboxd
+	QUICK=1 bench/run-all
 
 # dist/inboxd_<version>_<arch>.deb: release build with the Swift runtime linked statically (see packaging/deb/build).
 deb:

@@ -2,28 +2,31 @@
 # Times inboxd's in-process HLS conversion against the ffmpeg CLI a user would run instead:
 #   remux:     inboxd convert IN.mp4 OUT   vs  ffmpeg -c copy -f hls …
 #   transcode: inboxd convert IN.webm OUT  vs  ffmpeg -c:v libx264 -preset veryfast -c:a aac … -f hls …
-# Inputs (60 s 1080p30 H.264/AAC MP4 and VP9/Opus WebM) are generated once into $BENCH_DIR.
+# Inputs (REMUX_SECONDS=600 s 1080p30 H.264/AAC MP4 and SECONDS_LONG=60 s VP9/Opus WebM; 30 s and 10 s with
+# QUICK=1) are generated once into $BENCH_DIR. Goals (issue 10): remux wall <= 0.85x the CLI; transcode wall and
+# peak RSS <= 1.0x the CLI (peak RSS from one extra run under /usr/bin/time).
 # Uses hyperfine when installed, else RUNS (default 3) timed runs each after WARMUP (default 1) untimed one. Build first: swift build -c release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
-INBOXD=${INBOXD:-.build/release/inboxd}
+INBOXD=${INBOXD:-${INBOXD_BIN:-.build/release/inboxd}}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/inboxd-bench-convert}
-RUNS=${RUNS:-3}
-WARMUP=${WARMUP:-1}
-SECONDS_LONG=${SECONDS_LONG:-60}
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; WARMUP=${WARMUP:-0}; SECONDS_LONG=${SECONDS_LONG:-10}; REMUX_SECONDS=${REMUX_SECONDS:-30}
+else RUNS=${RUNS:-3}; WARMUP=${WARMUP:-1}; SECONDS_LONG=${SECONDS_LONG:-60}; REMUX_SECONDS=${REMUX_SECONDS:-600}; fi
 
 [ -x "$INBOXD" ] || { echo "missing $INBOXD: run 'swift build -c release --product inboxd'" >&2; exit 1; }
 mkdir -p "$BENCH_DIR"
-H264="$BENCH_DIR/h264-aac-1080p.mp4"
-VP9="$BENCH_DIR/vp9-opus-1080p.webm"
+H264="$BENCH_DIR/h264-aac-1080p-$REMUX_SECONDS.mp4"
+VP9="$BENCH_DIR/vp9-opus-1080p-$SECONDS_LONG.webm"
 OUT="$BENCH_DIR/out"
 
 src=(-f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$SECONDS_LONG"
      -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$SECONDS_LONG" -ac 2 -shortest)
 if [ ! -s "$H264" ]; then
     echo "generating $H264"
-    ffmpeg -nostdin -y -v error "${src[@]}" -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -b:v 8M \
+    ffmpeg -nostdin -y -v error -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$REMUX_SECONDS" \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$REMUX_SECONDS" -ac 2 -shortest -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -b:v 8M \
         -c:a aac -b:a 128k "$H264"
 fi
 if [ ! -s "$VP9" ]; then
@@ -68,14 +71,23 @@ measure() {
     echo "$(echo "$wall / $RUNS" | bc -l) $(echo "$cpu / $RUNS" | bc -l)"
 }
 
-report() { # name, inboxd command, ffmpeg command
-    local aw ac bw bc
+# Peak RSS in MiB of one run of a command (GNU time's %M, children included).
+peak_rss() { /usr/bin/time -f '%M' -o "$BENCH_DIR/rss" bash -c "$1" >/dev/null 2>&1; awk '{printf "%.1f\n", $1 / 1024}' "$BENCH_DIR/rss"; }
+
+report() { # name, inboxd command, ffmpeg command, wall goal (ratio)
+    local aw ac bw bc ar br
     read -r aw ac <<<"$(measure "$2")"
     read -r bw bc <<<"$(measure "$3")"
-    printf '%-10s inboxd wall %6.2f s cpu %6.2f s | ffmpeg CLI wall %6.2f s cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
+    printf '%-30s inboxd wall %6.2f s cpu %6.2f s | ffmpeg CLI wall %6.2f s cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
         "$1" "$aw" "$ac" "$bw" "$bc" "$(echo "$aw / $bw" | bc -l)" "$(echo "$ac / $bc" | bc -l)"
+    local wr; wr=$(ratio "$aw" "$bw")
+    result "$1 wall s (mean of $RUNS; cpu ratio $(ratio "$ac" "$bc"))" "$(printf '%.2f' "$aw")" "$(printf '%.2f' "$bw")" "$wr" "<= ${4}x" "$(meets "$wr" '<=' "$4")"
+    if [[ $1 == transcode* ]]; then
+        ar=$(peak_rss "$2"); br=$(peak_rss "$3")
+        result "$1 peak RSS MiB" "$ar" "$br" "$(ratio "$ar" "$br")" "<= 1.0x" "$(meets "$(ratio "$ar" "$br")" '<=' 1.0)"
+    fi
 }
 
-echo "$(nproc) cores, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $RUNS runs each"
-report remux "inboxd_convert $H264" "ffmpeg_remux $H264"
-report transcode "inboxd_convert $VP9" "ffmpeg_transcode $VP9"
+echo "remux ${REMUX_SECONDS} s, transcode ${SECONDS_LONG} s of 1080p30; $(nproc) cores, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $RUNS runs each"
+report "remux ${REMUX_SECONDS} s 1080p" "inboxd_convert $H264" "ffmpeg_remux $H264" 0.85
+report "transcode ${SECONDS_LONG} s 1080p VP9→x264 veryfast" "inboxd_convert $VP9" "ffmpeg_transcode $VP9" 1.0

@@ -1,6 +1,7 @@
 # Shared by bench/upload.sh and bench/status.sh: start/stop inboxd (release build) and the FastAPI seed on a
 # scratch directory, and read a process's peak RSS. Source it; it sets INBOXD_URL, SEED_URL, TOKEN, WORK.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${INBOXD_BIN:-$ROOT/.build/release/inboxd}
 WORK=${BENCH_DIR:-$ROOT/.tmp/bench}
@@ -30,6 +31,7 @@ workers = 1
 max_upload_bytes = 4294967296
 min_free_bytes = 0
 log_level = "warning"
+${INBOXD_EXTRA_TOML:-}
 TOML
   "$BIN" run --config "$WORK/inboxd/inboxd.toml" > "$WORK/inboxd/log" 2>&1 &
   INBOXD_PID=$!; PIDS+=("$INBOXD_PID")
