@@ -43,7 +43,7 @@ start_transcode() { # drops the clip (unless a conversion already runs) and prin
   echo "$id"
 }
 
-declare -a h_idle s_idle s_busy p_busy h_busy nm_busy seed_busy seed_p99 partial
+h_idle=(); s_idle=(); s_busy=(); p_busy=(); h_busy=(); nm_busy=(); seed_busy=(); seed_p99=(); partial=()
 for run in $(seq 1 "$RUNS"); do
   read -r r _ < <(run_wrk "$INBOXD_URL/healthz" healthz-idle); h_idle+=("$r")
   read -r r _ < <(run_wrk "$INBOXD_URL/api/videos/$IID/status" status-idle); s_idle+=("$r")

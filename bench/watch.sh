@@ -32,7 +32,7 @@ burst() {
   echo "$secs $((before + $4 - after))"
 }
 
-declare -A i_burst i_lost l_burst l_lost
+declare -A i_burst=() i_lost=() l_burst=() l_lost=()
 start_inboxd
 lat=$($DRIVER "$WORK/inboxd/inbox/incoming" "$MEDIA" latency "$N_LAT"); read -r i50 i90 i99 imax <<< "$lat"
 for n in $N_BURSTS; do read -r i_burst[$n] i_lost[$n] < <(burst inboxd "$WORK/inboxd/inbox/incoming" "$WORK/inboxd/inboxd.db" "$n"); done

@@ -25,16 +25,31 @@ final class JobStore: Sendable {
     /// Records a claimed drop. A row made earlier by the HTTP receiver (status processing) is adopted; any other
     /// existing row with that id is a duplicate.
     func recordClaim(_ row: VideoRow) async throws {
+        try await pool.write { db in try Self.recordClaim(db, row) }
+    }
+
+    /// Records a burst of claims in one transaction (one commit instead of one per drop). Returns the duplicates
+    /// (by video id), which are not recorded; the others are. Throws only when the transaction as a whole fails.
+    func recordClaims(_ rows: [VideoRow]) async throws -> [String: AdoptError] {
         try await pool.write { db in
-            if let existing = try VideoQueries.row(db, row.videoID) {
-                // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
-                guard existing.status == .processing, existing.phase != .receiving else {
-                    throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
-                }
-                try VideoQueries.adopt(db, row, message: "claimed")
-            } else {
-                try VideoQueries.insert(db, row, message: "claimed")
+            var duplicates: [String: AdoptError] = [:]
+            for row in rows {
+                // `recordClaim` checks before it writes, so a duplicate leaves nothing behind to roll back.
+                do { try Self.recordClaim(db, row) } catch let e as AdoptError { duplicates[row.videoID] = e }
             }
+            return duplicates
+        }
+    }
+
+    private static func recordClaim(_ db: Database, _ row: VideoRow) throws {
+        if let existing = try VideoQueries.row(db, row.videoID) {
+            // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
+            guard existing.status == .processing, existing.phase != .receiving else {
+                throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
+            }
+            try VideoQueries.adopt(db, row, message: "claimed")
+        } else {
+            try VideoQueries.insert(db, row, message: "claimed")
         }
     }
 
