@@ -28,19 +28,30 @@ import Testing
 
     static let schedBatch = 3
 
-    @Test func conversionThreadsRunNicedAndBatchedWhileHTTPThreadsKeepNormalPriority() throws {
+    /// A daemon with `toml` converting a VP9 clip (a transcode: x264 starts threads of its own); its pid and the job's id.
+    private func converting(_ toml: String, seconds: Double) throws -> (DaemonHarness, pid: Int32, id: String) {
         let media = try MediaFactory()
-        let src = try media.vp9Opus(seconds: 30, width: 640, height: 480)  // a transcode: x264 starts threads of its own
+        let src = try media.vp9Opus(seconds: seconds, width: 640, height: 480)
         var options = DaemonHarness.Options()
         options.workers = 1
-        options.extraTOML = "convert_nice = 7\nconvert_sched_batch = true\n"
+        options.extraTOML = toml
         let d = try DaemonHarness(options)
+        do {
+            try d.start()
+            let pid = try #require(d.pid)
+            try withExtendedLifetime(media) { try d.drop(media: src, as: "clip.webm", sidecar: ["title": "clip"]) }
+            let id = try d.videoID(title: "clip")
+            try waitForPhase(d, id, "converting")
+            return (d, pid, id)
+        } catch {
+            d.cleanUp()
+            throw error
+        }
+    }
+
+    @Test func conversionThreadsRunNicedAndBatchedWhileHTTPThreadsKeepNormalPriority() throws {
+        let (d, pid, id) = try converting("convert_nice = 7\nconvert_sched_batch = true\n", seconds: 30)
         defer { d.cleanUp() }
-        try d.start()
-        let pid = try #require(d.pid)
-        try d.drop(media: src, as: "nice.webm", sidecar: ["title": "nice"])
-        let id = try d.videoID(title: "nice")
-        try waitForPhase(d, id, "converting")
         // The converter's thread and the encoder threads it started are all up once several threads are lowered.
         let during = try eventually(timeout: 60, "lowered conversion threads") { () -> [TaskStat]? in
             let tasks = TaskStat.all(pid: pid)
@@ -66,18 +77,8 @@ import Testing
     }
 
     @Test func convertNiceZeroLeavesConversionThreadsAtNormalPriority() throws {
-        let media = try MediaFactory()
-        let src = try media.vp9Opus(seconds: 20, width: 640, height: 480)
-        var options = DaemonHarness.Options()
-        options.workers = 1
-        options.extraTOML = "convert_nice = 0\n"
-        let d = try DaemonHarness(options)
+        let (d, pid, id) = try converting("convert_nice = 0\n", seconds: 20)
         defer { d.cleanUp() }
-        try d.start()
-        let pid = try #require(d.pid)
-        try d.drop(media: src, as: "plain.webm", sidecar: ["title": "plain"])
-        let id = try d.videoID(title: "plain")
-        try waitForPhase(d, id, "converting")
         let converting = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
             let hls = TaskStat.all(pid: pid).filter { $0.name == "inboxd-hls" }
             return hls.isEmpty ? nil : hls
