@@ -23,12 +23,14 @@ DRIVER="python3 $ROOT/bench/watch/driver.py"
 rows() { sqlite3 "$1" "SELECT count(*) FROM videos" 2>/dev/null || echo 0; }
 # Waits (up to 30 s) until db $1 holds $2 rows; prints the count reached.
 settle_rows() { local n; for _ in $(seq 1 300); do n=$(rows "$1"); [ "$n" -ge "$2" ] && break; sleep 0.1; done; echo "$n"; }
+# The row count once it stops moving (the loop's sqlite3 inserts trail its renames).
+stable_rows() { local a b; a=$(rows "$1"); while sleep 0.3; b=$(rows "$1"); [ "$a" != "$b" ]; do a=$b; done; echo "$a"; }
 # burst LABEL INCOMING DB N: prints "seconds lost".
 burst() {
   local before secs after
-  before=$(rows "$3")
+  before=$(stable_rows "$3")
   secs=$($DRIVER "$2" "$MEDIA" burst-rename "$4")
-  after=$(settle_rows "$3" $((before + $4)))
+  settle_rows "$3" $((before + $4)) >/dev/null; after=$(stable_rows "$3")
   echo "$secs $((before + $4 - after))"
 }
 
