@@ -62,7 +62,22 @@ extension Config {
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
         if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
+        if let t = try r.table("partners") { partners = try Self.partners(TableReader(table: t, prefix: "partners."), path) }
         try r.rejectUnknown()
+    }
+
+    private static func partners(_ r: TableReader, _ path: (String) -> String) throws -> PartnerSettings {
+        var p = PartnerSettings()
+        p.group = try r.string("group") ?? p.group
+        p.chrootRoot = try r.string("chroot_root").map(path) ?? p.chrootRoot
+        p.sshKeysDirectory = try r.string("ssh_keys_dir").map(path) ?? p.sshKeysDirectory
+        p.rsyncdDirectory = try r.string("rsyncd_dir").map(path) ?? p.rsyncdDirectory
+        p.mountUnitDirectory = try r.string("mount_unit_dir").map(path) ?? p.mountUnitDirectory
+        try r.rejectUnknown()
+        guard PartnerLayout.isValidName(p.group) else {
+            throw ConfigError.badValue(key: "partners.group", reason: "expected a group name (lower-case letters, digits, '_', '-')")
+        }
+        return p
     }
 
     private static func s3(_ r: TableReader, _ env: [String: String]) throws -> S3Configuration {

@@ -38,6 +38,8 @@ struct Config: Sendable {
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()
+    /// Where `inboxd partner` puts partner accounts' chroots, keys and rsyncd modules (`[partners]`).
+    var partners = PartnerSettings()
 
     init(inbox: String, db: String, output: String) {
         self.inbox = inbox

@@ -1,0 +1,50 @@
+/// Every path that belongs to one partner, from its name, the settings and the inbox. The drop directory
+/// `incoming/NAME` names the drop's owner (DESIGN.md: a per-user subdirectory wins over the sidecar's `username`).
+struct PartnerLayout: Sendable {
+    let name: String
+    let settings: PartnerSettings
+    /// `<inbox>/incoming`.
+    let incoming: String
+
+    /// `^[a-z][a-z0-9_-]{0,31}$`: a portable system user name that is also an rsync module and a directory name.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.unicodeScalars.count <= 32 else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+    }
+
+    var dropDirectory: String { incoming + "/" + name }
+    var chroot: String { settings.chrootRoot + "/" + name }
+    /// The mount point inside the chroot; the partner sees it as `/incoming`.
+    var chrootIncoming: String { chroot + "/incoming" }
+    var authorizedKeys: String { settings.sshKeysDirectory + "/" + name }
+    var rsyncModule: String { settings.rsyncdDirectory + "/" + name + ".conf" }
+    var rsyncSecrets: String { settings.rsyncdDirectory + "/" + name + ".secrets" }
+    var mountUnitName: String { SystemdEscape.path(chrootIncoming) + ".mount" }
+    var mountUnit: String { settings.mountUnitDirectory + "/" + mountUnitName }
+    /// What `systemctl enable` would create.
+    var mountUnitWantsLink: String { settings.mountUnitDirectory + "/local-fs.target.wants/" + mountUnitName }
+}
+
+/// `systemd-escape --path`: a mount unit must be named after its mount point.
+enum SystemdEscape {
+    static func path(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard !parts.isEmpty else { return "-" }
+        return parts.map { part in
+            var out = ""
+            for (i, byte) in part.utf8.enumerated() {
+                let c = Character(UnicodeScalar(byte))
+                if (c.isASCII && (c.isLetter || c.isNumber)) || c == ":" || c == "_" || (c == "." && i > 0) {
+                    out.append(c)
+                } else {
+                    out += "\\x" + String(byte, radix: 16, uppercase: false).leftPadded(to: 2)
+                }
+            }
+            return out
+        }.joined(separator: "-")
+    }
+}
+
+private extension String {
+    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+}
