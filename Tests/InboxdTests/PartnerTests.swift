@@ -237,6 +237,36 @@ struct PartnerTests {
         #expect(try HTTPClient.get(rig.d.baseURL + "/healthz").status == 200)
     }
 
+    /// sftp keeps the mode of the partner's local file: one that is 0600 there arrives unreadable for the daemon's
+    /// group. The job fails saying so, the original is kept in failed/<id>/; `chmod 640` in the same sftp session
+    /// before the sidecar is the fix.
+    @Test func anSftpFileTheDaemonCannotReadFailsSayingSoAndChmodInSftpFixesIt() throws {
+        let rig = try Rig()
+        defer { rig.cleanUp() }
+        let p = try rig.addPartner(sftp: true, rsync: false)
+        let bad = try rig.clip("private.mp4", title: "sent 0600")
+        chmod(bad.media, 0o600)
+        expectSuccess(try p.sftp(["put \(bad.media)", "put \(bad.sidecar)"]), "sftp 0600 file", rig)
+        let id = try rig.d.videoID(title: "sent 0600")
+        let j = try rig.d.waitFor(id)
+        #expect(j["status"] as? String == "failed")
+        #expect(try rig.d.sql("SELECT failure_reason FROM videos WHERE video_id='\(id)'") == "io")
+        let error = try rig.d.sql("SELECT error FROM videos WHERE video_id='\(id)'")
+        #expect(error.hasSuffix("/private.mp4: Permission denied"), "\(error)")
+        // Nothing lost: the admin makes it readable and retries it.
+        let kept = rig.d.inbox + "/failed/\(id)/private.mp4"
+        #expect(owner(kept)?.mode == 0o600)
+        chmod(kept, 0o640)
+        let retry = try rig.d.cli(["retry", id])
+        #expect(retry.status == 0, "\(retry)")
+        #expect(try rig.d.waitFor(id, ["ready"])["status"] as? String == "ready")
+
+        let fixed = try rig.clip("fixed.mp4", title: "chmod in sftp")
+        chmod(fixed.media, 0o600)
+        expectSuccess(try p.sftp(["put \(fixed.media)", "chmod 640 fixed.mp4", "put \(fixed.sidecar)"]), "sftp put, chmod, sidecar", rig)
+        try rig.expectReadyOnce(title: "chmod in sftp", partner: p, size: fixed.size)
+    }
+
     /// rsync --partial keeps what arrived when the transfer dies (renamed into place: a complete-looking file with
     /// no sidecar yet, so nothing is claimed); the rerun sends only the rest, then the sidecar makes it one job.
     @Test func anRsyncTransferKilledHalfwayAndResumedWithPartialIsClaimedOnceComplete() throws {
