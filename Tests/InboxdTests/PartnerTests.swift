@@ -104,6 +104,7 @@ struct PartnerTests {
             #expect(try d.sql("SELECT count(*) FROM videos WHERE title='\(title)'") == "1")
             #expect(try d.sql("SELECT count(*) FROM events WHERE video_id='\(id)' AND message='claimed'") == "1")
             #expect(try d.sql("SELECT count(*) FROM events WHERE video_id='\(id)' AND status='ready'") == "1")
+            #expect(!d.logText().contains("cannot watch user directory"), "\(d.logText().suffix(3000))")
             return id
         }
 
@@ -356,9 +357,18 @@ struct PartnerTests {
         let c = try rig.clip("kept.mp4", title: "kept after remove")
         expectSuccess(try p.sftp(["put \(c.media)"]), "sftp put", rig)
         let layoutDir = rig.servers.chrootRoot + "/" + p.name
+        // An open session (ssh -N: logged in, no channel) does not keep the account alive.
+        let session = try SpawnedClient(["ssh"] + p.sshOptions + ["-p", "\(p.sshPort)", "-N", p.login])
+        defer { session.stop() }
+        let loggedIn = Date().addingTimeInterval(15)
+        while try Shell.run("pgrep", ["--uid", "\(p.uid)"]).status != 0, session.isRunning, Date() < loggedIn { usleep(50_000) }
+        #expect(try Shell.run("pgrep", ["--uid", "\(p.uid)"]).status == 0, "the partner's session did not start: \(rig.servers.sshdLog().suffix(1500))")
         let removed = try rig.d.cli(["partner", "remove", p.name])
         #expect(removed.status == 0 && removed.stdout.contains("kept \(rig.dropDirectory(p)) (1 file(s)"), "\(removed)")
         #expect(getpwnam(p.name) == nil)
+        let ended = Date().addingTimeInterval(10)
+        while session.isRunning, Date() < ended { usleep(50_000) }
+        #expect(!session.isRunning, "the partner's open session survived its removal")
         #expect(!PartnerServers.mountPoints().contains(layoutDir + "/incoming"))
         #expect(!FileManager.default.fileExists(atPath: layoutDir))
         #expect(FileSystemView.files(in: rig.servers.sshKeysDirectory).isEmpty)

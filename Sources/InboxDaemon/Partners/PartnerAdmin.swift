@@ -104,10 +104,21 @@ struct PartnerAdmin {
 
     /// `incoming/NAME`: the partner writes, the daemon's group reads and renames (set-group-id, so every file and
     /// directory made in it gets that group), nobody else may even list it.
+    ///
+    /// A new one is made under a dot-name (never watched) and renamed into place with its final owner and mode: the
+    /// running daemon adds its watch when the directory appears, and could not while it was still root's 0700.
     private func makeDropDirectory(_ p: PartnerLayout, uid: uid_t, gid: gid_t) throws {
-        if FileSystem.status(p.dropDirectory) == nil { try makeDirectory(p.dropDirectory, mode: 0o700) }
-        try check(lchown(p.dropDirectory, uid, gid), "chown \(p.dropDirectory)")
-        try check(chmod(p.dropDirectory, 0o2770), "chmod 2770 \(p.dropDirectory)")
+        let exists = FileSystem.status(p.dropDirectory) != nil
+        let path = exists ? p.dropDirectory : incoming + "/.partner-\(p.name)-\(UInt32.random(in: .min ... .max))"
+        if !exists { try check(mkdir(path, 0o700), "mkdir \(path)") }
+        try check(lchown(path, uid, gid), "chown \(path)")
+        try check(chmod(path, 0o2770), "chmod 2770 \(path)")
+        if !exists {
+            do { try FileSystem.renameNoReplace(path, p.dropDirectory) } catch {
+                rmdir(path)
+                throw error
+            }
+        }
     }
 
     /// `<chroot_root>/NAME` (root, 0755) holding the mount point `incoming`, the drop directory bound onto it, and
@@ -187,7 +198,7 @@ struct PartnerAdmin {
         let uid = pw.pointee.pw_uid
         let p = layout(name)
         for f in [p.authorizedKeys, p.rsyncModule, p.rsyncSecrets] { try removeIfPresent(f) }
-        try endSessions(uid: uid)
+        endSessions(uid: uid)
         if SystemTool.mountPoints().contains(p.chrootIncoming) {
             if (try SystemTool.run("umount", [p.chrootIncoming], check: false)).status != 0 {
                 try SystemTool.run("umount", ["--lazy", p.chrootIncoming])
@@ -209,11 +220,13 @@ struct PartnerAdmin {
         return kept
     }
 
-    /// SIGKILL to every process of the partner's uid (its sshd session, an rsync receiver), then waits until they are gone.
-    private func endSessions(uid: uid_t) throws {
+    /// SIGKILL to every process running as the partner's uid (its sshd session, an rsync receiver), until none is left.
+    private func endSessions(uid: uid_t) {
         let deadline = Date().addingTimeInterval(10)
-        while try SystemTool.run("pkill", ["-KILL", "--uid", "\(uid)"], check: false).status == 0 {
-            guard Date() < deadline else { break }
+        while Date() < deadline {
+            let pids = SystemTool.processes(ofUID: uid)
+            if pids.isEmpty { return }
+            for pid in pids { kill(pid, SIGKILL) }
             usleep(50_000)
         }
     }

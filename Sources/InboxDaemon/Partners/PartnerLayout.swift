@@ -28,23 +28,19 @@ struct PartnerLayout: Sendable {
 /// `systemd-escape --path`: a mount unit must be named after its mount point.
 enum SystemdEscape {
     static func path(_ path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard !parts.isEmpty else { return "-" }
-        return parts.map { part in
-            var out = ""
-            for (i, byte) in part.utf8.enumerated() {
-                let c = Character(UnicodeScalar(byte))
-                if (c.isASCII && (c.isLetter || c.isNumber)) || c == ":" || c == "_" || (c == "." && i > 0) {
-                    out.append(c)
-                } else {
-                    out += "\\x" + String(byte, radix: 16, uppercase: false).leftPadded(to: 2)
-                }
+        let trimmed = path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+        guard !trimmed.isEmpty else { return "-" }
+        var out = ""
+        for (i, byte) in trimmed.utf8.enumerated() {
+            switch byte {
+            case UInt8(ascii: "/"): out += "-"
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: ":"), UInt8(ascii: "_"):
+                out.append(Character(UnicodeScalar(byte)))
+            case UInt8(ascii: ".") where i > 0: out += "."
+            default: out += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
             }
-            return out
-        }.joined(separator: "-")
+        }
+        return out
     }
-}
-
-private extension String {
-    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }

@@ -38,11 +38,22 @@ enum SystemTool {
         for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
             if FileManager.default.isExecutableFile(atPath: dir + "/" + tool) { return dir + "/" + tool }
         }
-        throw Failure(command: tool, status: 127, stderr: "\(tool) not found (install passwd, mount or procps)")
+        throw Failure(command: tool, status: 127, stderr: "\(tool) not found (it comes with Debian's passwd and mount packages)")
     }
 
     /// Whether PID 1 is systemd (not in a chroot, container build or this test machine).
     static var systemdIsRunning: Bool { FileManager.default.fileExists(atPath: "/run/systemd/system") }
+
+    /// Processes whose real or effective uid is `uid` (`/proc/PID/status`, line `Uid:`).
+    static func processes(ofUID uid: uid_t) -> [pid_t] {
+        FileSystem.listDirectory("/proc").compactMap { name -> pid_t? in
+            guard let pid = pid_t(name),
+                  let status = try? String(contentsOfFile: "/proc/\(name)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
+            let ids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().prefix(2).compactMap { uid_t($0) }
+            return ids.contains(uid) ? pid : nil
+        }
+    }
 
     /// The mount points in this mount namespace (`/proc/self/mountinfo` field 5, octal escapes undone).
     static func mountPoints() -> Set<String> {
