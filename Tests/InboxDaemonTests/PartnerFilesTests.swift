@@ -37,7 +37,7 @@ import Testing
 
     @Test(arguments: [("alice", true), ("a", true), ("acme-media_2", true), (String(repeating: "a", count: 32), true),
                       (String(repeating: "a", count: 33), false), ("Alice", false), ("1acme", false), ("-x", false),
-                      ("", false), ("a.b", false), ("a/b", false), ("ä", false)])
+                      ("", false), ("a.b", false), ("a/b", false), ("ä", false), ("global", false), ("globals", true)])
     func partnerNamesArePortableUserNames(name: String, valid: Bool) {
         #expect(PartnerLayout.isValidName(name) == valid)
     }

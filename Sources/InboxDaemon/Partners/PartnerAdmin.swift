@@ -26,7 +26,7 @@ struct PartnerAdmin {
         var description: String {
             switch self {
             case .notRoot(let what): "\(what) must run as root: it manages system users, a chroot and a bind mount"
-            case .invalidName(let n): "partner name '\(n)' must be 1-32 characters: a lower-case letter, then lower-case letters, digits, '_' or '-'"
+            case .invalidName(let n): "partner name '\(n)' must be 1-32 characters: a lower-case letter, then lower-case letters, digits, '_' or '-' (and not 'global', rsyncd's own section)"
             case .nothingToAdd: "give --sftp, --rsync or both"
             case .keyRequired: "--sftp needs --key PUBKEY_FILE (the partner's OpenSSH public key)"
             case .keyWithoutSFTP: "--key is for SFTP logins: add --sftp, or leave --key out for an rsync-only partner"

@@ -6,9 +6,10 @@ struct PartnerLayout: Sendable {
     /// `<inbox>/incoming`.
     let incoming: String
 
-    /// `^[a-z][a-z0-9_-]{0,31}$`: a portable system user name that is also an rsync module and a directory name.
+    /// `^[a-z][a-z0-9_-]{0,31}$`: a portable system user name that is also an rsync module and a directory name
+    /// (but not `global`, which rsyncd reads as its global section).
     static func isValidName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.unicodeScalars.count <= 32 else { return false }
+        guard name != "global", let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.unicodeScalars.count <= 32 else { return false }
         return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
     }
 
