@@ -59,7 +59,8 @@ struct Receiver: Sendable {
         var upload = MultipartUpload(videoID: id, boundary: boundary, incoming: incoming, pool: pool)
         try await upload.receive(request.body, limits: limits)
         do {
-            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
+            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
+                                              visibility: upload.fields["visibility"], priority: upload.fields["priority"])
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
@@ -100,7 +101,8 @@ struct Receiver: Sendable {
         }
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
-            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"]))
+            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
+                                                   priority: query["priority"]))
         }
         if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -143,8 +145,9 @@ struct Receiver: Sendable {
         var visibility: String?
         var start_s: Double?
         var duration_s: Double?
+        var priority: Double?
 
-        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s }
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, priority }
 
         /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
         init(from decoder: Decoder) throws {
@@ -159,6 +162,7 @@ struct Receiver: Sendable {
             visibility = try value(.visibility)
             start_s = try value(.start_s)
             duration_s = try value(.duration_s)
+            priority = try value(.priority)
         }
     }
 
@@ -182,6 +186,7 @@ struct Receiver: Sendable {
             try r.setVisibility(ingest.visibility)
             try r.setSourceURL(ingest.url, field: "url")
             try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
+            try r.setPriority(ingest.priority)
             return r
         }
         let id = VideoID.make()
@@ -198,7 +203,7 @@ struct Receiver: Sendable {
         let userID = user.id.map(String.init) ?? ""
         let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
                                     user_id: userID, username: user.username, thumbnail: thumbnail, source_url: form.sourceURL,
-                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
+                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) }, priority: form.priority)
         let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
                            visibility: form.visibility, source: source, sourceURL: form.sourceURL,
                            sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
