@@ -18,9 +18,12 @@ struct Receiver: Sendable {
     let reader: DatabaseQueue
     let committer: DropCommitter
     let pool: NIOThreadPool
+    let rates: UploadRateLimiter
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
-    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
+         userLimits: UserLimits = UserLimits()) {
+        self.rates = UploadRateLimiter(defaults: userLimits)
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
@@ -43,10 +46,23 @@ struct Receiver: Sendable {
         return contentType
     }
 
+    /// 401/403 for a caller who may not upload, then 429 for one over a rate limit or with a full queue.
+    private func admitUploader(_ request: Request, _ context: some AuthenticatedRequestContext) async throws -> UserRow {
+        try await refusingUnreadBody(request) {
+            let user = try context.requireUploader()
+            let queued = try await reader.read { db in try VideoQueries.processingCount(db, username: user.username) }
+            do throws(APIError) { try rates.admit(user, declared: request.headers[.contentLength].flatMap { Int64($0) }, queued: queued) } catch {
+                context.logger.notice("upload refused by a per-user limit", metadata: ["user.name": "\(user.username)", "error": "\(error.detail)"])
+                throw error
+            }
+            return user
+        }
+    }
+
     // MARK: POST /api/videos/ (multipart/form-data)
 
     @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
@@ -88,7 +104,7 @@ struct Receiver: Sendable {
     /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
     /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
     @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
@@ -167,7 +183,7 @@ struct Receiver: Sendable {
     }
 
     @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
@@ -213,6 +229,7 @@ struct Receiver: Sendable {
             throw e.httpFailure
         }
         Counter(label: "inboxd_upload_bytes_total").increment(by: bytes)
+        rates.record(user, bytes: bytes)
         context.logger.info("Video upload accepted for background processing: \(id)",
                             metadata: ["job.id": "\(id)", "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "job.source": "\(source.rawValue)"])
         let json = try JSONEncoder.sortedKeys.encode(UploadAccepted(row: row))
