@@ -93,12 +93,7 @@ struct Daemon {
     /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0.
     static func ticket(_ id: String, store: JobStore, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
         guard let entry = (try? await store.queueEntry(id)) ?? nil else { return SchedulingPolicy.Ticket() }
-        var cap: Int?
-        if let own = entry.user?.maxRunningJobs {
-            cap = own
-        } else if !entry.owner.isEmpty, entry.user?.isAdmin != true {
-            cap = limits.runningCap(workers: workers)
-        }
+        let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
         return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
                                        maxRunning: cap == 0 ? nil : cap)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Store
 
 /// Everything the daemon and admin commands read from `inboxd.toml` and flags, every default filled in.
 struct Config: Sendable {
@@ -93,6 +94,16 @@ struct UserLimits: Sendable, Equatable {
     var uploadBytesPerHour: Int64 = 0
 
     func runningCap(workers: Int) -> Int { maxRunningJobs ?? max(1, workers - 1) }
+
+    /// The limits that apply to `user`: their row's own values, else these defaults — except for admins, whose
+    /// defaults are all unlimited (the operator's own account is never throttled unless its row says so).
+    func effective(for user: UserRow?) -> UserLimits {
+        let base = user?.isAdmin == true ? UserLimits(maxRunningJobs: 0, maxQueuedJobs: 0, uploadsPerMinute: 0, uploadBytesPerHour: 0) : self
+        return UserLimits(maxRunningJobs: user?.maxRunningJobs ?? base.maxRunningJobs,
+                          maxQueuedJobs: user?.maxQueuedJobs ?? base.maxQueuedJobs,
+                          uploadsPerMinute: user?.uploadsPerMinute ?? base.uploadsPerMinute,
+                          uploadBytesPerHour: user?.uploadBytesPerHour ?? base.uploadBytesPerHour)
+    }
 }
 
 struct ListenAddress: Sendable, Equatable, CustomStringConvertible {

@@ -112,9 +112,9 @@ struct DropRequest: Sendable, Equatable {
         priority = Int(value)
     }
 
-    /// A form or query field: empty means unset.
+    /// A form or query field (digits with an optional sign).
     mutating func setPriority(text: String?) throws(DropFieldError) {
-        guard let text, !text.isEmpty else { return }
+        guard let text else { return }
         guard let n = Int(text) else {
             throw .invalid(field: "priority", reason: "must be an integer from -\(Self.maxPriority) to \(Self.maxPriority)")
         }

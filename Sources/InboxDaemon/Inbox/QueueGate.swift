@@ -27,7 +27,7 @@ final class QueueGate: Sendable {
         if full.withLock({ $0.contains(user) }) { return false }
         guard let count = try? await store.processingCount(username: user) else { return true }
         let row = try? await store.user(user)
-        let cap = (row ?? nil)?.maxQueuedJobs ?? defaults.maxQueuedJobs
+        let cap = defaults.effective(for: row ?? nil).maxQueuedJobs
         guard cap > 0, count >= cap else { return true }
         full.withLock { _ = $0.insert(user) }
         logger.notice("user's queue is full; their drops wait in incoming/", metadata: [

@@ -76,7 +76,8 @@ struct Receiver: Sendable {
         try await upload.receive(request.body, limits: limits)
         do {
             let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
-                                              visibility: upload.fields["visibility"], priority: upload.fields["priority"])
+                                              visibility: upload.fields["visibility"],
+                                              priority: upload.fields["priority"].flatMap { $0.isEmpty ? nil : $0 })
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]

@@ -66,13 +66,14 @@ final class UploadRateLimiter: Sendable {
 
     /// Checks the rate limits and counts the upload's start; `queued` is the user's jobs in `processing`.
     func admit(_ user: UserRow, declared: Int64?, queued: Int, now: Double = Date().timeIntervalSince1970) throws(APIError) {
-        let cap = user.maxQueuedJobs ?? defaults.maxQueuedJobs
+        let limits = defaults.effective(for: user)
+        let cap = limits.maxQueuedJobs
         if cap > 0, queued >= cap {
             throw Self.tooMany(Self.queueFullRetrySeconds,
                                "user '\(user.username)' has \(queued) jobs in the queue (max_queued_jobs \(cap)); try again when some have finished")
         }
-        let perMinute = user.uploadsPerMinute ?? defaults.uploadsPerMinute
-        let perHour = user.uploadBytesPerHour ?? defaults.uploadBytesPerHour
+        let perMinute = limits.uploadsPerMinute
+        let perHour = limits.uploadBytesPerHour
         let refusal = windows.withLock { $0[user.username, default: UploadWindow()].admit(now: now, perMinute: perMinute,
                                                                                           bytesPerHour: perHour, declared: declared) }
         if let refusal { throw Self.tooMany(refusal.retryAfter, refusal.detail) }
