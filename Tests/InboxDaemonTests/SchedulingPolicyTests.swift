@@ -47,11 +47,7 @@ import Testing
         #expect(SchedulingPolicy.pick(c.queued, running: c.running) == c.expected, "\(c.description)")
     }
 
-    private func job(_ dir: String, _ id: String) throws -> ClaimedJob {
-        let path = dir + "/" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return ClaimedJob(videoID: id, lock: try #require(DirectoryLock(path: path)))
-    }
+    private func job(_ dir: String, _ id: String) throws -> ClaimedJob { try JobQueueTests.job(dir, id) }
 
     /// The queue applies the policy as workers come and go: user A queues 30 jobs and two start; B queues one
     /// afterwards, and it is the next to start, and a capped owner's job waits until one of theirs finishes.
