@@ -50,8 +50,8 @@ public enum Schema {
                 ALTER TABLE videos ADD COLUMN input_bytes INTEGER;
                 ALTER TABLE videos ADD COLUMN output_bytes INTEGER;
                 ALTER TABLE videos ADD COLUMN speed_factor REAL;
-                CREATE INDEX videos_by_finished ON videos(finished_at) WHERE finished_at IS NOT NULL;
-                CREATE INDEX videos_processing_by_user ON videos(username) WHERE status = 'processing';
+                CREATE INDEX videos_by_finished ON videos(finished_at);
+                CREATE INDEX videos_by_user_status ON videos(username, status);
                 ALTER TABLE users ADD COLUMN max_priority INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE users ADD COLUMN max_running_jobs INTEGER;
                 ALTER TABLE users ADD COLUMN max_queued_jobs INTEGER;
