@@ -109,19 +109,14 @@ final class Claimer: Sendable {
         return true
     }
 
-    /// The sidecar's `priority`, at most the owner's `max_priority` (0 for a name with no active user). A drop with
-    /// no owner came from someone who may write `incoming/` itself, so its priority is taken as asked.
     private func cappedPriority(_ asked: Int?, owner: String?) async -> Int {
-        guard let asked else { return 0 }
-        guard let owner, !owner.isEmpty else { return asked }
-        let user = (try? await store.user(owner)) ?? nil
-        let cap = user?.maxPriority ?? 0
-        if asked > cap {
+        let priority = await store.priority(asked: asked, owner: owner)
+        if let asked, priority < asked {
             logger.info("priority capped at the user's max_priority", metadata: [
-                "user.name": "\(owner)", "job.priority_asked": "\(asked)", "job.priority": "\(cap)",
+                "user.name": "\(owner ?? "")", "job.priority_asked": "\(asked)", "job.priority": "\(priority)",
             ])
         }
-        return min(asked, cap)
+        return priority
     }
 
     private enum Take: Sendable {

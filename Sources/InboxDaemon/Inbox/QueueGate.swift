@@ -11,6 +11,8 @@ final class QueueGate: Sendable {
     private let defaults: UserLimits
     private let logger: Logger
     private let full = Mutex<Set<String>>([])
+    /// Users whose full queue was logged at notice level; a later look that finds it still full stays quiet.
+    private let announced = Mutex<Set<String>>([])
 
     init(store: JobStore, defaults: UserLimits, logger: Logger) {
         self.store = store
@@ -28,9 +30,13 @@ final class QueueGate: Sendable {
         guard let count = try? await store.processingCount(username: user) else { return true }
         let row = try? await store.user(user)
         let cap = defaults.effective(for: row ?? nil).maxQueuedJobs
-        guard cap > 0, count >= cap else { return true }
+        guard cap > 0, count >= cap else {
+            announced.withLock { _ = $0.remove(user) }
+            return true
+        }
         full.withLock { _ = $0.insert(user) }
-        logger.notice("user's queue is full; their drops wait in incoming/", metadata: [
+        let first = announced.withLock { $0.insert(user).inserted }
+        logger.log(level: first ? .notice : .debug, "user's queue is full; their drops wait in incoming/", metadata: [
             "user.name": "\(user)", "queue.jobs": "\(count)", "limits.max_queued_jobs": "\(cap)",
         ])
         return false

@@ -186,10 +186,12 @@ final class JobRunner: Sendable {
         } else {
             let layout = self.layout
             let files = try await io.run { try JobFiles(directory: dir, layout: layout) }
-            try await store.recordClaim(VideoRow(
+            var row = VideoRow(
                 videoID: id, title: files.sidecar.title, description: files.sidecar.description,
                 userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
-                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw))
+                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw)
+            row.priority = await store.priority(asked: files.sidecar.priority, owner: row.username)
+            try await store.recordClaim(row)
         }
         switch try await store.startAttempt(id, maxAttempts: limits.retry.maxAttempts) {
         case .started(let row):
