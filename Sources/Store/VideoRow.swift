@@ -36,18 +36,9 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     public var videoCodec: String?
     public var audioCodec: String?
     public var sizeBytes: Int64?
-    /// Higher runs first (capped by the owner's `max_priority` when claimed).
+    /// Higher runs first (capped by the owner's `max_priority` when claimed). The analytics columns are written
+    /// only through `JobAnalytics` and read as whole rows, so they are not part of this record.
     public var priority: Int = 0
-    /// Analytics of the last attempt (see README, "Analytics"); nil until an attempt ends.
-    public var queuedS: Double?
-    public var downloadS: Double?
-    public var probeS: Double?
-    public var convertS: Double?
-    public var uploadS: Double?
-    public var cpuS: Double?
-    public var inputBytes: Int64?
-    public var outputBytes: Int64?
-    public var speedFactor: Double?
 
     public enum CodingKeys: String, CodingKey {
         case videoID = "video_id", title, description, userID = "user_id", username, status, visibility, phase, progress
@@ -55,8 +46,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         case nextAttemptAt = "next_attempt_at", source, sourceURL = "source_url", sidecar
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at"
         case durationS = "duration_s", width, height, videoCodec = "video_codec", audioCodec = "audio_codec", sizeBytes = "size_bytes"
-        case priority, queuedS = "queued_s", downloadS = "download_s", probeS = "probe_s", convertS = "convert_s", uploadS = "upload_s"
-        case cpuS = "cpu_s", inputBytes = "input_bytes", outputBytes = "output_bytes", speedFactor = "speed_factor"
+        case priority
     }
 
     public init(
