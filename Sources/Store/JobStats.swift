@@ -44,7 +44,8 @@ public struct StatsWindow: Sendable, Equatable {
     public var hours: Double { until.timeIntervalSince(since) / 3600 }
 }
 
-/// What `GET /api/stats` and `inboxd stats` report over a window (README, "Analytics"). Jobs count by when they were
+/// What `GET /api/stats` and `inboxd stats` report over a window (README, "Analytics"). Times have whole seconds, so
+/// both ends are inclusive: a job that ended in the current second counts in a window that ends now. Jobs count by when they were
 /// created (`jobs.by_status`) or finished (everything else: throughput, phases, failures, CPU, bytes).
 public struct JobStats: Codable, Sendable, Equatable {
     public struct Distribution: Codable, Sendable, Equatable {
@@ -142,14 +143,14 @@ public struct JobStats: Codable, Sendable, Equatable {
         let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
         var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
         for r in try Row.fetchAll(db, sql: """
-            SELECT status, COUNT(*) AS n FROM videos WHERE created_at >= ? AND created_at < ? GROUP BY status
+            SELECT status, COUNT(*) AS n FROM videos WHERE created_at >= ? AND created_at <= ? GROUP BY status
             """, arguments: [since, until]) {
             byStatus[r["status"], default: 0] += r["n"] as Int
         }
         let finished = try Row.fetchAll(db, sql: """
             SELECT status, failure_reason, duration_s, queued_s, download_s, probe_s, convert_s, upload_s, cpu_s, speed_factor,
                    input_bytes, output_bytes
-            FROM videos WHERE finished_at >= ? AND finished_at < ? AND status IN (?, ?)
+            FROM videos WHERE finished_at >= ? AND finished_at <= ? AND status IN (?, ?)
             """, arguments: [since, until, JobStatus.ready, JobStatus.failed])
         let ready = finished.filter { $0["status"] == JobStatus.ready.rawValue }
         let failed = finished.count - ready.count
@@ -165,7 +166,7 @@ public struct JobStats: Codable, Sendable, Equatable {
         let measured = ready.filter { ($0["cpu_s"] as Double?) != nil && (($0["duration_s"] as Double?) ?? 0) > 0 }
         let cpuTotal = measured.compactMap { $0["cpu_s"] as Double? }.reduce(0, +)
         let cpuMedia = measured.compactMap { $0["duration_s"] as Double? }.reduce(0, +)
-        let retries = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE phase = ? AND at >= ? AND at < ?",
+        let retries = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE phase = ? AND at >= ? AND at <= ?",
                                        arguments: [JobPhase.retrying, since, until]) ?? 0
         return JobStats(
             since: since, until: until,
