@@ -35,7 +35,7 @@ enum HTTPServer {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable)
+            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits)
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)
