@@ -78,6 +78,12 @@ import Testing
         let retry = second.trace.components(separatedBy: .newlines).first { $0.lowercased().hasPrefix("< retry-after:") }
             .flatMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(retry.map { (1...60).contains($0) } == true, "\(second.trace)")
+        // A tus creation is an upload start too: the same limit, the same 429, and no upload row is made.
+        let tus = try ResumableUploadTests.create(d.baseURL, token: erin, length: 1000, fields: ["title": "rate"])
+        #expect(tus.status == 429, "\(tus.body)")
+        #expect(tus.headers["retry-after"].flatMap { Int($0) }.map { (1...60).contains($0) } == true, "\(tus.headers)")
+        #expect(tus.body.contains("uploads_per_minute"), "\(tus.body)")
+        #expect(try d.sql("SELECT COUNT(*) FROM uploads") == "0")
         // A priority outside the integer range is a 400 naming the field.
         let badPriority = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", file,
                                               "\(d.baseURL)/api/videos/\(UUID().uuidString.lowercased())/file?title=p&priority=high"], token: rig.uploader)

@@ -50,8 +50,12 @@ struct ResumableUploads: Sendable {
     @Sendable func create(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
         try await Self.tus(request) {
             let declared = request.headers[.uploadLength].flatMap { Int64($0) }
-            let user = try await admission?.admit(request, context, declared: declared)
-                ?? refusingUnreadBody(request) { try context.requireUploader() }
+            let user: UserRow
+            if let admission {
+                user = try await admission.admit(request, context, declared: declared)
+            } else {
+                user = try await refusingUnreadBody(request) { try context.requireUploader() }
+            }
             let (length, form, fields, mediaName, id) = try await refusingUnreadBody(request) { () throws -> (Int64, DropRequest, [String: String], String, String) in
                 try Self.requireVersion(request)
                 if request.headers[.uploadDeferLength] != nil || request.headers[.uploadConcat] != nil {
