@@ -4,6 +4,8 @@ import NIOPosix
 import Pipeline
 import ServiceLifecycle
 import StatusAPI
+import Store
+import HTTPKit
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
 /// systemd hears `STOPPING=1` first (when started by it), then HTTP intake stops, then the watcher (no new claims),
@@ -20,7 +22,11 @@ struct Daemon {
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let store = try JobStore(path: config.db)
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let store = try JobStore(path: config.db, outbox: WebhookOutbox(
+            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { wake.yield() }))
+        let webhooks = config.webhooks
+        let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
         let queue = JobQueue()
         let io = BlockingIO.start(threads: 4)
@@ -38,7 +44,8 @@ struct Daemon {
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)
         let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger)
-        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
+        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
+                              onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
         let readiness = ReadinessFlags()
@@ -57,7 +64,12 @@ struct Daemon {
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
             "workers": "\(config.workers)", "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
+        let deliverer = WebhookDeliverer(
+            store: store, settings: config.webhooks,
+            poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
+            wakeups: wakeups, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: deliverer),
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
@@ -82,6 +94,11 @@ struct Daemon {
         try await ServiceGroup(configuration: groupConfig).run()
         await io.shutdown()
         logger.info("inboxd stopped")
+    }
+
+    /// A webhook body's `data`: the `/status` answer, exactly as the status API encodes it.
+    @Sendable static func statusJSON(_ row: VideoRow) throws -> String {
+        String(decoding: try JSONEncoder.api.encode(StatusResponse(row)), as: UTF8.self)
     }
 
     /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).

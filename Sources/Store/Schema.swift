@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 3
+    public static let version = 5
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -33,6 +33,32 @@ public enum Schema {
                 ALTER TABLE videos ADD COLUMN next_attempt_at TEXT;
                 CREATE INDEX videos_retrying ON videos(next_attempt_at) WHERE phase = 'retrying';
                 PRAGMA user_version = 3;
+                """)
+        }
+        m.registerMigration("v5: webhook deliveries") { db in
+            // The outbox of signed webhooks: a row is written in the transaction of the state change it reports, so
+            // a change and its notification are committed together; the delivery service works the pending rows.
+            try db.execute(sql: """
+                CREATE TABLE webhook_deliveries (
+                  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                  event_id        TEXT NOT NULL,
+                  event           TEXT NOT NULL CHECK (event IN ('video.processing','video.ready','video.failed')),
+                  video_id        TEXT NOT NULL,
+                  url             TEXT NOT NULL,
+                  origin          TEXT NOT NULL CHECK (origin IN ('webhook','notify_url')),
+                  body            TEXT NOT NULL,
+                  state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','delivered','failed')),
+                  attempts        INTEGER NOT NULL DEFAULT 0,
+                  last_status     INTEGER,
+                  last_error      TEXT,
+                  created_at      TEXT NOT NULL,
+                  next_attempt_at TEXT,
+                  retry_until     TEXT NOT NULL,
+                  delivered_at    TEXT
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+                CREATE INDEX webhook_deliveries_in_order ON webhook_deliveries(video_id, url, id) WHERE state = 'pending';
+                PRAGMA user_version = 5;
                 """)
         }
         return m

@@ -38,6 +38,8 @@ struct Config: Sendable {
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()
+    /// `[[webhooks]]`, `notify_url_secret` and the `webhook_*` delivery keys.
+    var webhooks = WebhookSettings()
 
     init(inbox: String, db: String, output: String) {
         self.inbox = inbox

@@ -34,7 +34,8 @@ enum HTTPServer {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: io.pool)
+            reader: statusStore.db, journal: jobStore, pool: io.pool,
+            notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)

@@ -32,13 +32,17 @@ final class Claimer: Sendable {
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
     private let io: BlockingIO
+    /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    private let notifyURLRefusal: @Sendable (String) -> String?
     /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, onUnrecorded: @escaping @Sendable () -> Void,
-         onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger,
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
+         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
+        self.notifyURLRefusal = notifyURLRefusal
         self.layout = layout
         self.store = store
         self.logger = logger
@@ -61,6 +65,11 @@ final class Claimer: Sendable {
     /// watcher then tries again later. Returns true once the drop is claimed, failed, or gone.
     @discardableResult
     func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
+        // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
+        if let url = sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
+            await reject(c, sidecar: sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
+            return true
+        }
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)
         let taken: Take

@@ -18,9 +18,13 @@ struct Receiver: Sendable {
     let reader: DatabaseQueue
     let committer: DropCommitter
     let pool: NIOThreadPool
+    /// Why an upload's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    let notifyURLRefusal: @Sendable (String) -> String?
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
-    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool) {
+    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
+        self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
@@ -59,7 +63,9 @@ struct Receiver: Sendable {
         var upload = MultipartUpload(videoID: id, boundary: boundary, incoming: incoming, pool: pool)
         try await upload.receive(request.body, limits: limits)
         do {
-            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
+            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
+                                              visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"])
+            try checkNotifyURL(form)
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
@@ -100,7 +106,10 @@ struct Receiver: Sendable {
         }
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
-            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"]))
+            let form = try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
+                                              notifyURL: query["notify_url"])
+            try checkNotifyURL(form)
+            return (query, form)
         }
         if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -143,8 +152,9 @@ struct Receiver: Sendable {
         var visibility: String?
         var start_s: Double?
         var duration_s: Double?
+        var notify_url: String?
 
-        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s }
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, notify_url }
 
         /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
         init(from decoder: Decoder) throws {
@@ -159,6 +169,7 @@ struct Receiver: Sendable {
             visibility = try value(.visibility)
             start_s = try value(.start_s)
             duration_s = try value(.duration_s)
+            notify_url = try value(.notify_url)
         }
     }
 
@@ -182,14 +193,22 @@ struct Receiver: Sendable {
             try r.setVisibility(ingest.visibility)
             try r.setSourceURL(ingest.url, field: "url")
             try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
+            try r.setNotifyURL(ingest.notify_url)
             return r
         }
+        try checkNotifyURL(form)
         let id = VideoID.make()
         return try await accept(id: id, form: form, user: user, source: .url, thumbnail: nil,
                                 sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
     }
 
     // MARK: shared
+
+    /// A `notify_url` the server cannot sign, or whose address the guard refuses, is a 400 naming the field.
+    private func checkNotifyURL(_ form: DropRequest) throws {
+        guard let url = form.notifyURL, let refusal = notifyURLRefusal(url) else { return }
+        throw APIError.badRequest("'notify_url' refused: \(refusal)")
+    }
 
     private func accept(
         id: String, form: DropRequest, user: UserRow, source: JobSource,
@@ -198,7 +217,8 @@ struct Receiver: Sendable {
         let userID = user.id.map(String.init) ?? ""
         let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
                                     user_id: userID, username: user.username, thumbnail: thumbnail, source_url: form.sourceURL,
-                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
+                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) },
+                                    notify_url: form.notifyURL)
         let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
                            visibility: form.visibility, source: source, sourceURL: form.sourceURL,
                            sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))

@@ -18,6 +18,7 @@ struct UploadSidecar: Codable, Sendable, Equatable {
     var thumbnail: String?
     var source_url: String?
     var clip: Clip?
+    var notify_url: String?
 
     func encoded() throws -> Data {
         let encoder = JSONEncoder()
