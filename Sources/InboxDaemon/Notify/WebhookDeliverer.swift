@@ -158,11 +158,8 @@ final class WebhookDeliverer: Service {
 
     /// A URL for logs: scheme, host, port and path only (a query may carry a receiver's token).
     static func redacted(_ url: String) -> String {
-        guard var c = URLComponents(string: url) else { return "?" }
-        if c.query != nil { c.query = "…" }
-        c.user = nil
-        c.password = nil
-        return c.string ?? "?"
+        guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "?" }
+        let port = c.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host)\(port)\(c.path)\(c.query == nil ? "" : "?…")"
     }
 }
-

@@ -42,7 +42,7 @@ public struct WebhookPoster: Sendable {
         let lower = host.lowercased()
         if lower == "localhost" || lower.hasSuffix(".localhost") {
             for loopback in ["127.0.0.1", "::1"] {
-                if let reason = addressGuard.refusal(for: IPAddress(loopback)!) { return "\(host) is \(reason)" }
+                if let reason = addressGuard.refusal(for: IPAddress(loopback)!) { return "\(host): \(reason)" }
             }
             return nil
         }
