@@ -36,29 +36,7 @@ public final class WebhookReceiver: @unchecked Sendable {
         logPath = dir.path + "/receipts.jsonl"
         gates = dir.path + "/gates"
         try FileManager.default.createDirectory(atPath: gates, withIntermediateDirectories: true)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("fixtures/webhook_receiver.py").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, logPath, gates] + secrets
-        let input = Pipe()
-        let output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try p.run()
-        var line = Data()
-        while true {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            try? input.fileHandleForWriting.close()
-            throw SeaweedFS.Failure("webhook receiver did not start (\(script))")
-        }
-        self.port = port
-        self.process = p
-        self.stdin = input
+        (process, stdin, port) = try PythonFixture.launch("webhook_receiver.py", [logPath, gates] + secrets)
     }
 
     /// Closes `/gated/name` (answers 503) until `open(name)`.
