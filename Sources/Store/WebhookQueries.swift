@@ -9,21 +9,24 @@ public enum WebhookQueries {
         try r.insert(db)
     }
 
-    /// Pending rows whose time has come and that no earlier pending row of the same video and URL holds back, oldest first.
+    /// Pending rows that no earlier pending row of the same video and URL holds back.
+    private static let firstInLine = """
+        d.state = ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                                    WHERE e.state = ? AND e.video_id = d.video_id AND e.url = d.url AND e.id < d.id)
+        """
+
+    /// First-in-line pending rows whose time has come, oldest first.
     public static func due(_ db: Database, now: String, limit: Int) throws -> [WebhookDeliveryRow] {
         try WebhookDeliveryRow.fetchAll(db, sql: """
-            SELECT * FROM webhook_deliveries d
-            WHERE d.state = ? AND d.next_attempt_at <= ?
-              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                              WHERE e.state = ? AND e.video_id = d.video_id AND e.url = d.url AND e.id < d.id)
-            ORDER BY d.id LIMIT ?
-            """, arguments: [DeliveryState.pending, now, DeliveryState.pending, limit])
+            SELECT * FROM webhook_deliveries d WHERE \(firstInLine) AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?
+            """, arguments: [DeliveryState.pending, DeliveryState.pending, now, limit])
     }
 
-    /// When the next pending row is due (nil when none is pending): how long the delivery service may sleep.
+    /// When the next first-in-line row is due (nil when none is pending): how long the delivery service may sleep.
+    /// Rows held back behind one in backoff do not count, or the service would wake for them all the time.
     public static func nextDue(_ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = ?",
-                            arguments: [DeliveryState.pending])
+        try String.fetchOne(db, sql: "SELECT min(d.next_attempt_at) FROM webhook_deliveries d WHERE \(firstInLine)",
+                            arguments: [DeliveryState.pending, DeliveryState.pending])
     }
 
     /// A 2xx answer.
