@@ -11,12 +11,12 @@ import Testing
     /// A daemon whose `[[webhooks]]` point at `receiver` (`paths`: path → events), with the loopback allow-listed as
     /// URL-ingest tests do, and backoff bases small enough for tests.
     private func daemon(_ receiver: WebhookReceiver, paths: [(String, [String])], notify: Bool = false,
-                        extra: String = "") throws -> DaemonHarness {
+                        extra: String = "", allowLoopback: Bool = true, host: String = "127.0.0.1") throws -> DaemonHarness {
         var options = DaemonHarness.Options()
         let hooks = paths.map { path, events in
             """
             [[webhooks]]
-            url = "\(receiver.baseURL)\(path)"
+            url = "http://\(host):\(receiver.port)\(path)"
             secret = "\(Self.secret)"
             events = [\(events.map { "\"\($0)\"" }.joined(separator: ", "))]
             """
@@ -28,7 +28,7 @@ import Testing
             \(notify ? "notify_url_secret = \"\(Self.notifySecret)\"" : "")
             \(extra)
             [url_ingest]
-            allow = ["127.0.0.1"]
+            \(allowLoopback ? "allow = [\"127.0.0.1\"]" : "")
             \(hooks)
             """
         let d = try DaemonHarness(options)
@@ -207,6 +207,28 @@ import Testing
                                          #"{"url":"http://127.0.0.1:1/a.mp4","title":"t","notify_url":"http://169.254.169.254/latest"}"#,
                                          "\(d.baseURL)/api/videos/youtube"], token: token)
         #expect(ingest.status == 400 && ingest.body.contains("link-local"), "\(ingest.body)")
+        #expect(receiver.receipts().isEmpty)
+    }
+
+    /// A host name passes the config check, but the address it resolves to is judged when curl connects: this
+    /// machine's own name resolves to the loopback, which the default guard refuses, so nothing is sent and the
+    /// delivery fails at once, without retries.
+    @Test func aHostNameThatResolvesToALoopbackAddressIsRefusedAtConnectTime() throws {
+        let host = try Shell.run("hostname", []).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let resolved = try Shell.run("getent", ["ahostsv4", host]).stdout
+        guard resolved.hasPrefix("127.") else {
+            print("[webhooks] skipped: this machine's name \(host) does not resolve to 127.x (\(resolved)), so there is no name to test the connect-time check with")
+            return
+        }
+        let receiver = try WebhookReceiver(secrets: [Self.secret])
+        let d = try daemon(receiver, paths: [("/ok/dns", ["video.failed"])], allowLoopback: false, host: host)
+        defer { d.cleanUp() }
+        try d.writeSidecar(["title": " "], to: d.incoming + "/bad.mp4.json")
+        let state = try eventually("the delivery to be refused") { () -> String? in
+            let s = try? d.sql("SELECT state || '|' || attempts || '|' || last_error FROM webhook_deliveries")
+            return s?.hasPrefix("failed|") == true ? s : nil
+        }
+        #expect(state.hasPrefix("failed|1|refused: 127.0.0.1 is a loopback address"), "\(state)")
         #expect(receiver.receipts().isEmpty)
     }
 
