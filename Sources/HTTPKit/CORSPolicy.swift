@@ -4,11 +4,15 @@ public struct CORSPolicy: Sendable, Equatable {
     /// Lower-cased `scheme://host[:port]` origins, or `*` for any.
     public let origins: [String]
 
-    /// Request headers a preflight may ask for: bearer auth, JSON bodies, ranged reads of segments, resumable uploads.
-    public static let allowedHeaders = "Authorization, Content-Type, Range, Upload-Length, Upload-Offset, Upload-Metadata, X-Request-Id"
-    public static let allowedMethods = "GET, HEAD, POST, PUT, OPTIONS"
-    /// What a player or uploader reads from an answer: sizes and ranges of segments, where an upload went, the request id.
-    public static let exposedHeaders = "Content-Length, Content-Range, Accept-Ranges, Location, X-Request-Id"
+    /// Request headers a preflight may ask for: bearer auth, JSON bodies, ranged reads of segments, resumable (tus) uploads.
+    public static let allowedHeaders = "Authorization, Content-Type, Range, Upload-Length, Upload-Offset, Upload-Metadata, "
+        + "Upload-Checksum, Upload-Defer-Length, Upload-Concat, Tus-Resumable, X-HTTP-Method-Override, X-Requested-With, X-Request-Id"
+    public static let allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+    /// What a player or uploader reads from an answer: sizes and ranges of segments, where an upload went, a tus
+    /// upload's offset, length, expiry and job id, the request id.
+    public static let exposedHeaders = "Content-Length, Content-Range, Accept-Ranges, Location, Upload-Offset, Upload-Length, "
+        + "Upload-Metadata, Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+        + "X-Video-Id, X-Request-Id"
     /// Browsers cap this (Chromium at 2 h); a day asks for the most any of them gives.
     public static let maxAgeSeconds = 86_400
 

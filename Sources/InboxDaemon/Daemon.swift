@@ -28,7 +28,9 @@ struct Daemon {
         let webhooks = config.webhooks
         let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
-        let queue = JobQueue()
+        let limits = config.limits, workerCount = config.workers
+        let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
+        let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
         let publisher: any Publisher
         if let s3 = config.s3 {
@@ -36,15 +38,17 @@ struct Daemon {
         } else {
             publisher = LocalPublisher(outputRoot: config.output, publicBaseURL: config.effectivePublicURL)
         }
-        var limits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
-                                      segmentSeconds: config.segmentSeconds)
-        limits.retry = config.retry
-        limits.minFreeBytes = config.minFreeBytes
+        var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
+                                         segmentSeconds: config.segmentSeconds)
+        jobLimits.retry = config.retry
+        jobLimits.minFreeBytes = config.minFreeBytes
         let runner = JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
-            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)
-        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger)
-        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
+            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
+        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
+                                onSweep: { gate.reopen() })
+        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
+                              notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
                               onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
@@ -53,12 +57,16 @@ struct Daemon {
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
             allowHardLinks: config.allowHardLinks, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
-                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
+                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger, onJobEnd: { gate.reopen() })
         let metrics = InboxMetrics.bootstrap()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
+        let uploads = ResumableUploads(
+            area: UploadArea(root: layout.uploadsRoot), committer: DropCommitter(incoming: layout.incoming, pool: io.pool),
+            limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
+            journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, logger: logger, onListening: readiness.httpListening)
+                                   io: io, resumable: uploads, logger: logger, onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -73,6 +81,7 @@ struct Daemon {
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
+            .init(service: UploadSweeper(uploads: uploads, layout: layout, pollSeconds: config.recoveryPollSeconds, logger: logger)),
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
         ]
@@ -99,6 +108,16 @@ struct Daemon {
     /// A webhook body's `data`: the `/status` answer, exactly as the status API encodes it.
     @Sendable static func statusJSON(_ row: VideoRow) throws -> String {
         String(decoding: try JSONEncoder.api.encode(StatusResponse(row)), as: UTF8.self)
+    }
+
+    /// A queued job's place in the scheduler (`SchedulingPolicy`): its row's owner, priority and age, and the owner's
+    /// running cap — the users row's `max_running_jobs` (0 = none), else none for admins and ownerless drops, else
+    /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0.
+    static func ticket(_ id: String, store: JobStore, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
+        guard let entry = (try? await store.queueEntry(id)) ?? nil else { return SchedulingPolicy.Ticket() }
+        let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
+        return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
+                                       maxRunning: cap == 0 ? nil : cap)
     }
 
     /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).

@@ -8,10 +8,11 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable, DatabaseValueCon
     case processing, ready, failed
 }
 
-/// `videos.phase`: the finer step inside `processing`; a failed job keeps the phase it failed in. `retrying`: a
-/// transient failure waits for `next_attempt_at`.
+/// `videos.phase`: the finer step inside `processing`; a failed job keeps the phase it failed in. `receiving`: a
+/// resumable (tus) upload is still arriving (progress = bytes received / length). `retrying`: a transient failure
+/// waits for `next_attempt_at`.
 public enum JobPhase: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case queued, downloading, probing, converting, uploading, retrying, done
+    case receiving, queued, downloading, probing, converting, uploading, retrying, done
 }
 
 public enum Visibility: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
@@ -61,6 +62,10 @@ public enum FailureReason: String, Codable, Sendable, CaseIterable, DatabaseValu
     case crashed
     /// A row in `processing` with no job behind it: its files are gone from the inbox.
     case lost
+    /// A resumable upload was not completed within `upload_expiry_hours` of its last data; its bytes were removed.
+    case uploadExpired = "upload_expired"
+    /// The client ended a resumable upload before it was complete (tus termination, `DELETE`).
+    case uploadTerminated = "upload_terminated"
     /// Anything else (the `error` text says what).
     case other
 }

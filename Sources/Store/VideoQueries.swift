@@ -39,12 +39,12 @@ public enum VideoQueries {
         public let updatedAt: String
     }
 
-    /// Rows in `processing`, oldest first.
+    /// Rows in `processing`, oldest first; uploads still `receiving` are the upload area's (`UploadSweeper`), not jobs yet.
     public static func processingRows(_ db: Database) throws -> [ProcessingRow] {
         try Row.fetchAll(db, sql: """
             SELECT video_id, finished_at IS NOT NULL AS finished, updated_at FROM videos
-            WHERE status = ? ORDER BY created_at
-            """, arguments: [JobStatus.processing])
+            WHERE status = ? AND phase != ? ORDER BY created_at
+            """, arguments: [JobStatus.processing, JobPhase.receiving])
             .map { ProcessingRow(id: $0["video_id"], retryRequested: $0["finished"], updatedAt: $0["updated_at"]) }
     }
 

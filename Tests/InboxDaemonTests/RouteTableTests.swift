@@ -39,7 +39,7 @@ import Yams
         var routes = Set<RouteTable.Route>()
         for (path, item) in paths {
             let normalized = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-            for method in (item as? [String: Any] ?? [:]).keys where ["get", "put", "post", "delete", "patch", "head"].contains(method) {
+            for method in (item as? [String: Any] ?? [:]).keys where ["get", "put", "post", "delete", "patch", "head", "options"].contains(method) {
                 routes.insert(.init(method: method.uppercased(), path: normalized))
             }
         }

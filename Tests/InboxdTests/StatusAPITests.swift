@@ -144,7 +144,10 @@ import Testing
             "--config-file", config, "run", "\(rig.d.baseURL)/openapi.json",
             "-H", "Authorization: Bearer \(rig.admin)", "--max-examples", "25", "--seed", "1", "--request-timeout", "20",
             "--phases", "examples,coverage,fuzzing", "-w", "1",
-        ], environment: ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 })
+        ], environment: ProcessInfo.processInfo.environment.merging([
+            "NO_COLOR": "1",
+            "SCHEMATHESIS_HOOKS": URL(fileURLWithPath: config).deletingLastPathComponent().appendingPathComponent("schemathesis_hooks.py").path,
+        ]) { $1 })
         #expect(r.status == 0, "schemathesis found violations:\n\(r.stdout.suffix(12000))\n\(r.stderr.suffix(2000))")
     }
 }

@@ -24,6 +24,18 @@ public final class RawConnection {
         return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
+    /// Sends raw bytes (a body); false once the peer has closed (or reset) the connection.
+    @discardableResult
+    public func send(bytes: ArraySlice<UInt8>) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        return true
+    }
+
     /// Reads what arrives within `timeout`; nil when the peer closed the connection with nothing (more) to read.
     public func read(timeout: Double) -> String? {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

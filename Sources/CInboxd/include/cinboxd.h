@@ -12,4 +12,11 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes);
 
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+
+/* CPU seconds (user + system) of the calling thread: getrusage(RUSAGE_THREAD), _GNU_SOURCE only. -1 on error. */
+double inboxd_thread_cpu_seconds(void);
+
+/* The calling thread's kernel id (gettid) and name (pthread_setname_np, at most 15 bytes kept): _GNU_SOURCE only. */
+int inboxd_gettid(void);
+int inboxd_set_thread_name(const char *name);
 #endif

@@ -45,6 +45,8 @@ extension Config {
         jobTimeLimitSeconds = try r.seconds("job_time_limit_seconds") ?? jobTimeLimitSeconds
         stallSeconds = try r.seconds("stall_seconds") ?? stallSeconds
         recoveryPollSeconds = try r.seconds("recovery_poll_seconds") ?? recoveryPollSeconds
+        uploadExpiryHours = try r.seconds("upload_expiry_hours") ?? uploadExpiryHours
+        guard uploadExpiryHours > 0 else { throw ConfigError.badValue(key: "upload_expiry_hours", reason: "must be a number of hours > 0") }
         segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
         shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
         if let level = try r.string("log_level") {
@@ -60,6 +62,7 @@ extension Config {
             throw ConfigError.badValue(key: "cors_origins", reason: problem)
         }
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
+        if let t = try r.table("limits") { limits = try Self.limits(TableReader(table: t, prefix: "limits.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
         if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
@@ -144,6 +147,16 @@ extension Config {
             throw ConfigError.badValue(key: "retry.max_seconds", reason: "must be ≥ retry.base_seconds (\(p.baseSeconds))")
         }
         return p
+    }
+
+    private static func limits(_ r: TableReader) throws -> UserLimits {
+        var l = UserLimits()
+        l.maxRunningJobs = try r.int("max_running_jobs", min: 0)
+        l.maxQueuedJobs = try r.int("max_queued_jobs", min: 0) ?? l.maxQueuedJobs
+        l.uploadsPerMinute = try r.int("uploads_per_minute", min: 0) ?? l.uploadsPerMinute
+        l.uploadBytesPerHour = try r.int("upload_bytes_per_hour", min: 0).map(Int64.init) ?? l.uploadBytesPerHour
+        try r.rejectUnknown()
+        return l
     }
 
     private static func http(_ r: TableReader) throws -> HTTPLimits {

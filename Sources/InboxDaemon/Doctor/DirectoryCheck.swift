@@ -6,7 +6,7 @@ enum DirectoryCheck {
     static func findings(_ config: Config) -> [Finding] {
         let layout = InboxLayout(root: config.inbox)
         var dirs: [(setting: String, path: String)] = [("inbox", layout.root)]
-        dirs += [layout.incoming, layout.processingRoot, layout.failedRoot, layout.workRoot].map { ("inbox", $0) }
+        dirs += layout.stages.map { ("inbox", $0) }
         if config.s3 == nil { dirs += [("output", config.output), ("output", config.output + "/videos")] }
         let dbDir = (config.db as NSString).deletingLastPathComponent
         dirs.append(("db", dbDir.isEmpty ? "." : dbDir))

@@ -11,6 +11,7 @@ enum APIRoutes {
     ) {
         StatusRoutes.register(on: router, store: statusStore)
         VideoListRoutes.register(on: router, store: statusStore)
+        StatsRoutes.register(on: router, store: statusStore)
         EventRoutes.register(on: router, store: statusStore)
         EventStreamRoutes.register(on: router, store: statusStore)
         WebSocketRoutes.registerPlainHTTP(on: router, store: statusStore)

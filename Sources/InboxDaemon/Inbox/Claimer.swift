@@ -7,6 +7,8 @@ import Synchronization
 struct ClaimedJob: Sendable {
     let videoID: String
     let lock: DirectoryLock
+    /// When it was queued here (its wait for a worker is the job's `queued_s`).
+    var queuedAt = ContinuousClock.now
 }
 
 /// Claims complete drops by `rename(2)` into `processing/<id>/` and rejects bad ones into `failed/<id>/`.
@@ -34,14 +36,17 @@ final class Claimer: Sendable {
     private let io: BlockingIO
     /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
     private let notifyURLRefusal: @Sendable (String) -> String?
+    /// Holds back drops of per-user subdirectories whose user's queue is full.
+    let gate: QueueGate?
     /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger,
+    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
          onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
+        self.gate = gate
         self.notifyURLRefusal = notifyURLRefusal
         self.layout = layout
         self.store = store
@@ -70,6 +75,7 @@ final class Claimer: Sendable {
             await reject(c, sidecar: sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
             return true
         }
+        if let user = c.user, let gate, await !gate.admits(user) { return false }
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)
         let taken: Take
@@ -91,6 +97,7 @@ final class Claimer: Sendable {
             username: c.user ?? sidecar.username, visibility: sidecar.visibility,
             source: !hasMedia && sidecar.sourceURL != nil ? .url : .drop,
             sourceURL: sidecar.sourceURL, sidecar: sidecar.raw)
+        row.priority = await cappedPriority(sidecar.priority, owner: row.username)
         if let problem {
             await fail(claimedDir: dir, row: row, reason: .io, message: problem)
             return true
@@ -109,6 +116,16 @@ final class Claimer: Sendable {
         logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(c.sidecarPath)"])
         await onClaimed(ClaimedJob(videoID: id, lock: lock))
         return true
+    }
+
+    private func cappedPriority(_ asked: Int?, owner: String?) async -> Int {
+        let priority = await store.priority(asked: asked, owner: owner)
+        if let asked, priority < asked {
+            logger.info("priority capped at the user's max_priority", metadata: [
+                "user.name": "\(owner ?? "")", "job.priority_asked": "\(asked)", "job.priority": "\(priority)",
+            ])
+        }
+        return priority
     }
 
     private enum Take: Sendable {

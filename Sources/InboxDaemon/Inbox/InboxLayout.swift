@@ -8,17 +8,22 @@ struct InboxLayout: Sendable {
     var processingRoot: String { root + "/processing" }
     var failedRoot: String { root + "/failed" }
     var workRoot: String { root + "/work" }
+    /// Resumable (tus) uploads while their bytes arrive; on the inbox's filesystem so completing one is a rename.
+    var uploadsRoot: String { root + "/uploads" }
 
     init(root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
     }
+
+    /// Every stage directory under the root (created at start, checked by `inboxd doctor`).
+    var stages: [String] { [incoming, processingRoot, failedRoot, workRoot, uploadsRoot] }
 
     func processing(_ id: String) -> String { processingRoot + "/" + id }
     func failed(_ id: String) -> String { failedRoot + "/" + id }
     func work(_ id: String) -> String { workRoot + "/" + id }
 
     func create() throws {
-        for dir in [incoming, processingRoot, failedRoot, workRoot] {
+        for dir in stages {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
     }

@@ -46,6 +46,7 @@ struct Sidecar: Sendable {
             clipDuration = try number(c, "duration_s", field: "clip.duration_s")
         default: throw .wrongType(field: "clip", expected: "an object {\"start_s\", \"duration_s\"}")
         }
+        let priority = try number(o, "priority", field: "priority")
         let strings = (
             title: try string("title"), description: try string("description"), videoID: try string("video_id"),
             userID: try string("user_id"), username: try string("username"), visibility: try string("visibility"),
@@ -63,6 +64,7 @@ struct Sidecar: Sendable {
             try r.setSHA256(strings.sha256)
             try r.setThumbnail(strings.thumbnail)
             try r.setNotifyURL(strings.notifyURL)
+            try r.setPriority(priority)
             return Sidecar(request: r, raw: text)
         } catch {
             throw SidecarError(error)

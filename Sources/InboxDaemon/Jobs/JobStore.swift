@@ -31,7 +31,8 @@ final class JobStore: Sendable {
         let outbox = self.outbox
         try await pool.write { db in
             if let existing = try VideoQueries.row(db, row.videoID) {
-                guard existing.status == .processing else {
+                // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
+                guard existing.status == .processing, existing.phase != .receiving else {
                     throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
                 }
                 try VideoQueries.adopt(db, row, message: "claimed")
@@ -133,6 +134,35 @@ final class JobStore: Sendable {
             try VideoQueries.setMediaInfo(db, id, durationS: info.durationSeconds, width: info.width, height: info.height,
                                           videoCodec: info.videoCodec, audioCodec: info.audioCodec, sizeBytes: info.sizeBytes)
         }
+    }
+
+    func recordAnalytics(_ id: String, _ analytics: JobAnalytics) async throws {
+        try await pool.write { db in try VideoQueries.setAnalytics(db, id, analytics) }
+    }
+
+    /// The scheduler's view of a queued job: owner, priority, age and the owner's running cap.
+    func queueEntry(_ id: String) async throws -> VideoQueries.QueueEntry? {
+        try await pool.read { db in try VideoQueries.queueEntry(db, id) }
+    }
+
+    /// A user's jobs in `processing`.
+    func processingCount(username: String) async throws -> Int {
+        try await pool.read { db in try VideoQueries.processingCount(db, username: username) }
+    }
+
+    /// A job's priority: `asked` (default 0), at most the owner's `max_priority` (0 for a name with no active user,
+    /// or when the db cannot say). A drop with no owner came from someone who may write `incoming/` itself, so its
+    /// priority is taken as asked.
+    func priority(asked: Int?, owner: String?) async -> Int {
+        guard let asked else { return 0 }
+        guard let owner, !owner.isEmpty else { return asked }
+        let user = (try? await self.user(owner)) ?? nil
+        return min(asked, user?.maxPriority ?? 0)
+    }
+
+    /// The active user named `username`, if any.
+    func user(_ username: String) async throws -> UserRow? {
+        try await pool.read { db in try UserQueries.active(db, username: username) }
     }
 
     func markReady(_ id: String, _ published: PublishedVideo) async throws {

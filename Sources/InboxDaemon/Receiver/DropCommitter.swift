@@ -6,13 +6,13 @@ import NIOPosix
 import Store
 
 /// Puts a fully received upload into `incoming/` in the order the watcher relies on: media (and thumbnail) renamed
-/// into place first, then the db row, then the sidecar renamed into place last, so the drop becomes claimable only
-/// when everything is there. Every file is created under a dot-name first (dot files are never claimed), and on any
-/// failure everything this upload placed is removed again.
+/// into place first, then the db row (`record`), then the sidecar renamed into place last, so the drop becomes
+/// claimable only when everything is there. Every file is created under a dot-name first (dot files are never
+/// claimed). On any failure the placed files go back to their temp paths (the caller removes or keeps them) and the
+/// sidecar's temp file is removed.
 struct DropCommitter: Sendable {
     let incoming: String
     let pool: NIOThreadPool
-    let journal: any UploadJournal
 
     /// A spooled file and the name it gets in `incoming/`.
     struct Placement: Sendable {
@@ -20,26 +20,29 @@ struct DropCommitter: Sendable {
         var finalName: String
     }
 
-    func commit(row: VideoRow, sidecar: UploadSidecar, sidecarName: String, files: [Placement]) async throws {
+    func commit(sidecar: UploadSidecar, sidecarName: String, files: [Placement],
+                record: @Sendable () async throws -> Void) async throws {
         let incoming = self.incoming
-        let sidecarTemp = "\(incoming)/.upload-\(row.videoID).sidecar"
+        let sidecarTemp = "\(incoming)/.upload-\(sidecar.video_id).sidecar"
         let sidecarFinal = "\(incoming)/\(sidecarName)"
         let data = try sidecar.encoded()
-        var placed: [String] = []
+        var placed: [Placement] = []
         do {
             try await pool.runIfActive { try SpoolError.io { try FileSystem.writeFile(sidecarTemp, Array(data), durable: true) } }
             for file in files {
-                let final = "\(incoming)/\(file.finalName)"
-                try await Self.renameNoReplace(file.tempPath, final, pool: pool)
-                placed.append(final)
+                try await Self.renameNoReplace(file.tempPath, "\(incoming)/\(file.finalName)", pool: pool)
+                placed.append(file)
             }
-            try await journal.recordAcceptedUpload(row)
+            try await record()
             try await Self.renameNoReplace(sidecarTemp, sidecarFinal, pool: pool)
-            // The renames live in the directory: make them durable before the 202 is sent.
+            // The renames live in the directory: make them durable before the answer is sent.
             try await pool.runIfActive { try SpoolError.io { try FileSystem.syncDirectory(incoming) } }
         } catch {
-            let leftovers = placed + files.map(\.tempPath) + [sidecarTemp]
-            _ = try? await pool.runIfActive { for p in leftovers { unlink(p) } }
+            let moved = placed
+            _ = try? await pool.runIfActive {
+                for file in moved where rename("\(incoming)/\(file.finalName)", file.tempPath) != 0 { unlink("\(incoming)/\(file.finalName)") }
+                unlink(sidecarTemp)
+            }
             throw error
         }
     }

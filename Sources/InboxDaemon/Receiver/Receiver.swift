@@ -17,25 +17,42 @@ struct Receiver: Sendable {
     let limits: ReceiverLimits
     let reader: DatabaseQueue
     let committer: DropCommitter
+    let journal: any UploadJournal
     let pool: NIOThreadPool
+    let resumable: ResumableUploads
+    let admission: UploadAdmission
+    var rates: UploadRateLimiter { admission.rates }
     /// Why an upload's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
     let notifyURLRefusal: @Sendable (String) -> String?
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
+    /// `resumable` (the tus routes) defaults to an upload area beside `incoming/` with a 24 h expiry.
     init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
+         resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits(),
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
+        let admission = UploadAdmission(reader: reader, rates: UploadRateLimiter(defaults: userLimits))
+        self.admission = admission
         self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
         self.pool = pool
-        self.committer = DropCommitter(incoming: incoming, pool: pool, journal: journal)
+        self.journal = journal
+        let committer = DropCommitter(incoming: incoming, pool: pool)
+        self.committer = committer
+        var uploads = resumable ?? ResumableUploads(
+            area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
+            limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
+        uploads.admission = admission
+        uploads.notifyURLRefusal = notifyURLRefusal
+        self.resumable = uploads
     }
 
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/videos", use: uploadMultipart)
         router.post("/api/videos/youtube", use: ingestURL)
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
+        resumable.addRoutes(to: router)
     }
 
     /// The request's Content-Type, when its media type is `type` (parameters such as `boundary` aside); else 415.
@@ -47,10 +64,15 @@ struct Receiver: Sendable {
         return contentType
     }
 
+    /// 401/403 for a caller who may not upload, then 429 for one over a rate limit or with a full queue.
+    private func admitUploader(_ request: Request, _ context: some AuthenticatedRequestContext) async throws -> UserRow {
+        try await admission.admit(request, context, declared: request.headers[.contentLength].flatMap { Int64($0) })
+    }
+
     // MARK: POST /api/videos/ (multipart/form-data)
 
     @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
@@ -64,7 +86,9 @@ struct Receiver: Sendable {
         try await upload.receive(request.body, limits: limits)
         do {
             let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
-                                              visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"])
+            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
+                                              visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"],
+                                              priority: upload.fields["priority"].flatMap { $0.isEmpty ? nil : $0 })
             try checkNotifyURL(form)
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
@@ -93,7 +117,7 @@ struct Receiver: Sendable {
     /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
     /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
     @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
@@ -107,7 +131,7 @@ struct Receiver: Sendable {
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
             let form = try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
-                                              notifyURL: query["notify_url"])
+                                              notifyURL: query["notify_url"], priority: query["priority"])
             try checkNotifyURL(form)
             return (query, form)
         }
@@ -153,8 +177,9 @@ struct Receiver: Sendable {
         var start_s: Double?
         var duration_s: Double?
         var notify_url: String?
+        var priority: Double?
 
-        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, notify_url }
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, notify_url, priority }
 
         /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
         init(from decoder: Decoder) throws {
@@ -170,11 +195,12 @@ struct Receiver: Sendable {
             start_s = try value(.start_s)
             duration_s = try value(.duration_s)
             notify_url = try value(.notify_url)
+            priority = try value(.priority)
         }
     }
 
     @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
@@ -194,6 +220,7 @@ struct Receiver: Sendable {
             try r.setSourceURL(ingest.url, field: "url")
             try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
             try r.setNotifyURL(ingest.notify_url)
+            try r.setPriority(ingest.priority)
             return r
         }
         try checkNotifyURL(form)
@@ -214,20 +241,17 @@ struct Receiver: Sendable {
         id: String, form: DropRequest, user: UserRow, source: JobSource,
         thumbnail: String?, sidecarName: String, files: [DropCommitter.Placement], bytes: Int64, context: some RequestContext
     ) async throws -> Response {
-        let userID = user.id.map(String.init) ?? ""
-        let sidecar = UploadSidecar(video_id: id, title: form.title, description: form.description, visibility: form.visibility.rawValue,
-                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: form.sourceURL,
-                                    clip: form.clip.map { .init(start_s: $0.start, duration_s: $0.duration) },
-                                    notify_url: form.notifyURL)
-        let row = VideoRow(videoID: id, title: form.title, description: form.description, userID: userID, username: user.username,
-                           visibility: form.visibility, source: source, sourceURL: form.sourceURL,
-                           sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
+        let (sidecar, row) = try form.uploadRecords(id: id, user: user, source: source, thumbnail: thumbnail)
         do {
-            try await committer.commit(row: row, sidecar: sidecar, sidecarName: sidecarName, files: files)
+            let journal = self.journal
+            try await committer.commit(sidecar: sidecar, sidecarName: sidecarName, files: files) {
+                try await journal.recordAcceptedUpload(row)
+            }
         } catch let e as SpoolError {
             throw e.httpFailure
         }
         Counter(label: "inboxd_upload_bytes_total").increment(by: bytes)
+        rates.record(user, bytes: bytes)
         context.logger.info("Video upload accepted for background processing: \(id)",
                             metadata: ["job.id": "\(id)", "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "job.source": "\(source.rawValue)"])
         let json = try JSONEncoder.sortedKeys.encode(UploadAccepted(row: row))

@@ -12,14 +12,22 @@ struct ReceiverLimits: Sendable {
 
     /// Refuses before reading anything; `Connection: close` so the unread body is not drained.
     func check(_ request: Request, incoming: String) throws {
-        let declared = request.headers[.contentLength].flatMap { Int64($0) }
+        try check(declared: request.headers[.contentLength].flatMap { Int64($0) }, at: incoming, what: "body")
+    }
+
+    /// The same checks for `declared` bytes about to be written on the filesystem of `path` (nil: unknown size).
+    func check(declared: Int64?, at path: String, what: String) throws {
         if let declared, declared > maxUploadBytes {
             throw APIError.refusal(.contentTooLarge, "too_large",
-                              "body of \(declared) bytes exceeds max_upload_bytes (\(maxUploadBytes))")
+                              "\(what) of \(declared) bytes exceeds max_upload_bytes (\(maxUploadBytes))")
         }
-        let free = DiskSpace.availableBytes(at: incoming)
+        try checkFreeSpace(declared: declared, at: path, what: what)
+    }
+
+    func checkFreeSpace(declared: Int64?, at path: String, what: String) throws {
+        let free = DiskSpace.availableBytes(at: path)
         if let free, free - (declared ?? 0) < minFreeBytes {
-            let need = declared.map { "a body of \($0) bytes would leave \(free - $0)" } ?? "only \(free)"
+            let need = declared.map { "a \(what) of \($0) bytes would leave \(free - $0)" } ?? "only \(free)"
             throw APIError.refusal(.insufficientStorage, "insufficient_storage",
                               "\(need) bytes free on the inbox filesystem, below min_free_bytes (\(minFreeBytes)); try again later")
         }

@@ -32,6 +32,16 @@ struct SpoolFile {
         return SpoolFile(path: path, fd: fd, pool: pool)
     }
 
+    /// Opens an existing file to append to (a resumable upload's data); `bytesWritten` counts this session's bytes.
+    static func append(to path: String, pool: NIOThreadPool) async throws -> SpoolFile {
+        let fd = try await pool.runIfActive {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw SpoolError.io(call: "open", path: path, errno: errno) }
+            return fd
+        }
+        return SpoolFile(path: path, fd: fd, pool: pool)
+    }
+
     private init(path: String, fd: Int32, pool: NIOThreadPool) {
         self.path = path
         self.fd = fd
@@ -81,6 +91,13 @@ struct SpoolFile {
             }
             guard close(fd) == 0 else { throw SpoolError.io(call: "close", path: path, errno: errno) }
         }
+    }
+
+    /// Closes (if still open) and keeps the file; for an appended file whose owner truncates it back.
+    func closeKeepingFile() async {
+        let fd = self.fd, closing = isOpen
+        guard closing else { return }
+        _ = try? await pool.runIfActive { _ = Glibc.close(fd) }
     }
 
     /// Closes (if still open) and removes the file; for every failure path.

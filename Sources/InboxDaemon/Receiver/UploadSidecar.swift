@@ -17,8 +17,10 @@ struct UploadSidecar: Codable, Sendable, Equatable {
     var username: String
     var thumbnail: String?
     var source_url: String?
+    var sha256: String?
     var clip: Clip?
     var notify_url: String?
+    var priority: Int?
 
     func encoded() throws -> Data {
         let encoder = JSONEncoder()
@@ -49,5 +51,20 @@ struct UploadAccepted: Codable, Sendable {
         created_at = row.createdAt
         user_id = row.userID ?? ""
         username = row.username ?? ""
+    }
+}
+
+extension DropRequest {
+    /// The sidecar and the db row of an upload of this request by `user`: the same for every receiver route.
+    func uploadRecords(id: String, user: UserRow, source: JobSource, thumbnail: String? = nil) throws -> (UploadSidecar, VideoRow) {
+        let userID = user.id.map(String.init) ?? ""
+        let sidecar = UploadSidecar(video_id: id, title: title, description: description, visibility: visibility.rawValue,
+                                    user_id: userID, username: user.username, thumbnail: thumbnail, source_url: sourceURL, sha256: sha256,
+                                    clip: clip.map { .init(start_s: $0.start, duration_s: $0.duration) }, notify_url: notifyURL,
+                                    priority: priority)
+        let row = VideoRow(videoID: id, title: title, description: description, userID: userID, username: user.username,
+                           visibility: visibility, source: source, sourceURL: sourceURL,
+                           sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))
+        return (sidecar, row)
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 enum Preflight {
     static func check(_ config: Config, layout: InboxLayout) throws {
         try ensureDirectory(layout.root, setting: "inbox")
-        for dir in [layout.incoming, layout.processingRoot, layout.failedRoot, layout.workRoot] {
+        for dir in layout.stages {
             try ensureDirectory(dir, setting: "inbox")
             try probeWritable(dir, setting: "inbox")
         }
