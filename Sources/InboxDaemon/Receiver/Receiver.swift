@@ -86,7 +86,6 @@ struct Receiver: Sendable {
         try await upload.receive(request.body, limits: limits)
         do {
             let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
-            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
                                               visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"],
                                               priority: upload.fields["priority"].flatMap { $0.isEmpty ? nil : $0 })
             try checkNotifyURL(form)
