@@ -4,6 +4,8 @@ import NIOPosix
 import Pipeline
 import ServiceLifecycle
 import StatusAPI
+import Store
+import HTTPKit
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
 /// systemd hears `STOPPING=1` first (when started by it), then HTTP intake stops, then the watcher (no new claims),
@@ -20,7 +22,11 @@ struct Daemon {
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let store = try JobStore(path: config.db)
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let store = try JobStore(path: config.db, outbox: WebhookOutbox(
+            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { wake.yield() }))
+        let webhooks = config.webhooks
+        let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
         let limits = config.limits, workerCount = config.workers
         let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
@@ -42,6 +48,7 @@ struct Daemon {
         let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
                                 onSweep: { gate.reopen() })
         let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
+                              notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
                               onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
@@ -65,7 +72,12 @@ struct Daemon {
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
             "workers": "\(config.workers)", "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
+        let deliverer = WebhookDeliverer(
+            store: store, settings: config.webhooks,
+            poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
+            wakeups: wakeups, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: deliverer),
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
@@ -91,6 +103,11 @@ struct Daemon {
         try await ServiceGroup(configuration: groupConfig).run()
         await io.shutdown()
         logger.info("inboxd stopped")
+    }
+
+    /// A webhook body's `data`: the `/status` answer, exactly as the status API encodes it.
+    @Sendable static func statusJSON(_ row: VideoRow) throws -> String {
+        String(decoding: try JSONEncoder.api.encode(StatusResponse(row)), as: UTF8.self)
     }
 
     /// A queued job's place in the scheduler (`SchedulingPolicy`): its row's owner, priority and age, and the owner's

@@ -58,6 +58,32 @@ public enum Schema {
                 PRAGMA user_version = 4;
                 """)
         }
+        m.registerMigration("v5: webhook deliveries") { db in
+            // The outbox of signed webhooks: a row is written in the transaction of the state change it reports, so
+            // a change and its notification are committed together; the delivery service works the pending rows.
+            try db.execute(sql: """
+                CREATE TABLE webhook_deliveries (
+                  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                  event_id        TEXT NOT NULL,
+                  event           TEXT NOT NULL CHECK (event IN ('video.processing','video.ready','video.failed')),
+                  video_id        TEXT NOT NULL,
+                  url             TEXT NOT NULL,
+                  origin          TEXT NOT NULL CHECK (origin IN ('webhook','notify_url')),
+                  body            TEXT NOT NULL,
+                  state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','delivered','failed')),
+                  attempts        INTEGER NOT NULL DEFAULT 0,
+                  last_status     INTEGER,
+                  last_error      TEXT,
+                  created_at      TEXT NOT NULL,
+                  next_attempt_at TEXT,
+                  retry_until     TEXT NOT NULL,
+                  delivered_at    TEXT
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+                CREATE INDEX webhook_deliveries_in_order ON webhook_deliveries(video_id, url, id) WHERE state = 'pending';
+                PRAGMA user_version = 5;
+                """)
+        }
         m.registerMigration("v6: priorities and analytics") { db in
             // Queue management: a job's priority (capped by its user's max_priority when claimed) and per-user limits,
             // NULL meaning "the config's default". Analytics: per job, wall seconds per phase of its last attempt, CPU

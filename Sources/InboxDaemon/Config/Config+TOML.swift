@@ -1,6 +1,7 @@
 import Foundation
 import HTTPKit
 import Pipeline
+import Store
 import TOMLKit
 
 extension Config {
@@ -66,7 +67,48 @@ extension Config {
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
         if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
         if let t = try r.table("partners") { partners = try Self.partners(TableReader(table: t, prefix: "partners."), path) }
+        webhooks = try Self.webhooks(r, allow: urlIngest.allow)
         try r.rejectUnknown()
+    }
+
+    /// `[[webhooks]]` entries and the top-level `notify_url_secret` and `webhook_*` keys. A URL the address guard
+    /// refuses as written (a loopback, private or link-local literal, `localhost`) is an error here, at start.
+    private static func webhooks(_ r: TableReader, allow: [String]) throws -> WebhookSettings {
+        var w = WebhookSettings()
+        w.retryHours = try r.seconds("webhook_retry_hours") ?? w.retryHours
+        w.backoffBaseSeconds = try r.seconds("webhook_backoff_base_seconds") ?? w.backoffBaseSeconds
+        w.backoffMaxSeconds = try r.seconds("webhook_backoff_max_seconds") ?? w.backoffMaxSeconds
+        w.timeoutSeconds = try r.seconds("webhook_timeout_seconds") ?? w.timeoutSeconds
+        if w.timeoutSeconds <= 0 { throw ConfigError.badValue(key: "webhook_timeout_seconds", reason: "must be > 0") }
+        if let secret = try r.string("notify_url_secret") {
+            guard !secret.isEmpty else { throw ConfigError.badValue(key: "notify_url_secret", reason: "must not be empty") }
+            w.notifyURLSecret = secret
+        }
+        for (i, table) in (try r.tables("webhooks") ?? []).enumerated() {
+            let e = TableReader(table: table, prefix: "webhooks[\(i)].")
+            guard let url = try e.string("url") else { throw ConfigError.badValue(key: "webhooks[\(i)].url", reason: "required") }
+            if let refusal = WebhookPoster.refusal(forURL: url, allow: allow) {
+                throw ConfigError.badValue(key: "webhooks[\(i)].url", reason: "refused: \(refusal)")
+            }
+            guard let secret = try e.string("secret"), !secret.isEmpty else {
+                throw ConfigError.badValue(key: "webhooks[\(i)].secret", reason: "required (it signs every delivery)")
+            }
+            var events = WebhookSettings.defaultEvents
+            if let names = try e.strings("events") {
+                events = []
+                for name in names {
+                    guard let event = WebhookEvent(rawValue: name) else {
+                        let known = WebhookEvent.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw ConfigError.badValue(key: "webhooks[\(i)].events", reason: "unknown event '\(name)' (expected \(known))")
+                    }
+                    events.insert(event)
+                }
+                if events.isEmpty { throw ConfigError.badValue(key: "webhooks[\(i)].events", reason: "must name at least one event") }
+            }
+            try e.rejectUnknown()
+            w.endpoints.append(WebhookEndpoint(url: url, secret: secret, events: events))
+        }
+        return w
     }
 
     private static func partners(_ r: TableReader, _ path: (String) -> String) throws -> PartnerSettings {
@@ -222,6 +264,16 @@ private final class TableReader {
         return try a.map { e in
             guard let s = e.string else { throw bad(key, "an array of strings") }
             return s
+        }
+    }
+
+    /// An array of tables (`[[name]]`).
+    func tables(_ key: String) throws -> [TOMLTable]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { throw bad(key, "an array of tables ([[\(key)]])") }
+        return try a.map { e in
+            guard let t = e.table else { throw bad(key, "an array of tables ([[\(key)]])") }
+            return t
         }
     }
 

@@ -45,6 +45,8 @@ struct Config: Sendable {
     var urlIngest = URLIngestConfiguration()
     /// Where `inboxd partner` puts partner accounts' chroots, keys and rsyncd modules (`[partners]`).
     var partners = PartnerSettings()
+    /// `[[webhooks]]`, `notify_url_secret` and the `webhook_*` delivery keys.
+    var webhooks = WebhookSettings()
 
     init(inbox: String, db: String, output: String) {
         self.inbox = inbox

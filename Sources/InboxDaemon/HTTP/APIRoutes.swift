@@ -14,6 +14,7 @@ enum APIRoutes {
         StatsRoutes.register(on: router, store: statusStore)
         EventRoutes.register(on: router, store: statusStore)
         EventStreamRoutes.register(on: router, store: statusStore)
+        WebSocketRoutes.registerPlainHTTP(on: router, store: statusStore)
         metrics.register(on: router, store: statusStore)
         OpenAPIDocument.register(on: router)
         receiver.addRoutes(to: router)

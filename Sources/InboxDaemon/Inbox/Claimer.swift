@@ -34,6 +34,8 @@ final class Claimer: Sendable {
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
     private let io: BlockingIO
+    /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    private let notifyURLRefusal: @Sendable (String) -> String?
     /// Holds back drops of per-user subdirectories whose user's queue is full.
     let gate: QueueGate?
     /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
@@ -41,9 +43,11 @@ final class Claimer: Sendable {
     private let lastComplaint = Mutex<[String: Double]>([:])
 
     init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
          onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
         self.gate = gate
+        self.notifyURLRefusal = notifyURLRefusal
         self.layout = layout
         self.store = store
         self.logger = logger
@@ -66,6 +70,11 @@ final class Claimer: Sendable {
     /// watcher then tries again later. Returns true once the drop is claimed, failed, or gone.
     @discardableResult
     func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
+        // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
+        if let url = sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
+            await reject(c, sidecar: sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
+            return true
+        }
         if let user = c.user, let gate, await !gate.admits(user) { return false }
         let id = sidecar.videoID ?? UUID().uuidString.lowercased()
         let dir = layout.processing(id)

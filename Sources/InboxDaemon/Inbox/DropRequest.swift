@@ -18,6 +18,9 @@ struct DropRequest: Sendable, Equatable {
     var sourceURL: String?
     var sha256: String?
     var thumbnail: String?
+    /// A signed webhook for this job only (`video.ready`, `video.failed`); its address is judged by the producer's
+    /// caller against the allow-list (`WebhookSettings.notifyURLRefusal`), since this check knows no config.
+    var notifyURL: String?
     /// Asked-for priority (higher runs first); the claim caps it at the owner's `max_priority`.
     var priority: Int?
 
@@ -84,6 +87,15 @@ struct DropRequest: Sendable, Equatable {
             throw .invalid(field: field, reason: "must be a plain http(s) URL (\(Self.urlPattern))")
         }
         sourceURL = value
+    }
+
+    /// Same form as `source_url`.
+    mutating func setNotifyURL(_ value: String?) throws(DropFieldError) {
+        guard let value else { return }
+        guard value.range(of: Self.urlPattern, options: .regularExpression) != nil else {
+            throw .invalid(field: "notify_url", reason: "must be a plain http(s) URL (\(Self.urlPattern))")
+        }
+        notifyURL = value
     }
 
     mutating func setSHA256(_ value: String?) throws(DropFieldError) {

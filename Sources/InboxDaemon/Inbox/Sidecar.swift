@@ -50,7 +50,8 @@ struct Sidecar: Sendable {
         let strings = (
             title: try string("title"), description: try string("description"), videoID: try string("video_id"),
             userID: try string("user_id"), username: try string("username"), visibility: try string("visibility"),
-            sourceURL: try string("source_url"), sha256: try string("sha256"), thumbnail: try string("thumbnail"))
+            sourceURL: try string("source_url"), sha256: try string("sha256"), thumbnail: try string("thumbnail"),
+            notifyURL: try string("notify_url"))
         do throws(DropFieldError) {
             var r = try DropRequest(title: strings.title)
             try r.setDescription(strings.description)
@@ -62,6 +63,7 @@ struct Sidecar: Sendable {
             try r.setSourceURL(strings.sourceURL)
             try r.setSHA256(strings.sha256)
             try r.setThumbnail(strings.thumbnail)
+            try r.setNotifyURL(strings.notifyURL)
             try r.setPriority(priority)
             return Sidecar(request: r, raw: text)
         } catch {

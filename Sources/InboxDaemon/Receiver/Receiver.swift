@@ -22,13 +22,17 @@ struct Receiver: Sendable {
     let resumable: ResumableUploads
     let admission: UploadAdmission
     var rates: UploadRateLimiter { admission.rates }
+    /// Why an upload's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    let notifyURLRefusal: @Sendable (String) -> String?
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
     /// `resumable` (the tus routes) defaults to an upload area beside `incoming/` with a 24 h expiry.
     init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
-         resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits()) {
+         resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits(),
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
         let admission = UploadAdmission(reader: reader, rates: UploadRateLimiter(defaults: userLimits))
         self.admission = admission
+        self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
@@ -40,6 +44,7 @@ struct Receiver: Sendable {
             area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
             limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
         uploads.admission = admission
+        uploads.notifyURLRefusal = notifyURLRefusal
         self.resumable = uploads
     }
 
@@ -81,8 +86,9 @@ struct Receiver: Sendable {
         try await upload.receive(request.body, limits: limits)
         do {
             let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
-                                              visibility: upload.fields["visibility"],
+                                              visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"],
                                               priority: upload.fields["priority"].flatMap { $0.isEmpty ? nil : $0 })
+            try checkNotifyURL(form)
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
@@ -123,8 +129,10 @@ struct Receiver: Sendable {
         }
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
-            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
-                                                   priority: query["priority"]))
+            let form = try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
+                                              notifyURL: query["notify_url"], priority: query["priority"])
+            try checkNotifyURL(form)
+            return (query, form)
         }
         if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -167,9 +175,10 @@ struct Receiver: Sendable {
         var visibility: String?
         var start_s: Double?
         var duration_s: Double?
+        var notify_url: String?
         var priority: Double?
 
-        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, priority }
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, notify_url, priority }
 
         /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
         init(from decoder: Decoder) throws {
@@ -184,6 +193,7 @@ struct Receiver: Sendable {
             visibility = try value(.visibility)
             start_s = try value(.start_s)
             duration_s = try value(.duration_s)
+            notify_url = try value(.notify_url)
             priority = try value(.priority)
         }
     }
@@ -208,15 +218,23 @@ struct Receiver: Sendable {
             try r.setVisibility(ingest.visibility)
             try r.setSourceURL(ingest.url, field: "url")
             try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
+            try r.setNotifyURL(ingest.notify_url)
             try r.setPriority(ingest.priority)
             return r
         }
+        try checkNotifyURL(form)
         let id = VideoID.make()
         return try await accept(id: id, form: form, user: user, source: .url, thumbnail: nil,
                                 sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
     }
 
     // MARK: shared
+
+    /// A `notify_url` the server cannot sign, or whose address the guard refuses, is a 400 naming the field.
+    private func checkNotifyURL(_ form: DropRequest) throws {
+        guard let url = form.notifyURL, let refusal = notifyURLRefusal(url) else { return }
+        throw APIError.badRequest("'notify_url' refused: \(refusal)")
+    }
 
     private func accept(
         id: String, form: DropRequest, user: UserRow, source: JobSource,

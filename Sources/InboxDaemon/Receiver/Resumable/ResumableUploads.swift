@@ -26,6 +26,8 @@ struct ResumableUploads: Sendable {
     /// The receiver's per-user limits (set by `Receiver`): a creation counts as an upload start, its Upload-Length
     /// as its bytes.
     var admission: UploadAdmission?
+    /// Why a `notify_url` is refused (nil: accepted; set by `Receiver`, see `WebhookSettings.notifyURLRefusal`).
+    var notifyURLRefusal: @Sendable (String) -> String? = { _ in nil }
 
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/uploads", use: create)
@@ -67,6 +69,9 @@ struct ResumableUploads: Sendable {
                 try limits.check(declared: length, at: self.area.root, what: "upload")
                 let fields = try TusMetadata.parse(request.headers[.uploadMetadata])
                 let form = try Self.dropRequest(fields)
+                if let url = form.notifyURL, let refusal = notifyURLRefusal(url) {
+                    throw APIError.badRequest("'notify_url' refused: \(refusal)")
+                }
                 let type = fields["filetype"] ?? fields["type"]
                 if let type, !type.isEmpty {
                     let media = HeaderParameters.parse(type).value.lowercased()
@@ -138,6 +143,7 @@ struct ResumableUploads: Sendable {
             try r.setSHA256(fields["sha256"])
             try r.setClip(start: try number("start_s"), duration: try number("duration_s"), prefix: "")
             try r.setPriority(text: fields["priority"])
+            try r.setNotifyURL(fields["notify_url"])
             return r
         }
     }
