@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // C edges: system libraries plus the smallest shims for macros and variadics.
@@ -92,6 +93,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
@@ -125,7 +128,9 @@ let package = Package(
         // Drives the built `inboxd` binary as a user would: real inotify, libav, SQLite, HTTP, S3.
         .testTarget(
             name: "InboxdTests",
-            dependencies: ["TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "TestSupport",

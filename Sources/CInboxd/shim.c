@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "cinboxd.h"
 
@@ -38,8 +41,17 @@ int inboxd_lower_thread_priority(int nice, int sched_batch) {
     return 0;
 }
 
-#include <sys/prctl.h>
+double inboxd_thread_cpu_seconds(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_THREAD, &u) != 0) return -1;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
 
-void inboxd_set_thread_name(const char *name) {
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+int inboxd_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int inboxd_set_thread_name(const char *name) {
+    char buf[16];
+    strncpy(buf, name, 15);
+    buf[15] = 0;
+    return pthread_setname_np(pthread_self(), buf);
 }

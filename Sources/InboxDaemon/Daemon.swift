@@ -4,6 +4,8 @@ import NIOPosix
 import Pipeline
 import ServiceLifecycle
 import StatusAPI
+import Store
+import HTTPKit
 
 /// Composes the daemon from its services. `ServiceGroup` shuts them down in reverse order on SIGTERM/SIGINT:
 /// systemd hears `STOPPING=1` first (when started by it), then HTTP intake stops, then the watcher (no new claims),
@@ -20,9 +22,15 @@ struct Daemon {
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let store = try JobStore(path: config.db)
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let store = try JobStore(path: config.db, outbox: WebhookOutbox(
+            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { wake.yield() }))
+        let webhooks = config.webhooks
+        let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
-        let queue = JobQueue()
+        let limits = config.limits, workerCount = config.workers
+        let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
+        let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
         let publisher: any Publisher
         if let s3 = config.s3 {
@@ -30,16 +38,19 @@ struct Daemon {
         } else {
             publisher = LocalPublisher(outputRoot: config.output, publicBaseURL: config.effectivePublicURL)
         }
-        var limits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
-                                      segmentSeconds: config.segmentSeconds)
-        limits.retry = config.retry
-        limits.minFreeBytes = config.minFreeBytes
-        limits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
+        var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
+                                         segmentSeconds: config.segmentSeconds)
+        jobLimits.retry = config.retry
+        jobLimits.minFreeBytes = config.minFreeBytes
+        jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
         let runner = JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
-            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: limits, logger: logger)
-        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger)
-        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
+            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
+        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
+                                onSweep: { gate.reopen() })
+        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
+                              notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
+                              onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
             await queue.enqueue(job)
         }
         let readiness = ReadinessFlags()
@@ -47,7 +58,7 @@ struct Daemon {
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
             allowHardLinks: config.allowHardLinks, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
-                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger)
+                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger, onJobEnd: { gate.reopen() })
         let metrics = InboxMetrics.bootstrap()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
@@ -62,7 +73,12 @@ struct Daemon {
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
             "workers": "\(config.workers)", "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
+        let deliverer = WebhookDeliverer(
+            store: store, settings: config.webhooks,
+            poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
+            wakeups: wakeups, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: deliverer),
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
@@ -88,6 +104,21 @@ struct Daemon {
         try await ServiceGroup(configuration: groupConfig).run()
         await io.shutdown()
         logger.info("inboxd stopped")
+    }
+
+    /// A webhook body's `data`: the `/status` answer, exactly as the status API encodes it.
+    @Sendable static func statusJSON(_ row: VideoRow) throws -> String {
+        String(decoding: try JSONEncoder.api.encode(StatusResponse(row)), as: UTF8.self)
+    }
+
+    /// A queued job's place in the scheduler (`SchedulingPolicy`): its row's owner, priority and age, and the owner's
+    /// running cap — the users row's `max_running_jobs` (0 = none), else none for admins and ownerless drops, else
+    /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0.
+    static func ticket(_ id: String, store: JobStore, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
+        guard let entry = (try? await store.queueEntry(id)) ?? nil else { return SchedulingPolicy.Ticket() }
+        let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
+        return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
+                                       maxRunning: cap == 0 ? nil : cap)
     }
 
     /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).

@@ -6,11 +6,10 @@ import NIOCore
 import Store
 
 /// `GET /api/videos/{video_id}/stream`: Server-Sent Events with the job's status JSON (as `/status` returns it) each
-/// time its status, phase or progress changes, until the job is ready or failed. The server polls its read-only db
-/// handle every `pollInterval` (a read is one cheap PK lookup) and sends a `: ping` comment every `heartbeat`, so
-/// proxies keep the connection and a gone client is noticed; a closed connection ends the loop at once.
+/// time its status, phase or progress changes, until the job is ready or failed (`StatusFeed.Video`, shared with the
+/// WebSocket routes). A `: ping` comment goes out every `heartbeat`, so proxies keep the connection and a gone
+/// client is noticed; a closed connection ends the loop at once.
 public enum EventStreamRoutes {
-    public static let pollInterval: Duration = .milliseconds(250)
     public static let heartbeat: Duration = .seconds(10)
 
     public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
@@ -37,37 +36,22 @@ public enum EventStreamRoutes {
     }
 
     private static func stream(id: String, first: VideoRow, store: StatusStore, writer: inout any ResponseBodyWriter) async throws {
-        var row = first
+        var feed = StatusFeed.Video(id: id, first: first, store: store)
         var sequence = 0
-        var lastSent: Key?
         let clock = ContinuousClock()
         var lastWrite = clock.now
         try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-        while true {
-            let key = Key(row)
-            if key != lastSent {
+        while let changes = try await feed.next() {
+            for status in changes {
                 sequence += 1
-                let json = try JSONEncoder.api.encode(StatusResponse(row))
+                let json = try JSONEncoder.api.encode(status)
                 try await writer.write(ByteBuffer(string: "id: \(sequence)\nevent: status\ndata: \(String(decoding: json, as: UTF8.self))\n\n"))
-                lastSent = key
                 lastWrite = clock.now
             }
-            if row.status != .processing { return }
-            try await Task.sleep(for: pollInterval)
             if clock.now - lastWrite >= heartbeat {
                 try await writer.write(ByteBuffer(string: ": ping\n\n"))
                 lastWrite = clock.now
             }
-            guard let next = try await store.video(id) else { return }  // row deleted by an admin
-            row = next
-        }
-    }
-
-    /// What counts as a change worth an event.
-    private struct Key: Equatable {
-        var status: JobStatus, phase: JobPhase, progress: Double, error: String?, videoURL: String
-        init(_ r: VideoRow) {
-            status = r.status; phase = r.phase; progress = r.progress; error = r.error; videoURL = r.videoURL
         }
     }
 }

@@ -37,7 +37,12 @@ public final class InboxMetrics: Sendable {
         let metrics = InboxMetrics()
         var factory = PrometheusMetricsFactory(registry: metrics.registry)
         factory.nameAndLabelSanitizer = HTTPMetricNames.prometheus
+        factory.valueHistogramBuckets[InboxMetricNames.jobCPU] = InboxMetricNames.cpuBuckets
+        factory.valueHistogramBuckets[InboxMetricNames.speedFactor] = InboxMetricNames.speedBuckets
         MetricsSystem.bootstrap(factory)
+        // Listed from the first scrape, before any job has finished.
+        _ = Recorder(label: InboxMetricNames.jobCPU, aggregate: true)
+        _ = Recorder(label: InboxMetricNames.speedFactor, aggregate: true)
         return metrics
     }
 
@@ -94,6 +99,16 @@ public final class InboxMetrics: Sendable {
             events = try VideoQueries.events(db, after: afterEvent, limit: 100_000)
         }
     }
+}
+
+/// Histograms the job runner records through swift-metrics when a job is ready (README, "Analytics").
+public enum InboxMetricNames {
+    /// CPU seconds of a job's libav work (`videos.cpu_s`).
+    public static let jobCPU = "inboxd_job_cpu_seconds"
+    /// Media seconds converted per wall second of the converting phase (`videos.speed_factor`).
+    public static let speedFactor = "inboxd_job_speed_factor"
+    public static let cpuBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800]
+    public static let speedBuckets: [Double] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000]
 }
 
 /// Per job, the phase it is in and since when; turns consecutive audit-log entries into phase durations.

@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 4
+    public static let version = 6
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -56,6 +56,57 @@ public enum Schema {
                 );
                 CREATE INDEX uploads_receiving ON uploads(expires_at) WHERE state = 'receiving';
                 PRAGMA user_version = 4;
+                """)
+        }
+        m.registerMigration("v5: webhook deliveries") { db in
+            // The outbox of signed webhooks: a row is written in the transaction of the state change it reports, so
+            // a change and its notification are committed together; the delivery service works the pending rows.
+            try db.execute(sql: """
+                CREATE TABLE webhook_deliveries (
+                  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                  event_id        TEXT NOT NULL,
+                  event           TEXT NOT NULL CHECK (event IN ('video.processing','video.ready','video.failed')),
+                  video_id        TEXT NOT NULL,
+                  url             TEXT NOT NULL,
+                  origin          TEXT NOT NULL CHECK (origin IN ('webhook','notify_url')),
+                  body            TEXT NOT NULL,
+                  state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','delivered','failed')),
+                  attempts        INTEGER NOT NULL DEFAULT 0,
+                  last_status     INTEGER,
+                  last_error      TEXT,
+                  created_at      TEXT NOT NULL,
+                  next_attempt_at TEXT,
+                  retry_until     TEXT NOT NULL,
+                  delivered_at    TEXT
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+                CREATE INDEX webhook_deliveries_in_order ON webhook_deliveries(video_id, url, id) WHERE state = 'pending';
+                PRAGMA user_version = 5;
+                """)
+        }
+        m.registerMigration("v6: priorities and analytics") { db in
+            // Queue management: a job's priority (capped by its user's max_priority when claimed) and per-user limits,
+            // NULL meaning "the config's default". Analytics: per job, wall seconds per phase of its last attempt, CPU
+            // seconds of its libav work, bytes in and out, and the speed factor (media seconds per wall second).
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE videos ADD COLUMN queued_s REAL;
+                ALTER TABLE videos ADD COLUMN download_s REAL;
+                ALTER TABLE videos ADD COLUMN probe_s REAL;
+                ALTER TABLE videos ADD COLUMN convert_s REAL;
+                ALTER TABLE videos ADD COLUMN upload_s REAL;
+                ALTER TABLE videos ADD COLUMN cpu_s REAL;
+                ALTER TABLE videos ADD COLUMN input_bytes INTEGER;
+                ALTER TABLE videos ADD COLUMN output_bytes INTEGER;
+                ALTER TABLE videos ADD COLUMN speed_factor REAL;
+                CREATE INDEX videos_by_finished ON videos(finished_at);
+                CREATE INDEX videos_by_user_status ON videos(username, status);
+                ALTER TABLE users ADD COLUMN max_priority INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE users ADD COLUMN max_running_jobs INTEGER;
+                ALTER TABLE users ADD COLUMN max_queued_jobs INTEGER;
+                ALTER TABLE users ADD COLUMN uploads_per_minute INTEGER;
+                ALTER TABLE users ADD COLUMN upload_bytes_per_hour INTEGER;
+                PRAGMA user_version = 6;
                 """)
         }
         return m

@@ -40,12 +40,15 @@ public enum UploadQueries {
     }
 
     /// An upload that ends without its data (expired, terminated, lost): its job fails with `reason`.
+    /// Returns whether it ended a receiving upload (and so failed its job).
+    @discardableResult
     public static func end(_ db: Database, _ id: String, state: UploadState, error: String, reason: FailureReason,
-                           now: String = Timestamp.string()) throws {
+                           now: String = Timestamp.string()) throws -> Bool {
         try db.execute(sql: "UPDATE uploads SET state = ?, updated_at = ? WHERE video_id = ? AND state = ?",
                        arguments: [state, now, id, UploadState.receiving])
-        guard db.changesCount > 0 else { return }
+        guard db.changesCount > 0 else { return false }
         try VideoQueries.markFailed(db, id, error: error, reason: reason, now: now)
+        return true
     }
 
     /// Uploads still receiving data, oldest first.

@@ -10,10 +10,20 @@ public struct UserRow: Codable, Sendable, Equatable, FetchableRecord, Persistabl
     public var tokenHash: String
     public var createdAt: String
     public var revokedAt: String?
+    /// Highest job priority this user's drops and uploads may ask for (higher asks are capped to it).
+    public var maxPriority: Int = 0
+    /// Per-user limits; nil = the config's default (`[queue]`, `[limits]`). For `max_running_jobs` an admin's
+    /// default is unlimited.
+    public var maxRunningJobs: Int?
+    public var maxQueuedJobs: Int?
+    public var uploadsPerMinute: Int?
+    public var uploadBytesPerHour: Int64?
 
     public enum CodingKeys: String, CodingKey {
         case id, username, canUpload = "can_upload", isAdmin = "is_admin", tokenHash = "token_hash"
         case createdAt = "created_at", revokedAt = "revoked_at"
+        case maxPriority = "max_priority", maxRunningJobs = "max_running_jobs", maxQueuedJobs = "max_queued_jobs"
+        case uploadsPerMinute = "uploads_per_minute", uploadBytesPerHour = "upload_bytes_per_hour"
     }
 
     public init(username: String, canUpload: Bool, isAdmin: Bool, tokenHash: String, createdAt: String = Timestamp.string()) {

@@ -13,8 +13,8 @@ extension VideoQueries {
     /// A claim adopts the row the HTTP receiver made earlier: the claimed drop's sidecar and source URL win.
     public static func adopt(_ db: Database, _ row: VideoRow, message: String, now: String = Timestamp.string()) throws {
         try db.execute(
-            sql: "UPDATE videos SET sidecar = COALESCE(?, sidecar), source_url = COALESCE(?, source_url), updated_at = ? WHERE video_id = ?",
-            arguments: [row.sidecar, row.sourceURL, now, row.videoID])
+            sql: "UPDATE videos SET sidecar = COALESCE(?, sidecar), source_url = COALESCE(?, source_url), priority = ?, updated_at = ? WHERE video_id = ?",
+            arguments: [row.sidecar, row.sourceURL, row.priority, now, row.videoID])
         try EventRow(videoID: row.videoID, status: row.status, phase: row.phase, message: message).insert(db)
     }
 

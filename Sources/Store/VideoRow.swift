@@ -36,6 +36,9 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     public var videoCodec: String?
     public var audioCodec: String?
     public var sizeBytes: Int64?
+    /// Higher runs first (capped by the owner's `max_priority` when claimed). The analytics columns are written
+    /// only through `JobAnalytics` and read as whole rows, so they are not part of this record.
+    public var priority: Int = 0
 
     public enum CodingKeys: String, CodingKey {
         case videoID = "video_id", title, description, userID = "user_id", username, status, visibility, phase, progress
@@ -43,6 +46,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         case nextAttemptAt = "next_attempt_at", source, sourceURL = "source_url", sidecar
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at"
         case durationS = "duration_s", width, height, videoCodec = "video_codec", audioCodec = "audio_codec", sizeBytes = "size_bytes"
+        case priority
     }
 
     public init(

@@ -25,6 +25,22 @@ import Testing
         #expect(c.effectivePublicURL == "http://127.0.0.1:8080")
     }
 
+    @Test func theLimitsTableSetsPerUserDefaultsAndRefusesBadValues() throws {
+        let (dir, path) = try write("workers = 4\n[limits]\nmax_queued_jobs = 5\nuploads_per_minute = 0\nupload_bytes_per_hour = 1000000\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c.limits == UserLimits(maxRunningJobs: nil, maxQueuedJobs: 5, uploadsPerMinute: 0, uploadBytesPerHour: 1_000_000))
+        #expect(c.limits.runningCap(workers: c.workers) == 3)
+        #expect(try Config.load(path: try write("").path, environment: [:]).limits == UserLimits())
+        for (toml, message) in [("[limits]\nuploads_per_minute = -1\n", "config key 'limits.uploads_per_minute': expected an integer ≥ 0"),
+                                ("[limits]\nmax_runing_jobs = 1\n", "unknown config key 'limits.max_runing_jobs'")] {
+            let (d2, p2) = try write(toml)
+            defer { try? FileManager.default.removeItem(atPath: d2) }
+            let e = #expect(throws: ConfigError.self) { try Config.load(path: p2, environment: [:]) }
+            #expect(e?.description == message)
+        }
+    }
+
     @Test func s3CredentialsComeFromTheStandardEnvironmentWhenTheFileHasNone() throws {
         let (dir, path) = try write("[s3]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"videos\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -5,8 +5,10 @@ import Testing
 
 /// The in-memory queue between the claimer and the workers.
 @Suite struct JobQueueTests {
+    private func job(_ dir: String, _ id: String) throws -> ClaimedJob { try Self.job(dir, id) }
+
     /// A claimed job; each call locks a directory of its own (a second lock on one directory would fail).
-    private func job(_ dir: String, _ id: String) throws -> ClaimedJob {
+    static func job(_ dir: String, _ id: String) throws -> ClaimedJob {
         let path = dir + "/" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return ClaimedJob(videoID: id, lock: try #require(DirectoryLock(path: path)))

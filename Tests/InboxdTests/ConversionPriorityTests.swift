@@ -28,6 +28,10 @@ import Testing
 
     static let schedBatch = 3
 
+    /// A thread of the conversion: the converter's own (`inboxd-hls`), or while it runs, it and the threads libav and
+    /// x264 start from it, which carry the per-run CPU-metering tag (`ixcpu-<hex>`, see `ThreadCPU`).
+    static func isConversion(_ name: String) -> Bool { name == "inboxd-hls" || name.hasPrefix("ixcpu-") }
+
     /// A daemon with `toml` converting a VP9 clip (a transcode: x264 starts threads of its own); its pid and the job's id.
     private func converting(_ toml: String, seconds: Double) throws -> (DaemonHarness, pid: Int32, id: String) {
         let media = try MediaFactory()
@@ -55,10 +59,10 @@ import Testing
         // The converter's thread and the encoder threads it started are all up once several threads are lowered.
         let during = try eventually(timeout: 60, "lowered conversion threads") { () -> [TaskStat]? in
             let tasks = TaskStat.all(pid: pid)
-            return tasks.filter { $0.name == "inboxd-hls" }.count >= 2 ? tasks : nil
+            return tasks.filter { Self.isConversion($0.name) }.count >= 2 ? tasks : nil
         }
         _ = try d.status(id)  // HTTP answers while the conversion runs
-        let converting = during.filter { $0.name == "inboxd-hls" }
+        let converting = during.filter { Self.isConversion($0.name) }
         for t in converting {
             #expect(t.nice == 7 && t.policy == Self.schedBatch, "conversion thread \(t)")
         }
@@ -80,7 +84,7 @@ import Testing
         let (d, pid, id) = try converting("convert_nice = 0\n", seconds: 20)
         defer { d.cleanUp() }
         let converting = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
-            let hls = TaskStat.all(pid: pid).filter { $0.name == "inboxd-hls" }
+            let hls = TaskStat.all(pid: pid).filter { Self.isConversion($0.name) }
             return hls.isEmpty ? nil : hls
         }
         for t in converting { #expect(t.nice == 0 && t.policy == 0, "\(t)") }

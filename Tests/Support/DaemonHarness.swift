@@ -16,6 +16,7 @@ public final class DaemonHarness: @unchecked Sendable {
     private var process: Process?
     private let lock = NSLock()
     private let environment: [String: String]
+    private let launcher: [String]
 
     public struct Options {
         public var settleSeconds = 1.0
@@ -36,6 +37,9 @@ public final class DaemonHarness: @unchecked Sendable {
         public var output: String?
         /// Extra environment for the daemon (e.g. the `INBOXD_TEST_CRASH_ON` fault hook).
         public var environment: [String: String] = [:]
+        /// A command the daemon is exec'd through (e.g. `setpriv … unshare …` to run it as another user in a user
+        /// namespace, as systemd's `User=` + `PrivateUsers=` do); it must exec, so the pid stays the daemon's.
+        public var launcher: [String] = []
         public init() {}
     }
 
@@ -47,6 +51,7 @@ public final class DaemonHarness: @unchecked Sendable {
         output = options.sharing?.output ?? options.output ?? root + "/output"
         port = FreePort.next()
         environment = options.environment
+        launcher = options.launcher
         configPath = root + "/inboxd.toml"
         logPath = root + "/inboxd.log"
         try FileManager.default.createDirectory(atPath: inbox + "/incoming", withIntermediateDirectories: true)
@@ -77,8 +82,8 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Starts the daemon and waits until `/healthz` answers.
     public func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["run", "--config", configPath]
+        p.executableURL = URL(fileURLWithPath: launcher.isEmpty ? Self.binary : "/usr/bin/env")
+        p.arguments = (launcher.isEmpty ? [] : launcher + [Self.binary]) + ["run", "--config", configPath]
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

@@ -12,17 +12,29 @@ public final class HTTPFixtureServer: @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     public init(root: String) throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("fixtures/http_fixture.py").path
+        (process, stdin, port) = try PythonFixture.launch("http_fixture.py", [root])
+        self.root = root
+    }
+
+    deinit {
+        try? stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
+
+/// Starts a Python fixture server from `fixtures/` and reads the port it prints as its first line (which also
+/// waits until it listens). The server exits when its stdin closes, so a test process that dies takes it along.
+enum PythonFixture {
+    static func launch(_ script: String, _ arguments: [String]) throws -> (process: Process, stdin: Pipe, port: Int) {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fixtures/" + script).path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, root]
+        p.arguments = ["python3", path] + arguments
         let input = Pipe()
         let output = Pipe()
         p.standardInput = input
         p.standardOutput = output
         try p.run()
-        // The first line is the port; reading it also waits until the server listens.
         var line = Data()
         while true {
             let byte = output.fileHandleForReading.readData(ofLength: 1)
@@ -31,16 +43,8 @@ public final class HTTPFixtureServer: @unchecked Sendable {
         }
         guard let port = Int(String(decoding: line, as: UTF8.self)) else {
             try? input.fileHandleForWriting.close()
-            throw SeaweedFS.Failure("HTTP fixture server did not start (\(script))")
+            throw SeaweedFS.Failure("fixture server did not start (\(path))")
         }
-        self.port = port
-        self.root = root
-        self.process = p
-        self.stdin = input
-    }
-
-    deinit {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
+        return (p, input, port)
     }
 }

@@ -18,7 +18,10 @@ void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle
    Returns 0 or -errno. Lowering needs no privilege; it cannot be undone without CAP_SYS_NICE. */
 int inboxd_lower_thread_priority(int nice, int sched_batch);
 
-/* Names the calling thread (PR_SET_NAME, cut to 15 bytes) as ps/top -H and /proc/<pid>/task/<tid>/comm show it;
-   threads it creates inherit the name. Foundation's Thread.name does not reach the kernel on Linux. */
-void inboxd_set_thread_name(const char *name);
+/* CPU seconds (user + system) of the calling thread: getrusage(RUSAGE_THREAD), _GNU_SOURCE only. -1 on error. */
+double inboxd_thread_cpu_seconds(void);
+
+/* The calling thread's kernel id (gettid) and name (pthread_setname_np, at most 15 bytes kept): _GNU_SOURCE only. */
+int inboxd_gettid(void);
+int inboxd_set_thread_name(const char *name);
 #endif

@@ -10,7 +10,8 @@ struct Inboxd: AsyncParsableCommand {
         commandName: "inboxd",
         abstract: "A filesystem-watching inbox daemon for video: drop → claim → HLS → publish → SQLite.",
         version: "inboxd \(version)",
-        subcommands: [RunCommand.self, RetryCommand.self, StatusCommand.self, ConvertCommand.self, PublishCommand.self, UserCommand.self, DoctorCommand.self])
+        subcommands: [RunCommand.self, RetryCommand.self, StatusCommand.self, ConvertCommand.self, PublishCommand.self, UserCommand.self, PartnerCommand.self,
+                      WebhooksCommand.self, DoctorCommand.self, StatsCommand.self])
 }
 
 /// `--config` and `--db`, taken by every subcommand so admin commands find the daemon's db.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPKit
 import Pipeline
+import Store
 import TOMLKit
 
 extension Config {
@@ -66,10 +67,67 @@ extension Config {
             throw ConfigError.badValue(key: "cors_origins", reason: problem)
         }
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
+        if let t = try r.table("limits") { limits = try Self.limits(TableReader(table: t, prefix: "limits.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
         if let s3Table = try r.table("s3") { s3 = try Self.s3(TableReader(table: s3Table, prefix: "s3."), environment) }
         if let u = try r.table("url_ingest") { urlIngest = try Self.urlIngest(TableReader(table: u, prefix: "url_ingest."), maxBytes: maxUploadBytes) } else { urlIngest.maxBytes = maxUploadBytes }
+        if let t = try r.table("partners") { partners = try Self.partners(TableReader(table: t, prefix: "partners."), path) }
+        webhooks = try Self.webhooks(r, allow: urlIngest.allow)
         try r.rejectUnknown()
+    }
+
+    /// `[[webhooks]]` entries and the top-level `notify_url_secret` and `webhook_*` keys. A URL the address guard
+    /// refuses as written (a loopback, private or link-local literal, `localhost`) is an error here, at start.
+    private static func webhooks(_ r: TableReader, allow: [String]) throws -> WebhookSettings {
+        var w = WebhookSettings()
+        w.retryHours = try r.seconds("webhook_retry_hours") ?? w.retryHours
+        w.backoffBaseSeconds = try r.seconds("webhook_backoff_base_seconds") ?? w.backoffBaseSeconds
+        w.backoffMaxSeconds = try r.seconds("webhook_backoff_max_seconds") ?? w.backoffMaxSeconds
+        w.timeoutSeconds = try r.seconds("webhook_timeout_seconds") ?? w.timeoutSeconds
+        if w.timeoutSeconds <= 0 { throw ConfigError.badValue(key: "webhook_timeout_seconds", reason: "must be > 0") }
+        if let secret = try r.string("notify_url_secret") {
+            guard !secret.isEmpty else { throw ConfigError.badValue(key: "notify_url_secret", reason: "must not be empty") }
+            w.notifyURLSecret = secret
+        }
+        for (i, table) in (try r.tables("webhooks") ?? []).enumerated() {
+            let e = TableReader(table: table, prefix: "webhooks[\(i)].")
+            guard let url = try e.string("url") else { throw ConfigError.badValue(key: "webhooks[\(i)].url", reason: "required") }
+            if let refusal = WebhookPoster.refusal(forURL: url, allow: allow) {
+                throw ConfigError.badValue(key: "webhooks[\(i)].url", reason: "refused: \(refusal)")
+            }
+            guard let secret = try e.string("secret"), !secret.isEmpty else {
+                throw ConfigError.badValue(key: "webhooks[\(i)].secret", reason: "required (it signs every delivery)")
+            }
+            var events = WebhookSettings.defaultEvents
+            if let names = try e.strings("events") {
+                events = []
+                for name in names {
+                    guard let event = WebhookEvent(rawValue: name) else {
+                        let known = WebhookEvent.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw ConfigError.badValue(key: "webhooks[\(i)].events", reason: "unknown event '\(name)' (expected \(known))")
+                    }
+                    events.insert(event)
+                }
+                if events.isEmpty { throw ConfigError.badValue(key: "webhooks[\(i)].events", reason: "must name at least one event") }
+            }
+            try e.rejectUnknown()
+            w.endpoints.append(WebhookEndpoint(url: url, secret: secret, events: events))
+        }
+        return w
+    }
+
+    private static func partners(_ r: TableReader, _ path: (String) -> String) throws -> PartnerSettings {
+        var p = PartnerSettings()
+        p.group = try r.string("group") ?? p.group
+        p.chrootRoot = try r.string("chroot_root").map(path) ?? p.chrootRoot
+        p.sshKeysDirectory = try r.string("ssh_keys_dir").map(path) ?? p.sshKeysDirectory
+        p.rsyncdDirectory = try r.string("rsyncd_dir").map(path) ?? p.rsyncdDirectory
+        p.mountUnitDirectory = try r.string("mount_unit_dir").map(path) ?? p.mountUnitDirectory
+        try r.rejectUnknown()
+        guard PartnerLayout.isValidName(p.group) else {
+            throw ConfigError.badValue(key: "partners.group", reason: "expected a group name (lower-case letters, digits, '_', '-')")
+        }
+        return p
     }
 
     private static func s3(_ r: TableReader, _ env: [String: String]) throws -> S3Configuration {
@@ -109,6 +167,16 @@ extension Config {
             throw ConfigError.badValue(key: "retry.max_seconds", reason: "must be ≥ retry.base_seconds (\(p.baseSeconds))")
         }
         return p
+    }
+
+    private static func limits(_ r: TableReader) throws -> UserLimits {
+        var l = UserLimits()
+        l.maxRunningJobs = try r.int("max_running_jobs", min: 0)
+        l.maxQueuedJobs = try r.int("max_queued_jobs", min: 0) ?? l.maxQueuedJobs
+        l.uploadsPerMinute = try r.int("uploads_per_minute", min: 0) ?? l.uploadsPerMinute
+        l.uploadBytesPerHour = try r.int("upload_bytes_per_hour", min: 0).map(Int64.init) ?? l.uploadBytesPerHour
+        try r.rejectUnknown()
+        return l
     }
 
     private static func http(_ r: TableReader) throws -> HTTPLimits {
@@ -201,6 +269,16 @@ private final class TableReader {
         return try a.map { e in
             guard let s = e.string else { throw bad(key, "an array of strings") }
             return s
+        }
+    }
+
+    /// An array of tables (`[[name]]`).
+    func tables(_ key: String) throws -> [TOMLTable]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { throw bad(key, "an array of tables ([[\(key)]])") }
+        return try a.map { e in
+            guard let t = e.table else { throw bad(key, "an array of tables ([[\(key)]])") }
+            return t
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Store
 
 /// Everything the daemon and admin commands read from `inboxd.toml` and flags, every default filled in.
 struct Config: Sendable {
@@ -37,6 +38,8 @@ struct Config: Sendable {
     var retry = RetryPolicy()
     /// HTTP connection limits and timeouts (`[http]`).
     var http = HTTPLimits()
+    /// Per-user defaults of fair share and the receiver's rate limits (`[limits]`); the users table may override each.
+    var limits = UserLimits()
     /// Claim media that has other hard links (off: a hard link may expose a file from outside the inbox).
     var allowHardLinks = false
     /// Browser origins (`scheme://host[:port]`, or `*`) whose pages may read the API and the served output (CORS).
@@ -44,6 +47,10 @@ struct Config: Sendable {
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()
+    /// Where `inboxd partner` puts partner accounts' chroots, keys and rsyncd modules (`[partners]`).
+    var partners = PartnerSettings()
+    /// `[[webhooks]]`, `notify_url_secret` and the `webhook_*` delivery keys.
+    var webhooks = WebhookSettings()
 
     init(inbox: String, db: String, output: String) {
         self.inbox = inbox
@@ -83,6 +90,30 @@ struct HTTPLimits: Sendable {
     /// A request body must move at least `minBodyBytesPerSecond`, measured over this window.
     var bodyTimeoutSeconds: Double = 30
     var minBodyBytesPerSecond = 1024
+}
+
+/// `[limits]`: what one user may hold of the daemon, unless their `users` row says otherwise. 0 = unlimited.
+struct UserLimits: Sendable, Equatable {
+    /// Jobs of one non-admin user running at once; nil = `workers - 1` (at least 1), so one worker stays free for
+    /// the others. Admins and drops without an owner are not capped unless their row says so.
+    var maxRunningJobs: Int?
+    /// A user's jobs in `processing` (queued, running or retrying): above it the receiver answers 429 and drops in
+    /// `incoming/<user>/` wait where they are.
+    var maxQueuedJobs = 1000
+    var uploadsPerMinute = 120
+    var uploadBytesPerHour: Int64 = 0
+
+    func runningCap(workers: Int) -> Int { maxRunningJobs ?? max(1, workers - 1) }
+
+    /// The limits that apply to `user`: their row's own values, else these defaults — except for admins, whose
+    /// defaults are all unlimited (the operator's own account is never throttled unless its row says so).
+    func effective(for user: UserRow?) -> UserLimits {
+        let base = user?.isAdmin == true ? UserLimits(maxRunningJobs: 0, maxQueuedJobs: 0, uploadsPerMinute: 0, uploadBytesPerHour: 0) : self
+        return UserLimits(maxRunningJobs: user?.maxRunningJobs ?? base.maxRunningJobs,
+                          maxQueuedJobs: user?.maxQueuedJobs ?? base.maxQueuedJobs,
+                          uploadsPerMinute: user?.uploadsPerMinute ?? base.uploadsPerMinute,
+                          uploadBytesPerHour: user?.uploadBytesPerHour ?? base.uploadBytesPerHour)
+    }
 }
 
 struct ListenAddress: Sendable, Equatable, CustomStringConvertible {

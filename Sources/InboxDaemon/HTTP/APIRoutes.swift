@@ -11,8 +11,10 @@ enum APIRoutes {
     ) {
         StatusRoutes.register(on: router, store: statusStore)
         VideoListRoutes.register(on: router, store: statusStore)
+        StatsRoutes.register(on: router, store: statusStore)
         EventRoutes.register(on: router, store: statusStore)
         EventStreamRoutes.register(on: router, store: statusStore)
+        WebSocketRoutes.registerPlainHTTP(on: router, store: statusStore)
         metrics.register(on: router, store: statusStore)
         OpenAPIDocument.register(on: router)
         receiver.addRoutes(to: router)

@@ -1,6 +1,5 @@
-import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 import Synchronization
 
 /// The server's open connections, shared by every connection's `ConnectionGuardHandler`. At the limit, a new
@@ -61,11 +60,15 @@ final class ConnectionCounter: Sendable {
 /// `idle_timeout_seconds` of the previous answer; a request body must keep moving at `min_body_bytes_per_second`
 /// over each `body_timeout_seconds` window. While the server is answering (a transcode-long SSE stream included)
 /// nothing is timed. Past `max_connections`, see `ConnectionCounter`.
+///
+/// It sits right after NIO's HTTP/1 decoder, in front of the WebSocket upgrade handler (`GuardedHTTPChannel`), so it
+/// times the very first request head too. A connection upgraded to a WebSocket (a `101` answer) leaves the guard
+/// and its count: from then on WebSocket pings keep it alive or end it.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private let limits: HTTPLimits
     private let counter: ConnectionCounter
@@ -73,6 +76,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var timer: Scheduled<Void>?
     private var readingBody = false
     private var bodyBytesInWindow = 0
+    /// A `101 Switching Protocols` went out: the connection is a WebSocket now.
+    private var upgraded = false
 
     init(limits: HTTPLimits, counter: ConnectionCounter) {
         self.limits = limits
@@ -122,11 +127,23 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head(let head) = unwrapOutboundIn(data), head.status == .switchingProtocols {
+            upgraded = true  // leaves at the flush that follows (a removed handler would swallow that flush)
+        }
         if case .end = unwrapOutboundIn(data), !readingBody {
             counter.waitingForRequest(context.channel)
             arm(context, after: limits.idleTimeoutSeconds)  // waiting for the next request on a keep-alive connection
         }
         context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        if upgraded {
+            timer?.cancel()
+            timer = nil
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
     }
 
     private func arm(_ context: ChannelHandlerContext, after seconds: Double) {

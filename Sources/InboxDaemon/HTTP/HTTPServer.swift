@@ -1,6 +1,7 @@
 import HTTPKit
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -35,14 +36,23 @@ enum HTTPServer {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable)
+            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
+            notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)
+        let sockets = WebSocketRoutes.router(store: statusStore, logger: logger).buildResponder()
+        let server = HTTPServerBuilder { responder in
+            GuardedHTTPChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: sockets,
+                    configuration: .init(http1: .init(additionalChannelHandlers: [CloseAfterResponseHandler()]),
+                                         ws: .init(autoPing: .enabled(timePeriod: .seconds(30))))),
+                makeGuard: { ConnectionGuardHandler(limits: limits, counter: counter) })
+        }
         return Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [ConnectionGuardHandler(limits: limits, counter: counter), CloseAfterResponseHandler()])),
+            server: server,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
             onServerRunning: { _ in onListening() },
             logger: logger)

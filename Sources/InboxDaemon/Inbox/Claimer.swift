@@ -7,6 +7,8 @@ import Synchronization
 struct ClaimedJob: Sendable {
     let videoID: String
     let lock: DirectoryLock
+    /// When it was queued here (its wait for a worker is the job's `queued_s`).
+    var queuedAt = ContinuousClock.now
 }
 
 /// Claims complete drops by `rename(2)` into `processing/<id>/` and rejects bad ones into `failed/<id>/`.
@@ -32,13 +34,20 @@ final class Claimer: Sendable {
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
     private let io: BlockingIO
+    /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    private let notifyURLRefusal: @Sendable (String) -> String?
+    /// Holds back drops of per-user subdirectories whose user's queue is full.
+    let gate: QueueGate?
     /// When each path's last claim error was logged: a claim that keeps failing is retried on every tick, but
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, onUnrecorded: @escaping @Sendable () -> Void,
-         onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
+         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
+        self.gate = gate
+        self.notifyURLRefusal = notifyURLRefusal
         self.layout = layout
         self.store = store
         self.logger = logger
@@ -75,24 +84,46 @@ final class Claimer: Sendable {
     /// transaction. Each drop's sidecar rename is still its own claim point, so the outcome per drop is the same as
     /// claiming them one by one; only the number of commits and thread hops shrinks. One Bool per drop, as `claim`.
     func claim(_ claims: [Claim]) async -> [Bool] {
+        var done = claims.map { _ in true }
+        var admitted: [Int] = []
+        var admittedPerUser: [String: Int] = [:]
+        for (i, claim) in claims.enumerated() {
+            // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
+            if let url = claim.sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
+                await reject(claim.candidate, sidecar: claim.sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
+                continue
+            }
+            if let user = claim.candidate.user, let gate {
+                // Drops of this burst already admitted count against the user's queue cap too.
+                guard await gate.admits(user, alsoClaiming: admittedPerUser[user, default: 0]) else {
+                    done[i] = false
+                    continue
+                }
+                admittedPerUser[user, default: 0] += 1
+            }
+            admitted.append(i)
+        }
+        guard !admitted.isEmpty else { return done }
         let ids = claims.map { $0.sidecar.videoID ?? UUID().uuidString.lowercased() }
         let layout = self.layout
         let taken: [Take]
         do {
             taken = try await io.run {
-                zip(claims, ids).map { claim, id in self.take(claim.candidate, into: layout.processing(id), hasMedia: claim.hasMedia) }
+                admitted.map { i in self.take(claims[i].candidate, into: layout.processing(ids[i]), hasMedia: claims[i].hasMedia) }
             }
         } catch { return claims.map { _ in false } }  // shutting down
 
         var done = claims.map { _ in true }
         var recorded: [(index: Int, row: VideoRow, lock: DirectoryLock)] = []
-        for (i, claim) in claims.enumerated() {
-            let row = VideoRow(
+        for (k, i) in admitted.enumerated() {
+            let claim = claims[i]
+            var row = VideoRow(
                 videoID: ids[i], title: claim.sidecar.title, description: claim.sidecar.description, userID: claim.sidecar.userID,
                 username: claim.candidate.user ?? claim.sidecar.username, visibility: claim.sidecar.visibility,
                 source: !claim.hasMedia && claim.sidecar.sourceURL != nil ? .url : .drop,
                 sourceURL: claim.sidecar.sourceURL, sidecar: claim.sidecar.raw)
-            switch taken[i] {
+            row.priority = await cappedPriority(claim.sidecar.priority, owner: row.username)
+            switch taken[k] {
             case .later: done[i] = false
             case .lost: break
             case .taken(_, let problem?): await fail(claimedDir: layout.processing(ids[i]), row: row, reason: .io, message: problem)
@@ -124,6 +155,16 @@ final class Claimer: Sendable {
             await onClaimed(ClaimedJob(videoID: id, lock: r.lock))
         }
         return done
+    }
+
+    private func cappedPriority(_ asked: Int?, owner: String?) async -> Int {
+        let priority = await store.priority(asked: asked, owner: owner)
+        if let asked, priority < asked {
+            logger.info("priority capped at the user's max_priority", metadata: [
+                "user.name": "\(owner ?? "")", "job.priority_asked": "\(asked)", "job.priority": "\(priority)",
+            ])
+        }
+        return priority
     }
 
     private enum Take: Sendable {

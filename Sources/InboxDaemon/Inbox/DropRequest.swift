@@ -18,6 +18,11 @@ struct DropRequest: Sendable, Equatable {
     var sourceURL: String?
     var sha256: String?
     var thumbnail: String?
+    /// A signed webhook for this job only (`video.ready`, `video.failed`); its address is judged by the producer's
+    /// caller against the allow-list (`WebhookSettings.notifyURLRefusal`), since this check knows no config.
+    var notifyURL: String?
+    /// Asked-for priority (higher runs first); the claim caps it at the owner's `max_priority`.
+    var priority: Int?
 
     /// Checks `title` and starts a request with it; the other fields are set through their own checks below.
     init(title: String?) throws(DropFieldError) {
@@ -84,6 +89,15 @@ struct DropRequest: Sendable, Equatable {
         sourceURL = value
     }
 
+    /// Same form as `source_url`.
+    mutating func setNotifyURL(_ value: String?) throws(DropFieldError) {
+        guard let value else { return }
+        guard value.range(of: Self.urlPattern, options: .regularExpression) != nil else {
+            throw .invalid(field: "notify_url", reason: "must be a plain http(s) URL (\(Self.urlPattern))")
+        }
+        notifyURL = value
+    }
+
     mutating func setSHA256(_ value: String?) throws(DropFieldError) {
         guard let value else { return }
         let hex = value.lowercased()
@@ -100,6 +114,26 @@ struct DropRequest: Sendable, Equatable {
         }
         thumbnail = value
     }
+
+    /// An integer in ±`maxPriority` (a JSON number without a fraction, or a form field's digits).
+    mutating func setPriority(_ value: Double?) throws(DropFieldError) {
+        guard let value else { return }
+        guard value == value.rounded(), abs(value) <= Double(Self.maxPriority) else {
+            throw .invalid(field: "priority", reason: "must be an integer from -\(Self.maxPriority) to \(Self.maxPriority)")
+        }
+        priority = Int(value)
+    }
+
+    /// A form or query field (digits with an optional sign).
+    mutating func setPriority(text: String?) throws(DropFieldError) {
+        guard let text else { return }
+        guard let n = Int(text) else {
+            throw .invalid(field: "priority", reason: "must be an integer from -\(Self.maxPriority) to \(Self.maxPriority)")
+        }
+        try setPriority(Double(n))
+    }
+
+    static let maxPriority = 1_000_000
 
     /// Whitespace as the OpenAPI `\S` pattern means it (Python's `str.isspace`): Unicode spaces and line breaks plus
     /// the ASCII separators U+001C–U+001F, so the schema and the server agree on what a blank title is.

@@ -83,6 +83,20 @@ enum FileSystem {
 
     /// Names in `path` (valid UTF-8 only, see `listRaw`); empty when it cannot be listed. For state that must not
     /// be dropped on an error, use `listDirectoryChecked`.
+    /// Bytes of the regular files under `path` (symlinks not followed).
+    static func treeSize(_ path: String) -> Int64 {
+        var total: Int64 = 0
+        for name in listDirectory(path) {
+            guard let st = status(path + "/" + name) else { continue }
+            switch st.kind {
+            case .regular: total += st.size
+            case .directory: total += treeSize(path + "/" + name)
+            default: break
+            }
+        }
+        return total
+    }
+
     static func listDirectory(_ path: String) -> [String] {
         (try? listDirectoryChecked(path)) ?? []
     }

@@ -106,7 +106,8 @@ final class InboxWatcher: Service {
     /// claims and rejections.
     private func evaluate(_ box: StateBox, now: Double) async {
         let judge = Judge(incoming: layout.incoming, logger: logger, timing: ReadinessDecision.Timing(
-            settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks))
+            settleSeconds: settleSeconds, orphanSeconds: orphanSeconds, allowHardLinks: allowHardLinks),
+            fullUsers: claimer.gate?.fullUsers ?? [])
         guard let actions = try? await io.run({ judge.run(&box.state, now: now) }) else { return }
         // Claims go in batches (one db transaction each, at most `claimBatch`), the rest one by one, in order.
         var claims: [Claimer.Claim] = []
@@ -144,6 +145,8 @@ final class InboxWatcher: Service {
         let incoming: String
         let logger: Logger
         let timing: ReadinessDecision.Timing
+        /// Users whose queue is full: their drops wait untouched (no sidecar read) until `QueueGate` reopens.
+        let fullUsers: Set<String>
 
         func run(_ state: inout TrackerState, now: Double) -> [Action] {
             var actions = badNames(&state, now: now)
@@ -156,6 +159,12 @@ final class InboxWatcher: Service {
 
         private func judge(_ sidecarPath: String, _ state: inout TrackerState, now: Double) -> Action? {
             guard let tracked = state.files[sidecarPath] else { return nil }
+            if let user = state.user(of: sidecarPath, incoming: incoming), fullUsers.contains(user) {
+                if state.waiting.updateValue(.userQueueFull, forKey: sidecarPath) != .userQueueFull {
+                    logger.debug("drop waits", metadata: ["drop.sidecar": "\(sidecarPath)", "drop.wait": "user_queue_full"])
+                }
+                return nil
+            }
             let mediaPath = String(sidecarPath.dropLast(5))
             var facts = DropFacts(sidecarName: (sidecarPath as NSString).lastPathComponent,
                                   mediaName: (mediaPath as NSString).lastPathComponent, sidecar: tracked)

@@ -35,6 +35,8 @@ enum ReadinessDecision: Equatable {
         case sidecarUnreadable = "sidecar_unreadable"
         case mediaMissing = "media_missing"
         case mediaIncomplete = "media_incomplete"
+        /// The drop is complete, but its user has `max_queued_jobs` jobs in the queue (`QueueGate`).
+        case userQueueFull = "user_queue_full"
     }
 
     /// The sidecar is gone: stop tracking it.

@@ -46,10 +46,12 @@ struct Sidecar: Sendable {
             clipDuration = try number(c, "duration_s", field: "clip.duration_s")
         default: throw .wrongType(field: "clip", expected: "an object {\"start_s\", \"duration_s\"}")
         }
+        let priority = try number(o, "priority", field: "priority")
         let strings = (
             title: try string("title"), description: try string("description"), videoID: try string("video_id"),
             userID: try string("user_id"), username: try string("username"), visibility: try string("visibility"),
-            sourceURL: try string("source_url"), sha256: try string("sha256"), thumbnail: try string("thumbnail"))
+            sourceURL: try string("source_url"), sha256: try string("sha256"), thumbnail: try string("thumbnail"),
+            notifyURL: try string("notify_url"))
         do throws(DropFieldError) {
             var r = try DropRequest(title: strings.title)
             try r.setDescription(strings.description)
@@ -61,6 +63,8 @@ struct Sidecar: Sendable {
             try r.setSourceURL(strings.sourceURL)
             try r.setSHA256(strings.sha256)
             try r.setThumbnail(strings.thumbnail)
+            try r.setNotifyURL(strings.notifyURL)
+            try r.setPriority(priority)
             return Sidecar(request: r, raw: text)
         } catch {
             throw SidecarError(error)

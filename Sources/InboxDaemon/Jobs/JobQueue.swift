@@ -2,8 +2,15 @@ import Foundation
 import Pipeline
 
 /// Claimed jobs waiting for a worker, and the jobs running now (with their controls, so shutdown can stop them).
+/// Which queued job goes next is `SchedulingPolicy`'s decision; each job's ticket (owner, priority, cap) is looked
+/// up by `tickets` when it is queued.
 actor JobQueue {
-    private var pending: [ClaimedJob] = []
+    private var pending: [(job: ClaimedJob, candidate: SchedulingPolicy.Candidate)] = []
+    private var nextSeq: UInt64 = 0
+    /// Jobs handed to a worker, by owner (reserved when handed out, released by `finished`).
+    private var runningByOwner: [String: Int] = [:]
+    private var ownerOf: [String: String] = [:]
+    private let tickets: @Sendable (String) async -> SchedulingPolicy.Ticket
     private var waiters: [(id: UInt64, continuation: CheckedContinuation<ClaimedJob?, Never>)] = []
     private var nextWaiter: UInt64 = 0
     private var active: [String: JobControl] = [:]
@@ -11,23 +18,45 @@ actor JobQueue {
     private var holds: [String: Date] = [:]
     private var closed = false
 
+    init(tickets: @escaping @Sendable (String) async -> SchedulingPolicy.Ticket = { _ in SchedulingPolicy.Ticket() }) {
+        self.tickets = tickets
+    }
+
     /// false when the job is already queued or running here.
     @discardableResult
-    func enqueue(_ job: ClaimedJob) -> Bool {
-        guard !closed, active[job.videoID] == nil, !pending.contains(where: { $0.videoID == job.videoID }) else { return false }
-        if waiters.isEmpty {
-            pending.append(job)
-        } else {
-            waiters.removeFirst().continuation.resume(returning: job)
-        }
+    func enqueue(_ job: ClaimedJob) async -> Bool {
+        guard !closed, !isKnown(job.videoID) else { return false }
+        let ticket = await tickets(job.videoID)
+        // Checked again: the ticket lookup let other calls in.
+        guard !closed, !isKnown(job.videoID) else { return false }
+        nextSeq += 1
+        pending.append((job, SchedulingPolicy.Candidate(ticket: ticket, seq: nextSeq)))
+        dispatch()
         return true
     }
 
+    /// Hands startable jobs to waiting workers.
+    private func dispatch() {
+        while !waiters.isEmpty, let job = take() {
+            waiters.removeFirst().continuation.resume(returning: job)
+        }
+    }
+
+    /// Removes the job the policy picks and reserves a running slot for its owner.
+    private func take() -> ClaimedJob? {
+        guard let i = SchedulingPolicy.pick(pending.map(\.candidate), running: runningByOwner) else { return nil }
+        let (job, candidate) = pending.remove(at: i)
+        runningByOwner[candidate.ticket.owner, default: 0] += 1
+        ownerOf[job.videoID] = candidate.ticket.owner
+        return job
+    }
+
     /// The next job for a worker; nil once the queue is closed and drained, or when the waiting task is cancelled
-    /// (an idle worker must never keep a cancelled service group waiting).
+    /// (an idle worker must never keep a cancelled service group waiting). Waits while every queued job's owner
+    /// is at its `max_running_jobs`.
     func next() async -> ClaimedJob? {
-        if !pending.isEmpty { return pending.removeFirst() }
         if closed || Task.isCancelled { return nil }
+        if let job = take() { return job }
         nextWaiter += 1
         let ticket = nextWaiter
         return await withTaskCancellationHandler {
@@ -59,9 +88,20 @@ actor JobQueue {
     }
 
     func started(_ id: String, control: JobControl) { active[id] = control }
-    func finished(_ id: String) { active[id] = nil }
+    /// The worker is done with `id`: its owner's slot is free, which may let a capped owner's job start.
+    func finished(_ id: String) {
+        active[id] = nil
+        if let owner = ownerOf.removeValue(forKey: id) {
+            runningByOwner[owner, default: 1] -= 1
+            if runningByOwner[owner] == 0 { runningByOwner[owner] = nil }
+        }
+        dispatch()
+    }
 
-    func isKnown(_ id: String) -> Bool { active[id] != nil || pending.contains { $0.videoID == id } }
+    func isKnown(_ id: String) -> Bool { active[id] != nil || ownerOf[id] != nil || pending.contains { $0.job.videoID == id } }
+
+    /// Jobs handed out per owner (running, or about to start).
+    var runningOwners: [String: Int] { runningByOwner }
 
     var running: Int { active.count }
     var queued: Int { pending.count }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import Pipeline
+import StatusAPI
 import Store
 import Synchronization
 
@@ -64,12 +65,16 @@ final class JobRunner: Sendable {
         defer { span.finish() }
 
         var attempts = 0
+        let meter = AttemptMeter(queuedSeconds: Self.seconds(job.queuedAt.duration(to: .now)))
         do {
             guard let row = try await prepareRow(id, logger: log) else { return }
             attempts = row.attempts
             log.info("Starting background processing for video \(id)", metadata: ["job.attempt": "\(attempts)"])
             try await io.run { try FileManager.default.createDirectory(atPath: work + "/hls", withIntermediateDirectories: true) }
-            let published = try await process(row: row, work: work, span: span, control: control, logger: log)
+            let published = try await process(row: row, work: work, span: span, meter: meter, control: control, logger: log)
+            let analytics = meter.analytics(phases: span.phaseSeconds)
+            await record(analytics, id: id, logger: log)
+            Self.observe(analytics)
             try await store.markReady(id, published)
             log.info("Video conversion completed: \(published.videoURL)", metadata: ["video.url": "\(published.videoURL)"])
             let done = layout.processing(id)
@@ -88,6 +93,7 @@ final class JobRunner: Sendable {
                 log.notice("job put back for the next start")
                 return
             }
+            if attempts > 0 { await record(meter.analytics(phases: span.phaseSeconds), id: id, logger: log) }
             await settle(id, error: error, failure: AttemptFailure(error, control: control, phase: span.phase),
                          attempts: attempts, logger: log)
         }
@@ -121,6 +127,23 @@ final class JobRunner: Sendable {
         }
         await moveToFailed(id, logger: log)
         log.error("Background processing failed for video \(id): \(final)", metadata: ["failure.reason": "\(failure.reason.rawValue)"])
+    }
+
+    /// The attempt's analytics; a db that cannot take them costs the numbers, never the job.
+    private func record(_ analytics: JobAnalytics, id: String, logger log: Logger) async {
+        do { try await store.recordAnalytics(id, analytics) } catch {
+            log.warning("cannot record the job's analytics", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `/metrics`' histograms of finished conversions: CPU seconds per job and speed factor.
+    private static func observe(_ a: JobAnalytics) {
+        if let cpu = a.cpuS { Recorder(label: InboxMetricNames.jobCPU, aggregate: true).record(cpu) }
+        if let speed = a.speedFactor { Recorder(label: InboxMetricNames.speedFactor, aggregate: true).record(speed) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     private func holdBack(_ id: String, because error: Error, logger log: Logger) async {
@@ -165,10 +188,12 @@ final class JobRunner: Sendable {
         } else {
             let layout = self.layout
             let files = try await io.run { try JobFiles(directory: dir, layout: layout) }
-            try await store.recordClaim(VideoRow(
+            var row = VideoRow(
                 videoID: id, title: files.sidecar.title, description: files.sidecar.description,
                 userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
-                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw))
+                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw)
+            row.priority = await store.priority(asked: files.sidecar.priority, owner: row.username)
+            try await store.recordClaim(row)
         }
         switch try await store.startAttempt(id, maxAttempts: limits.retry.maxAttempts) {
         case .started(let row):
@@ -182,7 +207,8 @@ final class JobRunner: Sendable {
         }
     }
 
-    private func process(row: VideoRow, work: String, span: PhaseSpan, control: JobControl, logger: Logger) async throws -> PublishedVideo {
+    private func process(row: VideoRow, work: String, span: PhaseSpan, meter: AttemptMeter, control: JobControl,
+                         logger: Logger) async throws -> PublishedVideo {
         let id = row.videoID
         let layout = self.layout
         let files = try await io.run { try JobFiles(directory: layout.processing(id), layout: layout) }
@@ -207,7 +233,10 @@ final class JobRunner: Sendable {
             let actual = try await DedicatedThread.run(name: "inboxd-sha256", priority: limits.conversionPriority) { try Digest.sha256Hex(fileAt: input) }
             guard actual == expected else { throw PipelineError.checksumMismatch(expected: expected, actual: actual) }
         }
-        let info = try await DedicatedThread.run(name: "inboxd-probe", priority: limits.conversionPriority) { try MediaProbe.probe(path: input) }
+        let (info, probeCPU) = try await ThreadCPU.run(name: "inboxd-probe", priority: limits.conversionPriority) { try MediaProbe.probe(path: input) }
+        meter.addCPU(probeCPU)
+        let inputBytes = try? await io.run { FileSystem.status(input)?.size }
+        meter.setInputBytes((inputBytes ?? nil) ?? info.sizeBytes)
         try await store.setMediaInfo(id, info)
 
         try await span.enter(.converting, from: downloads ? 0.27 : 0.02, to: 0.85)
@@ -222,17 +251,20 @@ final class JobRunner: Sendable {
         let converter = HLSConverter(options: options)
         let out = work + "/hls"
         let clip = sidecar.clip
-        let result = try await DedicatedThread.run(name: "inboxd-hls", priority: limits.conversionPriority) {
+        let (result, convertCPU) = try await ThreadCPU.run(name: "inboxd-hls", priority: limits.conversionPriority) {
             try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
         }
+        meter.addCPU(convertCPU)
+        meter.setMediaSeconds(result.durationSeconds)
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
                                             "media.duration_s": "\(result.durationSeconds)"])
         let thumbSource = files.thumbnailPath
         do {
-            try await DedicatedThread.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
+            let (_, thumbCPU) = try await ThreadCPU.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
                 try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
                                           atFraction: thumbSource == nil ? 0.1 : 0, control: control)
             }
+            meter.addCPU(thumbCPU)
         } catch let e as PipelineError where thumbSource != nil {
             switch e {
             case .unreadableMedia(_, let reason):
@@ -243,6 +275,7 @@ final class JobRunner: Sendable {
             }
         }
 
+        meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
         try await span.enter(.uploading, from: 0.85, to: 1.0)
         let published = try await publisher.publish(directory: out, videoID: id, control: control)
         span.finish()

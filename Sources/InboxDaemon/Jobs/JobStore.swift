@@ -4,13 +4,16 @@ import Pipeline
 import Store
 
 /// The daemon's single writer to the job db. Every state change is one transaction (its statements are
-/// `VideoQueries`') that also appends to `events`, so the audit log and the row never disagree. GRDB runs the
-/// SQLite calls on its own queue, off Swift's cooperative pool.
+/// `VideoQueries`') that also appends to `events`, so the audit log and the row never disagree, and queues the
+/// webhooks the change causes (`WebhookOutbox`) in that same transaction. GRDB runs the SQLite calls on its own
+/// queue, off Swift's cooperative pool.
 final class JobStore: Sendable {
     let pool: DatabasePool
+    let outbox: WebhookOutbox
 
-    init(path: String) throws {
+    init(path: String, outbox: WebhookOutbox = .none) throws {
         pool = try StoreDatabase.openWriter(path: path)
+        self.outbox = outbox
     }
 
     enum AdoptError: Error, CustomStringConvertible {
@@ -25,23 +28,25 @@ final class JobStore: Sendable {
     /// Records a claimed drop. A row made earlier by the HTTP receiver (status processing) is adopted; any other
     /// existing row with that id is a duplicate.
     func recordClaim(_ row: VideoRow) async throws {
-        try await pool.write { db in try Self.recordClaim(db, row) }
+        let outbox = self.outbox
+        try await pool.write { db in try Self.recordClaim(db, row, outbox: outbox) }
     }
 
     /// Records a burst of claims in one transaction (one commit instead of one per drop). Returns the duplicates
     /// (by video id), which are not recorded; the others are. Throws only when the transaction as a whole fails.
     func recordClaims(_ rows: [VideoRow]) async throws -> [String: AdoptError] {
+        let outbox = self.outbox
         try await pool.write { db in
             var duplicates: [String: AdoptError] = [:]
             for row in rows {
                 // `recordClaim` checks before it writes, so a duplicate leaves nothing behind to roll back.
-                do { try Self.recordClaim(db, row) } catch let e as AdoptError { duplicates[row.videoID] = e }
+                do { try Self.recordClaim(db, row, outbox: outbox) } catch let e as AdoptError { duplicates[row.videoID] = e }
             }
             return duplicates
         }
     }
 
-    private static func recordClaim(_ db: Database, _ row: VideoRow) throws {
+    private static func recordClaim(_ db: Database, _ row: VideoRow, outbox: WebhookOutbox) throws {
         if let existing = try VideoQueries.row(db, row.videoID) {
             // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
             guard existing.status == .processing, existing.phase != .receiving else {
@@ -50,6 +55,7 @@ final class JobStore: Sendable {
             try VideoQueries.adopt(db, row, message: "claimed")
         } else {
             try VideoQueries.insert(db, row, message: "claimed")
+            try outbox.record(db, videoID: row.videoID, event: .processing)
         }
     }
 
@@ -61,7 +67,11 @@ final class JobStore: Sendable {
         r.failureReason = reason
         r.finishedAt = Timestamp.string()
         let failed = r
-        try await pool.write { db in try VideoQueries.insert(db, failed, message: error, onConflict: .replace) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try VideoQueries.insert(db, failed, message: error, onConflict: .replace)
+            try outbox.record(db, videoID: failed.videoID, event: .failed)
+        }
     }
 
     func row(_ id: String) async throws -> VideoRow? {
@@ -79,7 +89,8 @@ final class JobStore: Sendable {
     /// process is known by its count on the next start), error cleared. With every attempt used, the job fails
     /// instead: `crashed` when the last attempt never ended (the process died), else the last retry's reason.
     func startAttempt(_ id: String, maxAttempts: Int) async throws -> AttemptStart {
-        try await pool.write { db in
+        let outbox = self.outbox
+        return try await pool.write { db in
             guard let current = try VideoQueries.row(db, id) else { return .vanished }
             if current.attempts >= maxAttempts {
                 let reason: FailureReason
@@ -93,9 +104,11 @@ final class JobStore: Sendable {
                         + "not retried again. The input may crash libav or exhaust memory."
                 }
                 try VideoQueries.markFailed(db, id, error: message, reason: reason)
+                try outbox.record(db, videoID: id, event: .failed)
                 return .exhausted(reason, message)
             }
             guard let row = try VideoQueries.startAttempt(db, id) else { return .vanished }
+            try outbox.record(db, videoID: id, event: .processing)
             return .started(row)
         }
     }
@@ -103,8 +116,10 @@ final class JobStore: Sendable {
     /// A transient failure: the job stays `processing` in phase `retrying` until `at`; `error` and
     /// `failure_reason` say what it waits out.
     func markRetrying(_ id: String, error: String, reason: FailureReason, at: Date) async throws {
+        let outbox = self.outbox
         try await pool.write { db in
             try VideoQueries.markRetrying(db, id, error: error, reason: reason, next: Timestamp.string(at))
+            try outbox.record(db, videoID: id, event: .processing)
         }
     }
 
@@ -119,7 +134,11 @@ final class JobStore: Sendable {
     }
 
     func setPhase(_ id: String, _ phase: JobPhase, progress: Double) async throws {
-        try await pool.write { db in try VideoQueries.setPhase(db, id, phase, progress: progress) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try VideoQueries.setPhase(db, id, phase, progress: progress)
+            try outbox.record(db, videoID: id, event: .processing)
+        }
     }
 
     func setProgress(_ id: String, _ progress: Double) async throws {
@@ -133,21 +152,60 @@ final class JobStore: Sendable {
         }
     }
 
+    func recordAnalytics(_ id: String, _ analytics: JobAnalytics) async throws {
+        try await pool.write { db in try VideoQueries.setAnalytics(db, id, analytics) }
+    }
+
+    /// The scheduler's view of a queued job: owner, priority, age and the owner's running cap.
+    func queueEntry(_ id: String) async throws -> VideoQueries.QueueEntry? {
+        try await pool.read { db in try VideoQueries.queueEntry(db, id) }
+    }
+
+    /// A user's jobs in `processing`.
+    func processingCount(username: String) async throws -> Int {
+        try await pool.read { db in try VideoQueries.processingCount(db, username: username) }
+    }
+
+    /// A job's priority: `asked` (default 0), at most the owner's `max_priority` (0 for a name with no active user,
+    /// or when the db cannot say). A drop with no owner came from someone who may write `incoming/` itself, so its
+    /// priority is taken as asked.
+    func priority(asked: Int?, owner: String?) async -> Int {
+        guard let asked else { return 0 }
+        guard let owner, !owner.isEmpty else { return asked }
+        let user = (try? await self.user(owner)) ?? nil
+        return min(asked, user?.maxPriority ?? 0)
+    }
+
+    /// The active user named `username`, if any.
+    func user(_ username: String) async throws -> UserRow? {
+        try await pool.read { db in try UserQueries.active(db, username: username) }
+    }
+
     func markReady(_ id: String, _ published: PublishedVideo) async throws {
+        let outbox = self.outbox
         try await pool.write { db in
             try VideoQueries.markReady(db, id, videoURL: published.videoURL, thumbnailURL: published.thumbnailURL ?? "")
+            try outbox.record(db, videoID: id, event: .ready)
         }
     }
 
     /// Marks a job failed; it keeps the phase it failed in.
     func markFailed(_ id: String, error: String, reason: FailureReason) async throws {
-        try await pool.write { db in try VideoQueries.markFailed(db, id, error: error, reason: reason) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try VideoQueries.markFailed(db, id, error: error, reason: reason)
+            try outbox.record(db, videoID: id, event: .failed)
+        }
     }
 
     /// Puts an interrupted job back in the queue state (shutdown), so the next start resumes it. The interrupted
     /// attempt is not counted: only attempts the process did not live through count towards `crashed`.
     func requeue(_ id: String, reason: String) async throws {
-        try await pool.write { db in try VideoQueries.requeue(db, id, message: reason) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try VideoQueries.requeue(db, id, message: reason)
+            try outbox.record(db, videoID: id, event: .processing)
+        }
     }
 
     /// Rows in `processing`, oldest first.
@@ -162,9 +220,13 @@ final class JobStore: Sendable {
 
     /// `inboxd retry`: failed → processing (phase queued); the running daemon picks the rows up.
     func retry(ids: [String]?) async throws -> [String] {
-        try await pool.write { db in
+        let outbox = self.outbox
+        return try await pool.write { db in
             let targets = try VideoQueries.failedIDs(db, among: ids)
-            for id in targets { try VideoQueries.requestRetry(db, id) }
+            for id in targets {
+                try VideoQueries.requestRetry(db, id)
+                try outbox.record(db, videoID: id, event: .processing)
+            }
             return targets
         }
     }

@@ -1,9 +1,11 @@
+import Foundation
 import Pipeline
 import Store
 import Synchronization
 
 /// Maps a step's own 0–1 progress into the job's range for the current phase, and writes it to the row at most
-/// twice a second (the front end polls every 2–3 s; more writes would only load SQLite).
+/// twice a second (the front end polls every 2–3 s; more writes would only load SQLite). Also times each phase
+/// (wall seconds, for the job's analytics).
 final class PhaseSpan: Sendable {
     private final class Cell: Sendable {
         let value = Mutex<(latest: Double, written: Double)>((0, -1))
@@ -15,9 +17,30 @@ final class PhaseSpan: Sendable {
     private let cell = Cell()
     private let flusher = Mutex<Task<Void, Never>?>(nil)
     private let current = Mutex<JobPhase?>(nil)
+    private let timing = Mutex<(open: (JobPhase, ContinuousClock.Instant)?, seconds: [JobPhase: Double])>((nil, [:]))
 
     /// The phase the job is in (nil before the first).
     var phase: JobPhase? { current.withLock { $0 } }
+
+    /// Wall seconds spent in each phase entered so far (the current one up to now).
+    var phaseSeconds: [JobPhase: Double] {
+        timing.withLock { t in
+            var out = t.seconds
+            if let (phase, since) = t.open { out[phase, default: 0] += Self.seconds(since.duration(to: .now)) }
+            return out
+        }
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    private func closePhase() {
+        timing.withLock { t in
+            if let (phase, since) = t.open { t.seconds[phase, default: 0] += Self.seconds(since.duration(to: .now)) }
+            t.open = nil
+        }
+    }
 
     init(store: JobStore, id: String, control: JobControl) {
         self.store = store
@@ -28,6 +51,8 @@ final class PhaseSpan: Sendable {
     func enter(_ phase: JobPhase, from: Double, to: Double) async throws {
         try control.check()
         current.withLock { $0 = phase }
+        closePhase()
+        timing.withLock { $0.open = (phase, .now) }
         try await store.setPhase(id, phase, progress: from)
         let cell = self.cell
         cell.value.withLock { $0 = (from, from) }
@@ -52,6 +77,7 @@ final class PhaseSpan: Sendable {
     }
 
     func finish() {
+        closePhase()
         control.setProgressHandler(nil)
         flusher.withLock { $0?.cancel() }
     }

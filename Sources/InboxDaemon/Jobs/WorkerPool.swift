@@ -14,8 +14,11 @@ final class WorkerPool: Service {
     private let workers: Int
     private let shutdownGraceSeconds: Double
     private let logger: Logger
+    private let onJobEnd: @Sendable () -> Void
 
-    init(queue: JobQueue, runner: JobRunner, workers: Int, shutdownGraceSeconds: Double, logger: Logger) {
+    init(queue: JobQueue, runner: JobRunner, workers: Int, shutdownGraceSeconds: Double, logger: Logger,
+         onJobEnd: @escaping @Sendable () -> Void = {}) {
+        self.onJobEnd = onJobEnd
         self.queue = queue
         self.runner = runner
         self.workers = workers
@@ -60,6 +63,7 @@ final class WorkerPool: Service {
             await queue.started(job.videoID, control: control)
             await runner.run(job, control: control)
             await queue.finished(job.videoID)
+            onJobEnd()
         }
     }
 }
@@ -75,13 +79,16 @@ final class Recovery: Service {
     private let pollSeconds: Double
     private let io: BlockingIO
     private let logger: Logger
+    private let onSweep: @Sendable () -> Void
     /// Beats after every sweep: the scheduler's proof of progress for the systemd watchdog.
     let heartbeat = Heartbeat("scheduler")
     /// Test-only fault hook: `INBOXD_TEST_WEDGE=scheduler` stops this loop after its first sweep (until a stop), as a
     /// hung db or disk would, so a test can see the watchdog pings stop.
     private static let wedged = ProcessInfo.processInfo.environment["INBOXD_TEST_WEDGE"] == "scheduler"
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger) {
+    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger,
+         onSweep: @escaping @Sendable () -> Void = {}) {
+        self.onSweep = onSweep
         self.io = io
         self.layout = layout
         self.store = store
@@ -109,6 +116,7 @@ final class Recovery: Service {
     func failedDropUnrecorded() { failedNeedScan.store(true, ordering: .relaxed) }
 
     func sweep() async {
+        onSweep()
         let now = Date().timeIntervalSince1970
         let notDue: Set<String>
         do { notDue = try await store.retriesNotDue() } catch {

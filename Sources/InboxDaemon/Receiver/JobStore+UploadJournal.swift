@@ -5,11 +5,19 @@ extension JobStore: UploadJournal {
     /// The receiver's row: inserted (never replaced) with its first audit entry, in one transaction. The claim
     /// later adopts it (`recordClaim`).
     func recordAcceptedUpload(_ row: VideoRow) async throws {
-        try await pool.write { db in try VideoQueries.insert(db, row, message: "accepted by the HTTP receiver") }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try VideoQueries.insert(db, row, message: "accepted by the HTTP receiver")
+            try outbox.record(db, videoID: row.videoID, event: .processing)
+        }
     }
 
     func createResumableUpload(video: VideoRow, upload: UploadRow) async throws {
-        try await pool.write { db in try UploadQueries.create(db, video: video, upload: upload) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            try UploadQueries.create(db, video: video, upload: upload)
+            try outbox.record(db, videoID: video.videoID, event: .processing)
+        }
     }
 
     func resumableUpload(_ id: String) async throws -> UploadRow? {
@@ -33,7 +41,12 @@ extension JobStore: UploadJournal {
     }
 
     func endResumableUpload(_ id: String, state: UploadState, error: String, reason: FailureReason) async throws {
-        try await pool.write { db in try UploadQueries.end(db, id, state: state, error: error, reason: reason) }
+        let outbox = self.outbox
+        try await pool.write { db in
+            if try UploadQueries.end(db, id, state: state, error: error, reason: reason) {
+                try outbox.record(db, videoID: id, event: .failed)
+            }
+        }
     }
 
     func video(_ id: String) async throws -> VideoRow? { try await row(id) }

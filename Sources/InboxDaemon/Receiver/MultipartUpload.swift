@@ -16,7 +16,7 @@ struct MultipartUpload {
         var bytes: Int64
     }
 
-    static let textFields: Set<String> = ["title", "description", "visibility"]
+    static let textFields: Set<String> = ["title", "description", "visibility", "notify_url", "priority"]
     static let maxFieldBytes = 64 * 1024
 
     private(set) var video: SpooledPart?

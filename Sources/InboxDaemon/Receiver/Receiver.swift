@@ -20,11 +20,19 @@ struct Receiver: Sendable {
     let journal: any UploadJournal
     let pool: NIOThreadPool
     let resumable: ResumableUploads
+    let admission: UploadAdmission
+    var rates: UploadRateLimiter { admission.rates }
+    /// Why an upload's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
+    let notifyURLRefusal: @Sendable (String) -> String?
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
     /// `resumable` (the tus routes) defaults to an upload area beside `incoming/` with a 24 h expiry.
     init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
-         resumable: ResumableUploads? = nil) {
+         resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits(),
+         notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
+        let admission = UploadAdmission(reader: reader, rates: UploadRateLimiter(defaults: userLimits))
+        self.admission = admission
+        self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
         self.limits = limits
         self.reader = reader
@@ -32,9 +40,12 @@ struct Receiver: Sendable {
         self.journal = journal
         let committer = DropCommitter(incoming: incoming, pool: pool)
         self.committer = committer
-        self.resumable = resumable ?? ResumableUploads(
+        var uploads = resumable ?? ResumableUploads(
             area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
             limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
+        uploads.admission = admission
+        uploads.notifyURLRefusal = notifyURLRefusal
+        self.resumable = uploads
     }
 
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
@@ -53,10 +64,15 @@ struct Receiver: Sendable {
         return contentType
     }
 
+    /// 401/403 for a caller who may not upload, then 429 for one over a rate limit or with a full queue.
+    private func admitUploader(_ request: Request, _ context: some AuthenticatedRequestContext) async throws -> UserRow {
+        try await admission.admit(request, context, declared: request.headers[.contentLength].flatMap { Int64($0) })
+    }
+
     // MARK: POST /api/videos/ (multipart/form-data)
 
     @Sendable func uploadMultipart(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = try Self.requireContentType(request, "multipart/form-data", route: "POST /api/videos/")
         let boundary: String
         do { boundary = try MultipartScanner.boundary(fromContentType: contentType) } catch let e as MultipartError {
@@ -69,7 +85,10 @@ struct Receiver: Sendable {
         var upload = MultipartUpload(videoID: id, boundary: boundary, incoming: incoming, pool: pool)
         try await upload.receive(request.body, limits: limits)
         do {
-            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"], visibility: upload.fields["visibility"])
+            let form = try DropRequest.upload(title: upload.fields["title"], description: upload.fields["description"],
+                                              visibility: upload.fields["visibility"], notifyURL: upload.fields["notify_url"],
+                                              priority: upload.fields["priority"].flatMap { $0.isEmpty ? nil : $0 })
+            try checkNotifyURL(form)
             guard let video = upload.video else { throw APIError.badRequest("missing 'video' file part") }
             let mediaName = "\(id).\(MediaName.fileExtension(filename: video.filename, contentType: video.contentType, fallback: "mp4"))"
             var files = [DropCommitter.Placement(tempPath: video.tempPath, finalName: mediaName)]
@@ -97,7 +116,7 @@ struct Receiver: Sendable {
     /// The client picks the id (a UUID), so a retried PUT cannot create a second job: an id already known is 409.
     /// Metadata comes from the query: `?title=…&description=…&visibility=…&filename=…` (percent-encoded).
     @Sendable func uploadRaw(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
         let type = HeaderParameters.parse(contentType).value.lowercased()
         guard type == "application/octet-stream" || type.hasPrefix("video/") else {
@@ -110,7 +129,10 @@ struct Receiver: Sendable {
         }
         let (query, form) = try await refusingUnreadBody(request) {
             let query = try FormQuery.parse(request.uri.query)
-            return (query, try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"]))
+            let form = try DropRequest.upload(title: query["title"], description: query["description"], visibility: query["visibility"],
+                                              notifyURL: query["notify_url"], priority: query["priority"])
+            try checkNotifyURL(form)
+            return (query, form)
         }
         if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
@@ -153,8 +175,10 @@ struct Receiver: Sendable {
         var visibility: String?
         var start_s: Double?
         var duration_s: Double?
+        var notify_url: String?
+        var priority: Double?
 
-        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s }
+        enum CodingKeys: String, CodingKey { case url, title, description, visibility, start_s, duration_s, notify_url, priority }
 
         /// Optional keys may be absent, but a key that is present must hold its type: `null` is refused.
         init(from decoder: Decoder) throws {
@@ -169,11 +193,13 @@ struct Receiver: Sendable {
             visibility = try value(.visibility)
             start_s = try value(.start_s)
             duration_s = try value(.duration_s)
+            notify_url = try value(.notify_url)
+            priority = try value(.priority)
         }
     }
 
     @Sendable func ingestURL(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
-        let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+        let user = try await admitUploader(request, context)
         _ = try Self.requireContentType(request, "application/json", route: "POST /api/videos/youtube")
         try limits.check(request, incoming: incoming)  // the download lands in the inbox too
         try await context.sendContinueIfExpected(request)
@@ -192,14 +218,23 @@ struct Receiver: Sendable {
             try r.setVisibility(ingest.visibility)
             try r.setSourceURL(ingest.url, field: "url")
             try r.setClip(start: ingest.start_s, duration: ingest.duration_s, prefix: "")
+            try r.setNotifyURL(ingest.notify_url)
+            try r.setPriority(ingest.priority)
             return r
         }
+        try checkNotifyURL(form)
         let id = VideoID.make()
         return try await accept(id: id, form: form, user: user, source: .url, thumbnail: nil,
                                 sidecarName: "\(id).json", files: [], bytes: Int64(body.readableBytes), context: context)
     }
 
     // MARK: shared
+
+    /// A `notify_url` the server cannot sign, or whose address the guard refuses, is a 400 naming the field.
+    private func checkNotifyURL(_ form: DropRequest) throws {
+        guard let url = form.notifyURL, let refusal = notifyURLRefusal(url) else { return }
+        throw APIError.badRequest("'notify_url' refused: \(refusal)")
+    }
 
     private func accept(
         id: String, form: DropRequest, user: UserRow, source: JobSource,
@@ -215,6 +250,7 @@ struct Receiver: Sendable {
             throw e.httpFailure
         }
         Counter(label: "inboxd_upload_bytes_total").increment(by: bytes)
+        rates.record(user, bytes: bytes)
         context.logger.info("Video upload accepted for background processing: \(id)",
                             metadata: ["job.id": "\(id)", "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "job.source": "\(source.rawValue)"])
         let json = try JSONEncoder.sortedKeys.encode(UploadAccepted(row: row))

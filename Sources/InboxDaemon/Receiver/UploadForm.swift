@@ -10,11 +10,14 @@ extension DropRequest {
         do throws(DropFieldError) { return try build() } catch { throw APIError.badRequest(error.description) }
     }
 
-    static func upload(title: String?, description: String?, visibility: String?) throws(APIError) -> DropRequest {
+    static func upload(title: String?, description: String?, visibility: String?, notifyURL: String? = nil,
+                       priority: String? = nil) throws(APIError) -> DropRequest {
         try upload { () throws(DropFieldError) in
             var r = try DropRequest(title: title)
             try r.setDescription(description)
             try r.setVisibility(visibility)
+            try r.setNotifyURL(notifyURL)
+            try r.setPriority(text: priority)
             return r
         }
     }

@@ -19,6 +19,8 @@ struct UploadSidecar: Codable, Sendable, Equatable {
     var source_url: String?
     var sha256: String?
     var clip: Clip?
+    var notify_url: String?
+    var priority: Int?
 
     func encoded() throws -> Data {
         let encoder = JSONEncoder()
@@ -58,7 +60,8 @@ extension DropRequest {
         let userID = user.id.map(String.init) ?? ""
         let sidecar = UploadSidecar(video_id: id, title: title, description: description, visibility: visibility.rawValue,
                                     user_id: userID, username: user.username, thumbnail: thumbnail, source_url: sourceURL, sha256: sha256,
-                                    clip: clip.map { .init(start_s: $0.start, duration_s: $0.duration) })
+                                    clip: clip.map { .init(start_s: $0.start, duration_s: $0.duration) }, notify_url: notifyURL,
+                                    priority: priority)
         let row = VideoRow(videoID: id, title: title, description: description, userID: userID, username: user.username,
                            visibility: visibility, source: source, sourceURL: sourceURL,
                            sidecar: String(decoding: try sidecar.encoded(), as: UTF8.self))

@@ -23,6 +23,11 @@ struct ResumableUploads: Sendable {
     /// `upload_expiry_hours`: an upload with no new data for this long expires.
     let expirySeconds: Double
     let active = ActiveUploads()
+    /// The receiver's per-user limits (set by `Receiver`): a creation counts as an upload start, its Upload-Length
+    /// as its bytes.
+    var admission: UploadAdmission?
+    /// Why a `notify_url` is refused (nil: accepted; set by `Receiver`, see `WebhookSettings.notifyURLRefusal`).
+    var notifyURLRefusal: @Sendable (String) -> String? = { _ in nil }
 
     func addRoutes<Context: ChannelRequestContext & AuthenticatedRequestContext>(to router: Router<Context>) {
         router.post("/api/uploads", use: create)
@@ -46,7 +51,13 @@ struct ResumableUploads: Sendable {
 
     @Sendable func create(_ request: Request, context: some ChannelRequestContext & AuthenticatedRequestContext) async throws -> Response {
         try await Self.tus(request) {
-            let user = try await refusingUnreadBody(request) { try context.requireUploader() }
+            let declared = request.headers[.uploadLength].flatMap { Int64($0) }
+            let user: UserRow
+            if let admission {
+                user = try await admission.admit(request, context, declared: declared)
+            } else {
+                user = try await refusingUnreadBody(request) { try context.requireUploader() }
+            }
             let (length, form, fields, mediaName, id) = try await refusingUnreadBody(request) { () throws -> (Int64, DropRequest, [String: String], String, String) in
                 try Self.requireVersion(request)
                 if request.headers[.uploadDeferLength] != nil || request.headers[.uploadConcat] != nil {
@@ -58,6 +69,9 @@ struct ResumableUploads: Sendable {
                 try limits.check(declared: length, at: self.area.root, what: "upload")
                 let fields = try TusMetadata.parse(request.headers[.uploadMetadata])
                 let form = try Self.dropRequest(fields)
+                if let url = form.notifyURL, let refusal = notifyURLRefusal(url) {
+                    throw APIError.badRequest("'notify_url' refused: \(refusal)")
+                }
                 let type = fields["filetype"] ?? fields["type"]
                 if let type, !type.isEmpty {
                     let media = HeaderParameters.parse(type).value.lowercased()
@@ -90,6 +104,7 @@ struct ResumableUploads: Sendable {
                 if let e = error as? SpoolError { throw e.httpFailure }
                 throw error
             }
+            if let declared { admission?.rates.record(user, bytes: declared) }
             context.logger.info("resumable upload created", metadata: [
                 "job.id": "\(id)", "user.name": "\(user.username)", "upload.length": "\(length)", "upload.fields": "\(fields.keys.sorted())"])
             var headers: HTTPFields = [.location: "/api/uploads/\(id)", .videoID: id, .contentType: "application/json"]
@@ -127,6 +142,8 @@ struct ResumableUploads: Sendable {
             try r.setVisibility(fields["visibility"])
             try r.setSHA256(fields["sha256"])
             try r.setClip(start: try number("start_s"), duration: try number("duration_s"), prefix: "")
+            try r.setPriority(text: fields["priority"])
+            try r.setNotifyURL(fields["notify_url"])
             return r
         }
     }

@@ -1,0 +1,30 @@
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// HTTP/1 with WebSocket upgrades (hummingbird-websocket's `HTTP1WebSocketUpgradeChannel`), with the connection guard
+/// put in front of the upgrade handler. Hummingbird adds `additionalChannelHandlers` only once a request turned out
+/// not to be an upgrade, which would leave the first request head of every connection untimed (slowloris); here
+/// the guard sees every connection from its first byte.
+struct GuardedHTTPChannel: ServerChildChannel {
+    typealias Value = HTTP1WebSocketUpgradeChannel.Value
+
+    let inner: HTTP1WebSocketUpgradeChannel
+    let makeGuard: @Sendable () -> ConnectionGuardHandler
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let makeGuard = self.makeGuard
+        return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let upgrader = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
+            try pipeline.addHandler(makeGuard(), position: .before(upgrader))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}

@@ -1,0 +1,48 @@
+/// Which queued job a free worker takes (README, "Queue management"). A pure function, so the policy is tested as a
+/// table without a daemon:
+///
+/// 1. A job whose owner already runs `maxRunning` jobs is skipped (fair share's hard cap).
+/// 2. Among the rest, the highest `priority` wins.
+/// 3. At equal priority, the owner with the fewest running jobs wins: owners take turns, so one user's bulk drop of
+///    500 files never starves another's single job — it starts as soon as a worker is free.
+/// 4. Then the oldest (`createdAt`, then queue order).
+enum SchedulingPolicy {
+    /// Who a job belongs to and how it ranks; read from its row when it is queued.
+    struct Ticket: Sendable, Equatable {
+        /// username, else user_id, else "" (drops without an owner form one group of their own).
+        var owner: String = ""
+        var priority: Int = 0
+        /// ISO 8601 UTC; sorts as text.
+        var createdAt: String = ""
+        /// Jobs of this owner that may run at once; nil = no cap.
+        var maxRunning: Int?
+    }
+
+    struct Candidate: Sendable, Equatable {
+        var ticket: Ticket
+        /// Queue order, for ties.
+        var seq: UInt64
+    }
+
+    /// Index into `queued` of the job to start now, or nil when every queued job's owner is at its cap.
+    static func pick(_ queued: [Candidate], running: [String: Int]) -> Int? {
+        var best: Int?
+        for (i, c) in queued.enumerated() {
+            let busy = running[c.ticket.owner, default: 0]
+            if let cap = c.ticket.maxRunning, busy >= cap { continue }
+            guard let b = best else {
+                best = i
+                continue
+            }
+            if ranksBefore(c, busy, queued[b], running[queued[b].ticket.owner, default: 0]) { best = i }
+        }
+        return best
+    }
+
+    private static func ranksBefore(_ a: Candidate, _ aBusy: Int, _ b: Candidate, _ bBusy: Int) -> Bool {
+        if a.ticket.priority != b.ticket.priority { return a.ticket.priority > b.ticket.priority }
+        if aBusy != bBusy { return aBusy < bBusy }
+        if a.ticket.createdAt != b.ticket.createdAt { return a.ticket.createdAt < b.ticket.createdAt }
+        return a.seq < b.seq
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+import Store
+import Synchronization
+
+/// Works the `webhook_deliveries` outbox: POSTs each due delivery, signed, on a dedicated thread (curl, never the
+/// cooperative pool); 2xx = delivered, anything else or no answer = tried again after an exponential backoff with
+/// jitter, until its `retry_until`; an address the guard refuses fails at once. State lives in the db, so pending
+/// deliveries survive restarts. It sleeps until the next due time (at most `idleWait`), and a commit that queued
+/// deliveries wakes it at once.
+final class WebhookDeliverer: Service {
+    static let idleWait: Duration = .seconds(1)
+    static let batch = 16
+    static let parallel = 4
+
+    private let store: JobStore
+    private let settings: WebhookSettings
+    private let poster: WebhookPoster
+    private let wakeups: AsyncStream<Void>
+    private let logger: Logger
+
+    init(store: JobStore, settings: WebhookSettings, poster: WebhookPoster, wakeups: AsyncStream<Void>, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.poster = poster
+        self.wakeups = wakeups
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let stopping = StopFlag()
+        try? await cancelWhenGracefulShutdown {
+            try await withTaskCancellationHandler {
+                while !Task.isCancelled {
+                    let due = try await self.store.pool.read { db in
+                        try WebhookQueries.due(db, now: Timestamp.string(), limit: Self.batch)
+                    }
+                    if due.isEmpty {
+                        await self.sleep()
+                        continue
+                    }
+                    await withTaskGroup(of: Void.self) { group in
+                        var running = 0
+                        for delivery in due {
+                            if running == Self.parallel {
+                                await group.next()
+                                running -= 1
+                            }
+                            group.addTask { await self.deliver(delivery, stopping: stopping) }
+                            running += 1
+                        }
+                    }
+                }
+            } onCancel: {
+                stopping.set()
+            }
+        }
+    }
+
+    /// Until the next due delivery (whole seconds, as the db stores times), a wake-up, or `idleWait`.
+    private func sleep() async {
+        var wait = Self.idleWait
+        if let next = try? await store.pool.read({ db in try WebhookQueries.nextDue(db) }).flatMap(Timestamp.date) {
+            let seconds = next.timeIntervalSinceNow
+            if seconds < 1 { wait = .milliseconds(Int64(max(seconds, 0.05) * 1000)) }
+        }
+        let wakeups = self.wakeups
+        let pause = wait
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: pause) }
+            group.addTask {
+                var it = wakeups.makeAsyncIterator()
+                _ = await it.next()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func deliver(_ d: WebhookDeliveryRow, stopping: StopFlag) async {
+        guard let id = d.id else { return }
+        var meta: Logger.Metadata = [
+            "webhook.id": "\(id)", "webhook.event": "\(d.event)", "job.id": "\(d.videoID)",
+            "webhook.url": "\(Self.redacted(d.url))", "webhook.attempt": "\(d.attempts + 1)",
+        ]
+        guard let secret = settings.secret(for: d.origin, url: d.url) else {
+            let why = d.origin == .webhook
+                ? "\(Self.redacted(d.url)) is no longer a [[webhooks]] url in the config; not sent"
+                : "notify_url_secret is no longer set in the config; not sent"
+            await record(id, status: nil, error: why, next: nil, meta: meta)
+            return
+        }
+        let body = Array(d.body.utf8)
+        let timestamp = Int(Date().timeIntervalSince1970)
+        let headers = [
+            ("Content-Type", "application/json"), ("User-Agent", "inboxd/\(Inboxd.version)"),
+            (WebhookSignature.headerName, WebhookSignature.header(secret: secret, timestamp: timestamp, body: body)),
+            ("Inboxd-Event", d.event.rawValue), ("Inboxd-Event-Id", d.eventID), ("Inboxd-Delivery-Id", "\(id)"),
+        ]
+        let poster = self.poster
+        let url = d.url
+        let outcome = (try? await DedicatedThread.run(name: "inboxd-webhook") {
+            poster.post(url: url, body: body, headers: headers) { stopping.isSet }
+        }) ?? .failed("no thread to send it on")
+        if stopping.isSet { return }  // not counted: the next start sends it again
+        let now = Date()
+        switch outcome {
+        case .answered(let status) where (200..<300).contains(status):
+            do {
+                try await store.pool.write { db in
+                    try WebhookQueries.markDelivered(db, id: id, status: status, now: Timestamp.string(now))
+                }
+                meta["http.status"] = "\(status)"
+                logger.info("webhook delivered", metadata: meta)
+            } catch {
+                logger.error("cannot record a webhook delivery; it will be sent again", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            }
+        case .answered(let status):
+            await retryOrGiveUp(d, id: id, status: status, error: "HTTP \(status)", now: now, meta: meta)
+        case .failed(let reason):
+            await retryOrGiveUp(d, id: id, status: nil, error: reason, now: now, meta: meta)
+        case .refused(let reason):
+            await record(id, status: nil, error: "refused: \(reason)", next: nil, meta: meta)
+        }
+    }
+
+    private func retryOrGiveUp(_ d: WebhookDeliveryRow, id: Int64, status: Int?, error: String, now: Date, meta: Logger.Metadata) async {
+        let next = now.addingTimeInterval(settings.delay(afterAttempts: d.attempts + 1))
+        let until = Timestamp.date(d.retryUntil) ?? now
+        if next > until {
+            await record(id, status: status, error: "gave up after \(d.attempts + 1) attempts: \(error)", next: nil, meta: meta)
+        } else {
+            await record(id, status: status, error: error, next: next, meta: meta)
+        }
+    }
+
+    /// Records a failed attempt: retried at `next`, or given up (nil).
+    private func record(_ id: Int64, status: Int?, error: String, next: Date?, meta: Logger.Metadata) async {
+        var meta = meta
+        meta["error"] = "\(error)"
+        do {
+            try await store.pool.write { db in
+                try WebhookQueries.markAttemptFailed(db, id: id, status: status, error: error, next: next.map { Timestamp.string($0) })
+            }
+        } catch {
+            logger.error("cannot record a webhook attempt", metadata: meta.merging(["db.error": "\(error)"]) { $1 })
+            return
+        }
+        if let next {
+            meta["webhook.next_attempt_at"] = "\(Timestamp.string(next))"
+            logger.warning("webhook delivery failed; retrying", metadata: meta)
+        } else {
+            logger.error("webhook delivery given up", metadata: meta)
+        }
+    }
+
+    /// A URL for logs: scheme, host, port and path only (a query may carry a receiver's token).
+    static func redacted(_ url: String) -> String {
+        guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "?" }
+        let port = c.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host)\(port)\(c.path)\(c.query == nil ? "" : "?…")"
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+import GRDB
+import HTTPKit
+import Hummingbird
+import Store
+
+/// `GET /api/stats?since=&until=` (admins only): counts, throughput, phase percentiles, failures, CPU and bytes over
+/// a window (`JobStats`), computed from the db at request time. A bad `since`/`until` is a 400 naming it.
+public enum StatsRoutes {
+    public static func register<Context: AuthenticatedRequestContext>(on router: Router<Context>, store: StatusStore) {
+        router.get("/api/stats") { request, context -> Response in
+            _ = try context.requireAdmin()
+            let q = request.uri.queryParameters
+            let window: StatsWindow
+            do throws(StatsWindow.Problem) {
+                window = try StatsWindow.parse(since: q["since"].map(String.init), until: q["until"].map(String.init))
+            } catch {
+                throw APIError.badRequest(error.description)
+            }
+            let stats = try await store.db.read { db in try JobStats.compute(db, window: window) }
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(stats))))
+        }
+    }
+}
