@@ -106,14 +106,17 @@ final class Claimer: Sendable {
         guard !admitted.isEmpty else { return done }
         let ids = claims.map { $0.sidecar.videoID ?? UUID().uuidString.lowercased() }
         let layout = self.layout
+        let taking = admitted
         let taken: [Take]
         do {
             taken = try await io.run {
-                admitted.map { i in self.take(claims[i].candidate, into: layout.processing(ids[i]), hasMedia: claims[i].hasMedia) }
+                taking.map { i in self.take(claims[i].candidate, into: layout.processing(ids[i]), hasMedia: claims[i].hasMedia) }
             }
-        } catch { return claims.map { _ in false } }  // shutting down
+        } catch {  // shutting down
+            for i in admitted { done[i] = false }
+            return done
+        }
 
-        var done = claims.map { _ in true }
         var recorded: [(index: Int, row: VideoRow, lock: DirectoryLock)] = []
         for (k, i) in admitted.enumerated() {
             let claim = claims[i]

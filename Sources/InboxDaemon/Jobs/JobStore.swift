@@ -36,7 +36,7 @@ final class JobStore: Sendable {
     /// (by video id), which are not recorded; the others are. Throws only when the transaction as a whole fails.
     func recordClaims(_ rows: [VideoRow]) async throws -> [String: AdoptError] {
         let outbox = self.outbox
-        try await pool.write { db in
+        return try await pool.write { db in
             var duplicates: [String: AdoptError] = [:]
             for row in rows {
                 // `recordClaim` checks before it writes, so a duplicate leaves nothing behind to roll back.
