@@ -22,9 +22,9 @@ struct Daemon {
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let doorbell = Doorbell()
         let store = try JobStore(path: config.db, outbox: WebhookOutbox(
-            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { wake.yield() }))
+            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { doorbell.ring() }))
         let webhooks = config.webhooks
         let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
@@ -76,7 +76,7 @@ struct Daemon {
         let deliverer = WebhookDeliverer(
             store: store, settings: config.webhooks,
             poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
-            wakeups: wakeups, logger: logger)
+            doorbell: doorbell, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: deliverer),
             .init(service: workers),

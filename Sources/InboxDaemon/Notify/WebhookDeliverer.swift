@@ -18,14 +18,14 @@ final class WebhookDeliverer: Service {
     private let store: JobStore
     private let settings: WebhookSettings
     private let poster: WebhookPoster
-    private let wakeups: AsyncStream<Void>
+    private let doorbell: Doorbell
     private let logger: Logger
 
-    init(store: JobStore, settings: WebhookSettings, poster: WebhookPoster, wakeups: AsyncStream<Void>, logger: Logger) {
+    init(store: JobStore, settings: WebhookSettings, poster: WebhookPoster, doorbell: Doorbell, logger: Logger) {
         self.store = store
         self.settings = settings
         self.poster = poster
-        self.wakeups = wakeups
+        self.doorbell = doorbell
         self.logger = logger
     }
 
@@ -66,17 +66,7 @@ final class WebhookDeliverer: Service {
             let seconds = next.timeIntervalSinceNow
             if seconds < 1 { wait = .milliseconds(Int64(max(seconds, 0.05) * 1000)) }
         }
-        let wakeups = self.wakeups
-        let pause = wait
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: pause) }
-            group.addTask {
-                var it = wakeups.makeAsyncIterator()
-                _ = await it.next()
-            }
-            await group.next()
-            group.cancelAll()
-        }
+        await doorbell.wait(atMost: wait)
     }
 
     private func deliver(_ d: WebhookDeliveryRow, stopping: StopFlag) async {
