@@ -72,17 +72,12 @@ final class Claimer: Sendable {
         var hasMedia: Bool
     }
 
-    /// Claims a complete drop. Returns false when it could not take the drop *yet* (its `video_id` directory is
-    /// busy: another daemon is claiming it, or an earlier job with that id is still in `processing/`); the
-    /// watcher then tries again later. Returns true once the drop is claimed, failed, or gone.
-    @discardableResult
-    func claim(_ c: Candidate, sidecar: Sidecar, hasMedia: Bool) async -> Bool {
-        await claim([Claim(candidate: c, sidecar: sidecar, hasMedia: hasMedia)])[0]
-    }
-
     /// Claims a burst of complete drops: their renames in one trip to the blocking-I/O pool, their rows in one
     /// transaction. Each drop's sidecar rename is still its own claim point, so the outcome per drop is the same as
-    /// claiming them one by one; only the number of commits and thread hops shrinks. One Bool per drop, as `claim`.
+    /// claiming them one by one; only the number of commits and thread hops shrinks. One Bool per drop: false when
+    /// it could not take the drop *yet* (its user's queue is full, or its `video_id` directory is busy: another daemon
+    /// is claiming it, or an earlier job with that id is still in `processing/`), and the watcher tries again later;
+    /// true once the drop is claimed, failed, or gone.
     func claim(_ claims: [Claim]) async -> [Bool] {
         var done = claims.map { _ in true }
         var admitted: [Int] = []
