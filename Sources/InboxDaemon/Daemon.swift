@@ -56,7 +56,7 @@ struct Daemon {
         let readiness = ReadinessFlags()
         let watcher = InboxWatcher(
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
-            allowHardLinks: config.allowHardLinks, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
+            allowHardLinks: config.allowHardLinks, scanIntervalSeconds: config.scanIntervalSeconds, useInotify: config.useInotify, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
                                  shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger, onJobEnd: { gate.reopen() })
         let metrics = InboxMetrics.bootstrap()

@@ -84,6 +84,24 @@ import Testing
         #expect(negative?.description.hasPrefix("config key 'convert_nice'") == true)
     }
 
+    @Test func theScannerIsOffByDefaultAndInotifyCanBeTurnedOffOnlyWithIt() throws {
+        let (dir, path) = try write("inbox = \"i\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c.scanIntervalSeconds == 0 && c.useInotify)
+        try "scan_interval_seconds = 2.5\ninotify = false\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let polling = try Config.load(path: path, environment: [:])
+        #expect(polling.scanIntervalSeconds == 2.5 && !polling.useInotify)
+        try "inotify = false\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let blind = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(blind?.description == "config key 'inotify': false needs scan_interval_seconds > 0, or no drop would ever be seen")
+        try "scan_interval_seconds = 0.1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let tooOften = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(tooOften?.description == "config key 'scan_interval_seconds': must be 0 (off) or at least 0.25 s, got 0.1")
+        try "scan_interval_seconds = -1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+    }
+
     @Test func theDbFlagOverridesTheFileAndInboxdConfigNamesTheFile() throws {
         let (dir, path) = try write("db = \"from-file.db\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }

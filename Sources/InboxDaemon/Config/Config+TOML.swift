@@ -41,6 +41,14 @@ extension Config {
         maxUploadBytes = try r.int("max_upload_bytes", min: 1).map(Int64.init) ?? maxUploadBytes
         minFreeBytes = try r.int("min_free_bytes", min: 0).map(Int64.init) ?? minFreeBytes
         settleSeconds = try r.seconds("settle_seconds") ?? settleSeconds
+        scanIntervalSeconds = try r.seconds("scan_interval_seconds") ?? scanIntervalSeconds
+        if scanIntervalSeconds > 0, scanIntervalSeconds < 0.25 {
+            throw ConfigError.badValue(key: "scan_interval_seconds", reason: "must be 0 (off) or at least 0.25 s, got \(scanIntervalSeconds)")
+        }
+        useInotify = try r.bool("inotify") ?? useInotify
+        if !useInotify, scanIntervalSeconds == 0 {
+            throw ConfigError.badValue(key: "inotify", reason: "false needs scan_interval_seconds > 0, or no drop would ever be seen")
+        }
         orphanSeconds = try r.seconds("orphan_seconds") ?? orphanSeconds
         jobTimeLimitSeconds = try r.seconds("job_time_limit_seconds") ?? jobTimeLimitSeconds
         stallSeconds = try r.seconds("stall_seconds") ?? stallSeconds

@@ -17,6 +17,10 @@ struct Config: Sendable {
     var minFreeBytes: Int64 = 256 << 20
     /// Quiet time before an in-place-written file counts as complete.
     var settleSeconds: Double = 5
+    /// `scan_interval_seconds`: list `incoming/` this often besides inotify (0 = off); for shared filesystems.
+    var scanIntervalSeconds: Double = 0
+    /// `inotify`: watch `incoming/` with inotify (off only with the scanner on, for filesystems without inotify).
+    var useInotify = true
     /// A sidecar with no media and no `source_url` fails after this long.
     var orphanSeconds: Double = 3600
     /// Wall-clock limit for one processing attempt (the seed's "processing time limits").

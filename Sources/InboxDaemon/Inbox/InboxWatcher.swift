@@ -13,6 +13,11 @@ final class InboxWatcher: Service {
     private let settleSeconds: Double
     private let orphanSeconds: Double
     private let allowHardLinks: Bool
+    /// `scan_interval_seconds`: list `incoming/` this often besides inotify (0 = never), for shared filesystems
+    /// (NFS, SMB, some FUSE mounts) whose other writers inotify never reports.
+    private let scanIntervalSeconds: Double
+    /// `inotify = false`: discover drops by scanning only (for filesystems that refuse inotify watches).
+    private let useInotify: Bool
     private let io: BlockingIO
     private let onRescan: @Sendable () async -> Void
     private let logger: Logger
@@ -22,9 +27,12 @@ final class InboxWatcher: Service {
     private let onWatching: @Sendable () -> Void
 
     init(layout: InboxLayout, claimer: Claimer, settleSeconds: Double, orphanSeconds: Double, allowHardLinks: Bool,
+         scanIntervalSeconds: Double = 0, useInotify: Bool = true,
          io: BlockingIO, logger: Logger, onWatching: @escaping @Sendable () -> Void = {},
          onRescan: @escaping @Sendable () async -> Void) {
         self.io = io
+        self.scanIntervalSeconds = scanIntervalSeconds
+        self.useInotify = useInotify
         self.onWatching = onWatching
         self.layout = layout
         self.claimer = claimer
@@ -51,7 +59,7 @@ final class InboxWatcher: Service {
         let (stream, continuation) = AsyncStream<Signal>.makeStream(bufferingPolicy: .unbounded)
         let stop = StopFlag()
         let inotify = try Inotify()
-        let reader = WatchThread(inotify: inotify, incoming: layout.incoming, logger: logger)
+        let reader = WatchThread(inotify: inotify, incoming: layout.incoming, watchesDirectories: useInotify, logger: logger)
         try reader.addInitialWatches()
         let thread = Thread { reader.loop(stop: stop, continuation: continuation) }
         thread.name = "inboxd-inotify"
@@ -60,11 +68,21 @@ final class InboxWatcher: Service {
 
         let box = StateBox()
         continuation.yield(.rescan(lostEvents: true))
-        logger.info("watching inbox", metadata: ["inbox.path": "\(layout.incoming)"])
+        logger.info("watching inbox", metadata: [
+            "inbox.path": "\(layout.incoming)", "inbox.inotify": "\(useInotify)",
+            "inbox.scan_interval_s": "\(scanIntervalSeconds)",
+        ])
         onWatching()
+        var nextScan = Date().timeIntervalSince1970 + scanIntervalSeconds
         for await signal in stream.cancelOnGracefulShutdown() {
             heartbeat.beat()
             let now = Date().timeIntervalSince1970
+            // The polling scanner: on every signal (the inotify thread ticks every 250 ms when idle) once due.
+            if scanIntervalSeconds > 0, now >= nextScan {
+                nextScan = now + scanIntervalSeconds
+                let incoming = layout.incoming, logger = self.logger
+                _ = try? await io.run { box.state.scan(incoming: incoming, now: now, logger: logger) }
+            }
             switch signal {
             case .rescan(let lostEvents):
                 let incoming = layout.incoming, logger = self.logger
@@ -261,7 +279,9 @@ private struct TrackerState {
 
     /// Lists `incoming/` and its user directories. A directory that cannot be listed keeps what is tracked in it:
     /// a failed listing must never make the watcher forget a drop.
-    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool, logger: Logger) {
+    /// `trustMtime`: a file seen for the first time has been quiet since its mtime (a start-up listing: files left
+    /// from before); else since now (the polling scanner).
+    mutating func rescan(incoming: String, now: Double, forgetEvents: Bool, logger: Logger, trustMtime: Bool = true) {
         waiting = [:]
         var seen = Set<String>()
         var unlisted: [String] = []
@@ -289,7 +309,7 @@ private struct TrackerState {
                     continue
                 }
                 seen.insert(path)
-                found[path] = (forgetEvents ? nil : files[path]) ?? TrackedFile(now: now, mtime: st.mtime)
+                found[path] = (forgetEvents ? nil : files[path]) ?? TrackedFile(now: now, mtime: trustMtime ? st.mtime : nil)
             }
         }
         visit(incoming, depth: 0)
@@ -297,6 +317,21 @@ private struct TrackerState {
             found[path] = file
         }
         files = found
+    }
+
+    /// The polling scanner's pass: adds files inotify did not report (another host's writes on a shared
+    /// filesystem) and forgets tracked files that are gone, keeping what is known of the others. A file found this
+    /// way is quiet from now on, not from its mtime: another host's clock (or the file server's) may be behind ours,
+    /// and a file still being written must not look settled.
+    mutating func scan(incoming: String, now: Double, logger: Logger) {
+        let before = Set(files.keys)
+        let waitingBefore = waiting
+        rescan(incoming: incoming, now: now, forgetEvents: false, logger: logger, trustMtime: false)
+        waiting = waitingBefore.filter { files[$0.key] != nil }
+        let found = files.keys.filter { !before.contains($0) }
+        if !found.isEmpty {
+            logger.debug("scan found files", metadata: ["inbox.path": "\(incoming)", "scan.new_files": "\(found.count)"])
+        }
     }
 
     func user(of path: String, incoming: String) -> String? {
@@ -317,18 +352,22 @@ private struct TrackerState {
 private final class WatchThread: @unchecked Sendable {
     private let inotify: Inotify
     private let incoming: String
+    /// false (`inotify = false`): no watches at all; the loop only ticks, and the scanner finds drops.
+    private let watchesDirectories: Bool
     private let logger: Logger
     private var directories: [Int32: String] = [:]
     private static let mask = UInt32(IN_CREATE | IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
         | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
-    init(inotify: Inotify, incoming: String, logger: Logger) {
+    init(inotify: Inotify, incoming: String, watchesDirectories: Bool, logger: Logger) {
         self.inotify = inotify
         self.incoming = incoming
+        self.watchesDirectories = watchesDirectories
         self.logger = logger
     }
 
     func addInitialWatches() throws {
+        guard watchesDirectories else { return }
         directories[try inotify.addWatch(incoming, mask: Self.mask)] = incoming
         for name in FileSystem.listDirectory(incoming) where !DropNames.isIgnored(name) {
             let path = incoming + "/" + name

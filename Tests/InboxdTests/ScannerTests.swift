@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The polling scanner (`scan_interval_seconds`) for shared filesystems such as NFS, where inotify never reports
+/// another host's writes. `inotify = false` makes a daemon as blind to events as an NFS client is to other hosts:
+/// everything it claims, the scanner found.
+@Suite(.serialized) struct ScannerTests {
+    private static let blind = """
+        inotify = false
+        scan_interval_seconds = 0.5
+        """
+
+    @Test func withoutInotifyTheScannerFindsDropsAndWaitsForAnInPlaceWriterToGoQuiet() throws {
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 2, width: 160, height: 120)
+        let data = try Data(contentsOf: URL(fileURLWithPath: src))
+        var options = DaemonHarness.Options()
+        options.settleSeconds = 2
+        options.extraTOML = Self.blind
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+        #expect(d.logText().contains("inbox.inotify=false"), "the daemon says it does not use inotify")
+
+        // A copied drop, and one in a user directory made after the start (no watch could ever exist for it).
+        try d.drop(media: src, as: "copied.mp4", sidecar: ["title": "copied"])
+        try FileManager.default.createDirectory(atPath: d.incoming + "/alice", withIntermediateDirectories: true)
+        try d.drop(media: src, as: "late.mp4", sidecar: ["title": "late user dir"], subdirectory: "alice")
+
+        // An in-place writer (as scp over NFS looks to us): pauses shorter than settle_seconds keep it unclaimed,
+        // though the scanner lists it many times meanwhile.
+        try d.writeSidecar(["title": "slow"], to: d.incoming + "/slow.mp4.json")
+        let fd = open(d.incoming + "/slow.mp4", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        #expect(fd >= 0)
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let chunk = (data.count + 7) / 8
+        for i in 0..<8 {
+            h.write(data[(i * chunk)..<min(data.count, (i + 1) * chunk)])
+            Thread.sleep(forTimeInterval: 0.6)
+            #expect(FileManager.default.fileExists(atPath: d.incoming + "/slow.mp4"), "not claimed while still being written (chunk \(i))")
+        }
+        try h.close()
+
+        for title in ["copied", "late user dir", "slow"] {
+            let j = try d.waitFor(try d.videoID(title: title))
+            #expect(j["status"] as? String == "ready", "\(title): \(j)")
+            _ = try Check.playable(j, sourcePath: src)
+        }
+        #expect(d.logText().contains("scan found files"))
+        Check.inboxIsClean(d)
+    }
+
+    /// Two nodes on one shared inbox and db, both blind to each other's writes: each drop is claimed by exactly one
+    /// node, and the other skips it without a word (no error, no failed row).
+    @Test func twoScanningNodesClaimEachDropOnceAndTheLoserSaysNothing() throws {
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
+        var options = DaemonHarness.Options()
+        options.extraTOML = Self.blind
+        let a = try DaemonHarness(options)
+        defer { a.cleanUp() }
+        options.sharing = a
+        let b = try DaemonHarness(options)
+        defer { b.cleanUp() }
+        try a.start()
+        try b.start()
+        for i in 0..<40 {
+            try a.drop(media: src, as: "n\(i).mp4", sidecar: ["title": "node drop \(i)"])
+        }
+        _ = try eventually(timeout: 180, "40 finished jobs") { () -> Bool? in
+            (try? a.sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "40" ? true : nil
+        }
+        #expect(try a.sql("SELECT count(*) FROM videos WHERE status='ready'") == "40")
+        #expect(try a.sql("SELECT count(*) FROM events WHERE message='claimed'") == "40")
+        #expect(try a.sql("SELECT max(attempts) FROM videos") == "1")
+        for log in [a.logText(), b.logText()] {
+            #expect(!log.contains("cannot claim"), "a lost race is not an error")
+            #expect(!log.contains(" error ") && !log.contains(" critical "), "no error lines")
+        }
+        Check.inboxIsClean(a)
+    }
+}
