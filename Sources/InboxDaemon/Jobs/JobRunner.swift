@@ -6,8 +6,9 @@ import StatusAPI
 import Store
 import Synchronization
 
-/// Runs one claimed job through the pipeline: download (URL ingest) → probe → HLS → thumbnail → publish, with
-/// the row's phase and progress following along. libav and curl work runs on dedicated threads.
+/// Runs one claimed job through the pipeline: download (URL ingest) → probe → thumbnail → HLS published live as it
+/// converts (`LivePublication`) → the last files, with the row's phase and progress following along. libav and
+/// curl work runs on dedicated threads.
 final class JobRunner: Sendable {
     struct Limits: Sendable {
         var timeLimitSeconds: Double
@@ -23,6 +24,9 @@ final class JobRunner: Sendable {
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
     /// name contains `<text>`, as a libav crash on hostile input would (the poison-drop tests use it).
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
+    /// Test-only fault hook: `INBOXD_TEST_CRASH_AFTER_SEGMENTS=<n>` aborts the process on a job's first attempt once
+    /// its live-published playlist lists `n` segments (the crash-mid-job tests use it).
+    private static let crashAfterSegments = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_AFTER_SEGMENTS"].flatMap { Int($0) }
 
     private let layout: InboxLayout
     private let store: JobStore
@@ -246,40 +250,93 @@ final class JobRunner: Sendable {
             logger.critical("INBOXD_TEST_CRASH_ON matched; aborting the process (test fault hook)")
             abort()
         }
+        let out = work + "/hls"
+        // The poster first: it is cheap, and the watch page has it while the video converts.
+        try await makeThumbnail(input: input, custom: files.thumbnailPath, output: out + "/thumbnail.jpg", meter: meter, control: control)
+        let publisher = self.publisher
+        let target = try await DedicatedThread.run(name: "inboxd-publish") { () throws(PipelineError) -> any LiveTarget in
+            let target = try publisher.liveTarget(videoID: id)
+            try target.put([LiveFile(path: out + "/thumbnail.jpg", relativePath: "thumbnail.jpg")], control: control)
+            return target
+        }
+
         var options = HLSOptions()
         options.segmentSeconds = limits.segmentSeconds
         let converter = HLSConverter(options: options)
-        let out = work + "/hls"
         let clip = sidecar.clip
-        let (result, convertCPU) = try await ThreadCPU.run(name: "inboxd-hls", priority: limits.conversionPriority) {
-            try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
+        let (playable, announce) = AsyncStream.makeStream(of: String.self)
+        let crashAfter = row.attempts == 1 ? Self.crashAfterSegments : nil
+        let live = LivePublication(directory: out, target: target, logger: logger) { event in
+            switch event {
+            case .playable(let url):
+                announce.yield(url)
+            case .published(let segments):
+                if let crashAfter, segments >= crashAfter {
+                    logger.critical("INBOXD_TEST_CRASH_AFTER_SEGMENTS reached; aborting the process (test fault hook)")
+                    abort()
+                }
+            }
         }
-        meter.addCPU(convertCPU)
+        let publishing = Task { try await DedicatedThread.run(name: "inboxd-live-publish") { try live.run(control: control) } }
+        let recording = Task { for await url in playable { await self.recordPlayable(id, url: url, logger: logger) } }
+        defer { announce.finish() }
+        let result: HLSResult
+        do {
+            let (converted, convertCPU) = try await ThreadCPU.run(name: "inboxd-hls", priority: limits.conversionPriority) {
+                try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
+            }
+            meter.addCPU(convertCPU)
+            result = converted
+        } catch {
+            live.abandon()
+            // A failed publication cancelled the conversion: its error is the one to report.
+            if case .failure(let e as PipelineError) = await publishing.result {
+                if case .cancelled = e {} else { throw e }
+            }
+            throw error
+        }
+        live.converted()
         meter.setMediaSeconds(result.durationSeconds)
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
                                             "media.duration_s": "\(result.durationSeconds)"])
-        let thumbSource = files.thumbnailPath
+        meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
+        try await span.enter(.uploading, from: 0.85, to: 1.0)
+        let master = try await publishing.value
+        announce.finish()
+        await recording.value
+        control.progressed(1)
+        span.finish()
+        return PublishedVideo(videoURL: master, thumbnailURL: target.url(of: "thumbnail.jpg"))
+    }
+
+    /// `preview_url`/`playable_at` and the audit entry; a db that cannot take them costs the preview, never the job.
+    private func recordPlayable(_ id: String, url: String, logger log: Logger) async {
+        do {
+            try await store.markPlayable(id, previewURL: url)
+            log.info("playable while converting", metadata: ["preview.url": "\(url)"])
+        } catch {
+            log.warning("cannot record the preview URL", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The sidecar's thumbnail (scaled, re-encoded) or a frame at 10 % of the video, as `output`.
+    private func makeThumbnail(input: String, custom: String?, output: String, meter: AttemptMeter, control: JobControl) async throws {
+        try await io.run { try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
         do {
             let (_, thumbCPU) = try await ThreadCPU.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
-                try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
-                                          atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+                try Thumbnailer.writeJPEG(input: custom ?? input, output: output, atFraction: custom == nil ? 0.1 : 0, control: control)
             }
             meter.addCPU(thumbCPU)
-        } catch let e as PipelineError where thumbSource != nil {
+        } catch let e as PipelineError where custom != nil {
+            let name = (custom! as NSString).lastPathComponent
             switch e {
             case .unreadableMedia(_, let reason):
-                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image (\(reason))")
+                throw PipelineError.unreadableMedia(path: name, reason: "the thumbnail is not an image (\(reason))")
             case .noVideoStream:
-                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image")
+                throw PipelineError.unreadableMedia(path: name, reason: "the thumbnail is not an image")
             default: throw e
             }
         }
-
-        meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
-        try await span.enter(.uploading, from: 0.85, to: 1.0)
-        let published = try await publisher.publish(directory: out, videoID: id, control: control)
-        span.finish()
-        return published
     }
 
     /// A conversion writes about as much as its input (a remux exactly that): with less free scratch space the job

@@ -21,6 +21,10 @@ public struct LocalPublisher: Publisher {
         return PublishedVideo(videoURL: base + "/master.m3u8", thumbnailURL: hasThumb ? base + "/thumbnail.jpg" : nil)
     }
 
+    public func liveTarget(videoID: String) throws(PipelineError) -> any LiveTarget {
+        LocalLiveTarget(root: "\(outputRoot)/videos/\(videoID)", baseURL: "\(publicBaseURL)/videos/\(videoID)")
+    }
+
     private static func install(directory: String, into parent: String, name: String, control: JobControl) throws {
         let fm = FileManager.default
         let nonce = UUID().uuidString.prefix(8)

@@ -14,4 +14,7 @@ public struct PublishedVideo: Sendable, Equatable {
 /// goes last (or the whole tree appears at once). Publishing the same job again must be safe (crash retry).
 public protocol Publisher: Sendable {
     func publish(directory: String, videoID: String, control: JobControl) async throws -> PublishedVideo
+    /// Where `LivePublication` puts the video's files one by one while it converts. Blocking (an S3 target opens
+    /// its curl handles): call it from a dedicated thread.
+    func liveTarget(videoID: String) throws(PipelineError) -> any LiveTarget
 }
