@@ -79,6 +79,7 @@ public final class LivePublication: Sendable {
                     throw PipelineError.cancelled(reason: control.cancelReason ?? "the conversion failed")
                 case .converted:
                     try pass(final: true, control: control)
+                    target.finished()
                     return target.url(of: Self.master)
                 case .converting:
                     try pass(final: false, control: control)

@@ -24,4 +24,10 @@ public protocol LiveTarget: Sendable {
     func put(_ files: [LiveFile], control: JobControl) throws(PipelineError)
     /// The published text of `relativePath` (a playlist), nil when nothing is published under it.
     func publishedText(_ relativePath: String, control: JobControl) throws(PipelineError) -> String?
+    /// Everything is published (logs a summary).
+    func finished()
+}
+
+extension LiveTarget {
+    public func finished() {}
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 
 /// Live publishing into the bucket: each batch goes up through the publisher's own phase upload (parallel workers,
 /// multipart for big files, retries), on one worker pool kept for the whole job so its connections stay open.
@@ -9,6 +11,8 @@ final class S3LiveTarget: LiveTarget {
     private let pool: S3WorkerPool
     private let keyPrefix: String
     private let baseURL: String
+    private let started = ContinuousClock.now
+    private let totals = Mutex<(objects: Int, bytes: Int64)>((0, 0))
 
     init(publisher: S3Publisher, keyPrefix: String) throws(PipelineError) {
         self.publisher = publisher
@@ -16,6 +20,19 @@ final class S3LiveTarget: LiveTarget {
         client = try S3Client(configuration: publisher.configuration, logger: publisher.logger)
         pool = try S3WorkerPool(size: publisher.configuration.parallelism)
         baseURL = publisher.publicBaseURL(client)
+        publisher.logger.info("S3 upload started", metadata: [
+            "s3.bucket": "\(publisher.configuration.bucket)", "s3.host": "\(client.requestHost)", "s3.prefix": "\(keyPrefix)",
+            "s3.live": "true",
+        ])
+    }
+
+    func finished() {
+        let (objects, bytes) = totals.withLock { ($0.objects, $0.bytes) }
+        let elapsed = (ContinuousClock.now - started) / .milliseconds(1) / 1000
+        publisher.logger.info("S3 upload finished", metadata: [
+            "s3.prefix": "\(keyPrefix)", "s3.objects": "\(objects)", "s3.bytes": "\(bytes)",
+            "s3.seconds": "\(String(format: "%.2f", elapsed))", "s3.live": "true",
+        ])
     }
 
     func url(of relativePath: String) -> String { "\(baseURL)/\(S3Publisher.urlPath("\(keyPrefix)/\(relativePath)"))" }
@@ -30,6 +47,7 @@ final class S3LiveTarget: LiveTarget {
         }
         let progress = S3UploadProgress(totalBytes: objects.reduce(0) { $0 + $1.size }, workers: pool.handles.count, control: nil)
         try publisher.uploadPhase(objects, client: client, pool: pool, progress: progress, control: control)
+        totals.withLock { $0.objects += objects.count; $0.bytes += objects.reduce(0) { $0 + $1.size } }
     }
 
     func publishedText(_ relativePath: String, control: JobControl) throws(PipelineError) -> String? {
