@@ -44,6 +44,9 @@ import Testing
         #expect(probe.video?.codecName == "h264")
         let poster = try HTTPClient.get("\(d.baseURL)/videos/\(id)/thumbnail.jpg")
         #expect(poster.status == 200, "the poster is published before the conversion")
+        let stream = try Shell.run("curl", ["-sN", "--max-time", "1", "\(d.baseURL)/api/videos/\(id)/stream"])
+        #expect(stream.stdout.contains("\"preview_url\":\"\(master.replacingOccurrences(of: "/", with: "\\/"))\"")
+                || stream.stdout.contains("\"preview_url\":\"\(master)\""), "the SSE status carries the preview: \(stream.stdout)")
         let still = try #require(try d.status(id).json)
         #expect(still["status"] as? String == "processing", "the preview was checked while the job still ran: \(still)")
 

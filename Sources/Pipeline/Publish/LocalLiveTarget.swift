@@ -23,6 +23,17 @@ struct LocalLiveTarget: LiveTarget {
         }
     }
 
+    /// Removes the dot-temporaries a crashed attempt may have left beside the published files.
+    func finished() {
+        let fm = FileManager.default
+        let dirs = [root] + ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.map { "\(root)/\($0)" }
+        for dir in dirs {
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".") && name.contains(".live-") {
+                try? fm.removeItem(atPath: "\(dir)/\(name)")
+            }
+        }
+    }
+
     private func install(_ file: LiveFile) throws(PipelineError) {
         let target = "\(root)/\(file.relativePath)"
         let parent = (target as NSString).deletingLastPathComponent
