@@ -24,18 +24,15 @@ final class JobRunner: Sendable {
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
     /// name contains `<text>`, as a libav crash on hostile input would (the poison-drop tests use it).
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
-    /// Test-only fault hook: `INBOXD_TEST_CRASH_AFTER_SEGMENTS=<n>` aborts the process on a job's first attempt once
-    /// its live-published playlist lists `n` segments (the crash-mid-job tests use it).
-    private static let crashAfterSegments = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_AFTER_SEGMENTS"].flatMap { Int($0) }
 
     private let layout: InboxLayout
-    private let store: JobStore
+    let store: JobStore
     private let publisher: any Publisher
     private let downloader: URLDownloader
-    private let limits: Limits
+    let limits: Limits
     /// Jobs whose state could not be written (db full) wait here instead of running again at once.
     private let queue: JobQueue
-    private let io: BlockingIO
+    let io: BlockingIO
     private let logger: Logger
 
     init(layout: InboxLayout, store: JobStore, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
@@ -260,63 +257,8 @@ final class JobRunner: Sendable {
             return target
         }
 
-        var options = HLSOptions()
-        options.segmentSeconds = limits.segmentSeconds
-        let converter = HLSConverter(options: options)
-        let clip = sidecar.clip
-        let (playable, announce) = AsyncStream.makeStream(of: String.self)
-        let crashAfter = row.attempts == 1 ? Self.crashAfterSegments : nil
-        let live = LivePublication(directory: out, target: target, logger: logger) { event in
-            switch event {
-            case .playable(let url):
-                announce.yield(url)
-            case .published(let segments):
-                if let crashAfter, segments >= crashAfter {
-                    logger.critical("INBOXD_TEST_CRASH_AFTER_SEGMENTS reached; aborting the process (test fault hook)")
-                    abort()
-                }
-            }
-        }
-        let publishing = Task { try await DedicatedThread.run(name: "inboxd-live-publish") { try live.run(control: control) } }
-        let recording = Task { for await url in playable { await self.recordPlayable(id, url: url, logger: logger) } }
-        defer { announce.finish() }
-        let result: HLSResult
-        do {
-            let (converted, convertCPU) = try await ThreadCPU.run(name: "inboxd-hls", priority: limits.conversionPriority) {
-                try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
-            }
-            meter.addCPU(convertCPU)
-            result = converted
-        } catch {
-            live.abandon()
-            // A failed publication cancelled the conversion: its error is the one to report.
-            if case .failure(let e as PipelineError) = await publishing.result {
-                if case .cancelled = e {} else { throw e }
-            }
-            throw error
-        }
-        live.converted()
-        meter.setMediaSeconds(result.durationSeconds)
-        logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
-                                            "media.duration_s": "\(result.durationSeconds)"])
-        meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
-        try await span.enter(.uploading, from: 0.85, to: 1.0)
-        let master = try await publishing.value
-        announce.finish()
-        await recording.value
-        control.progressed(1)
-        span.finish()
-        return PublishedVideo(videoURL: master, thumbnailURL: target.url(of: "thumbnail.jpg"))
-    }
-
-    /// `preview_url`/`playable_at` and the audit entry; a db that cannot take them costs the preview, never the job.
-    private func recordPlayable(_ id: String, url: String, logger log: Logger) async {
-        do {
-            try await store.markPlayable(id, previewURL: url)
-            log.info("playable while converting", metadata: ["preview.url": "\(url)"])
-        } catch {
-            log.warning("cannot record the preview URL", metadata: ["error": "\(error)"])
-        }
+        return try await convertPublishingLive(id: id, input: input, out: out, clip: sidecar.clip, target: target, attempt: row.attempts,
+                                               span: span, meter: meter, control: control, logger: logger)
     }
 
     /// The sidecar's thumbnail (scaled, re-encoded) or a frame at 10 % of the video, as `output`.

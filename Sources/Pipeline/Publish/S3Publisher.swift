@@ -4,7 +4,8 @@ import Logging
 /// Publishes a job directory to an S3-compatible store with libcurl: SigV4-signed PUTs, multipart for large files,
 /// `parallelism` uploads at once on dedicated threads, transient failures retried with backoff, media before
 /// playlists and `master.m3u8` last. Re-publishing the same job overwrites the same keys, so a retry after a crash
-/// is safe.
+/// is safe. Jobs publish through `liveTarget` (`S3LiveTarget`, the same upload phases file by file as the job
+/// converts); `upload` sends a whole directory (`inboxd publish`), `publish` a whole finished job directory.
 public final class S3Publisher: Publisher {
     let configuration: S3Configuration
     let logger: Logger
