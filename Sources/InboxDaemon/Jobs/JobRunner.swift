@@ -263,7 +263,6 @@ final class JobRunner: Sendable {
 
     /// The sidecar's thumbnail (scaled, re-encoded) or a frame at 10 % of the video, as `output`.
     private func makeThumbnail(input: String, custom: String?, output: String, meter: AttemptMeter, control: JobControl) async throws {
-        try await io.run { try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
         do {
             let (_, thumbCPU) = try await ThreadCPU.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
                 try Thumbnailer.writeJPEG(input: custom ?? input, output: output, atFraction: custom == nil ? 0.1 : 0, control: control)
