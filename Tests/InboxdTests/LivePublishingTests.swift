@@ -137,15 +137,7 @@ import Testing
         defer { s3.stop() }
         let media = try MediaFactory()
         let src = try media.vp9Opus(seconds: 10)
-        let d = try daemon(delayMS: 600, extraTOML: """
-            [s3]
-            endpoint = "\(s3.endpoint)"
-            region = "\(s3.region)"
-            bucket = "\(s3.bucket)"
-            prefix = "live"
-            access_key_id = "\(s3.accessKey)"
-            secret_access_key = "\(s3.secretKey)"
-            """)
+        let d = try daemon(delayMS: 600, extraTOML: s3TOML(s3, prefix: "live"))
         defer { d.cleanUp() }
         try d.start()
         let id = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
