@@ -13,7 +13,7 @@ public protocol StatusFeedSource: Sendable {
 public enum StatusFeed {
     public static let pollInterval: Duration = .milliseconds(250)
 
-    /// One job: its status answer now, then each time its status, phase, progress, error or URL changes, until the
+    /// One job: its status answer now, then each time its status, phase, progress, error or a URL changes, until the
     /// job is ready or failed (or its row is deleted).
     public struct Video: StatusFeedSource {
         private let id: String
@@ -69,9 +69,10 @@ public enum StatusFeed {
 
     /// What counts as a change worth a message.
     private struct Key: Equatable, Sendable {
-        var status: JobStatus, phase: JobPhase, progress: Double, error: String?, videoURL: String
+        var status: JobStatus, phase: JobPhase, progress: Double, error: String?, videoURL: String, previewURL: String?
         init(_ r: VideoRow) {
             status = r.status; phase = r.phase; progress = r.progress; error = r.error; videoURL = r.videoURL
+            previewURL = r.previewURL
         }
     }
 }

@@ -21,6 +21,10 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     public var nextAttemptAt: String?
     public var videoURL: String
     public var thumbnailURL: String
+    /// The master playlist of the segments published so far, once there is one (kept when ready).
+    public var previewURL: String?
+    /// When the preview first became playable.
+    public var playableAt: String?
     public var updatedAt: String
     /// Seconds to ready from the progress rate so far; nil when unknown (see `ETA`).
     public var etaS: Double?
@@ -38,6 +42,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         nextAttemptAt = row.nextAttemptAt
         videoURL = row.videoURL
         thumbnailURL = row.thumbnailURL
+        previewURL = row.previewURL
+        playableAt = row.playableAt
         updatedAt = row.updatedAt
         etaS = ETA.seconds(for: row, now: now)
     }
@@ -56,6 +62,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         nextAttemptAt = r["next_attempt_at"]
         videoURL = r["video_url"]
         thumbnailURL = r["thumbnail_url"]
+        previewURL = r["preview_url"]
+        playableAt = r["playable_at"]
         updatedAt = r["updated_at"]
         etaS = ETA.seconds(status: status, progress: progress, startedAt: r["started_at"], now: now)
     }
@@ -74,6 +82,8 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
         try c.encode(nextAttemptAt, forKey: .nextAttemptAt)
         try c.encode(videoURL, forKey: .videoURL)
         try c.encode(thumbnailURL, forKey: .thumbnailURL)
+        try c.encode(previewURL, forKey: .previewURL)
+        try c.encode(playableAt, forKey: .playableAt)
         try c.encode(updatedAt, forKey: .updatedAt)
         try c.encode(etaS, forKey: .etaS)
     }
@@ -81,6 +91,7 @@ public struct StatusResponse: ResponseEncodable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case videoID = "video_id", status, title, createdAt = "created_at", phase, progress, error
         case failureReason = "failure_reason", attempts, nextAttemptAt = "next_attempt_at", videoURL = "video_url"
+        case previewURL = "preview_url", playableAt = "playable_at"
         case thumbnailURL = "thumbnail_url", updatedAt = "updated_at", etaS = "eta_s"
     }
 }

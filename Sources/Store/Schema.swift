@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 6
+    public static let version = 7
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -107,6 +107,15 @@ public enum Schema {
                 ALTER TABLE users ADD COLUMN uploads_per_minute INTEGER;
                 ALTER TABLE users ADD COLUMN upload_bytes_per_hour INTEGER;
                 PRAGMA user_version = 6;
+                """)
+        }
+        m.registerMigration("v7: live preview") { db in
+            // Watchable while converting: the master playlist's URL once it was first published while the job still
+            // ran (kept when ready), and when that happened. `video_url` keeps the seed's meaning.
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN preview_url TEXT;
+                ALTER TABLE videos ADD COLUMN playable_at TEXT;
+                PRAGMA user_version = 7;
                 """)
         }
         return m

@@ -48,6 +48,18 @@ extension VideoQueries {
         try EventRow(videoID: id, status: .processing, phase: phase, message: nil).insert(db)
     }
 
+    /// The master playlist was published while the job runs: `preview_url` is (re)set, `playable_at` keeps the first
+    /// time (a re-run after a crash publishes the same master again). Logged once per attempt as "playable".
+    public static func markPlayable(_ db: Database, _ id: String, previewURL: String, now: String = Timestamp.string()) throws {
+        try db.execute(sql: """
+            UPDATE videos SET preview_url = ?, playable_at = COALESCE(playable_at, ?), updated_at = ?
+            WHERE video_id = ? AND status = ?
+            """, arguments: [previewURL, now, now, id, JobStatus.processing])
+        guard db.changesCount > 0 else { return }
+        let phase = try JobPhase.fetchOne(db, sql: "SELECT phase FROM videos WHERE video_id = ?", arguments: [id])
+        try EventRow(videoID: id, status: .processing, phase: phase, message: "playable: \(previewURL)").insert(db)
+    }
+
     /// Progress within a phase: too frequent for the audit log.
     public static func setProgress(_ db: Database, _ id: String, _ progress: Double, now: String = Timestamp.string()) throws {
         try db.execute(

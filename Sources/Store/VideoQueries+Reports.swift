@@ -8,7 +8,7 @@ extension VideoQueries {
     public static func statusColumns(_ db: Database, _ id: String) throws -> Row? {
         let statement = try db.cachedStatement(sql: """
             SELECT video_id, status, title, created_at, phase, progress, error, failure_reason, attempts, next_attempt_at,
-                   video_url, thumbnail_url,
+                   video_url, thumbnail_url, preview_url, playable_at,
                    updated_at, started_at FROM videos WHERE video_id = ?
             """)
         return try Row.fetchOne(statement, arguments: [id])

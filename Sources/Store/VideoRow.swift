@@ -39,6 +39,10 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     /// Higher runs first (capped by the owner's `max_priority` when claimed). The analytics columns are written
     /// only through `JobAnalytics` and read as whole rows, so they are not part of this record.
     public var priority: Int = 0
+    /// The master playlist's URL once it was published while the job still ran (kept when ready); null before.
+    public var previewURL: String?
+    /// When the master was first published (ISO 8601 UTC); null before.
+    public var playableAt: String?
 
     public enum CodingKeys: String, CodingKey {
         case videoID = "video_id", title, description, userID = "user_id", username, status, visibility, phase, progress
@@ -46,7 +50,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         case nextAttemptAt = "next_attempt_at", source, sourceURL = "source_url", sidecar
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at"
         case durationS = "duration_s", width, height, videoCodec = "video_codec", audioCodec = "audio_codec", sizeBytes = "size_bytes"
-        case priority
+        case priority, previewURL = "preview_url", playableAt = "playable_at"
     }
 
     public init(

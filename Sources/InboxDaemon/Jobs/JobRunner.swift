@@ -6,8 +6,9 @@ import StatusAPI
 import Store
 import Synchronization
 
-/// Runs one claimed job through the pipeline: download (URL ingest) → probe → HLS → thumbnail → publish, with
-/// the row's phase and progress following along. libav and curl work runs on dedicated threads.
+/// Runs one claimed job through the pipeline: download (URL ingest) → probe → thumbnail → HLS published live as it
+/// converts (`LivePublication`) → the last files, with the row's phase and progress following along. libav and
+/// curl work runs on dedicated threads.
 final class JobRunner: Sendable {
     struct Limits: Sendable {
         var timeLimitSeconds: Double
@@ -25,13 +26,13 @@ final class JobRunner: Sendable {
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
 
     private let layout: InboxLayout
-    private let store: JobStore
+    let store: JobStore
     private let publisher: any Publisher
     private let downloader: URLDownloader
-    private let limits: Limits
+    let limits: Limits
     /// Jobs whose state could not be written (db full) wait here instead of running again at once.
     private let queue: JobQueue
-    private let io: BlockingIO
+    let io: BlockingIO
     private let logger: Logger
 
     init(layout: InboxLayout, store: JobStore, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
@@ -246,40 +247,37 @@ final class JobRunner: Sendable {
             logger.critical("INBOXD_TEST_CRASH_ON matched; aborting the process (test fault hook)")
             abort()
         }
-        var options = HLSOptions()
-        options.segmentSeconds = limits.segmentSeconds
-        let converter = HLSConverter(options: options)
         let out = work + "/hls"
-        let clip = sidecar.clip
-        let (result, convertCPU) = try await ThreadCPU.run(name: "inboxd-hls", priority: limits.conversionPriority) {
-            try converter.convert(input: input, outputDirectory: out, clip: clip, control: control)
+        // The poster first: it is cheap, and the watch page has it while the video converts.
+        try await makeThumbnail(input: input, custom: files.thumbnailPath, output: out + "/thumbnail.jpg", meter: meter, control: control)
+        let publisher = self.publisher
+        let target = try await DedicatedThread.run(name: "inboxd-publish") { () throws(PipelineError) -> any LiveTarget in
+            let target = try publisher.liveTarget(videoID: id)
+            try target.put([LiveFile(path: out + "/thumbnail.jpg", relativePath: "thumbnail.jpg")], control: control)
+            return target
         }
-        meter.addCPU(convertCPU)
-        meter.setMediaSeconds(result.durationSeconds)
-        logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
-                                            "media.duration_s": "\(result.durationSeconds)"])
-        let thumbSource = files.thumbnailPath
+
+        return try await convertPublishingLive(id: id, input: input, out: out, clip: sidecar.clip, target: target, attempt: row.attempts,
+                                               span: span, meter: meter, control: control, logger: logger)
+    }
+
+    /// The sidecar's thumbnail (scaled, re-encoded) or a frame at 10 % of the video, as `output`.
+    private func makeThumbnail(input: String, custom: String?, output: String, meter: AttemptMeter, control: JobControl) async throws {
         do {
             let (_, thumbCPU) = try await ThreadCPU.run(name: "inboxd-thumbnail", priority: limits.conversionPriority) {
-                try Thumbnailer.writeJPEG(input: thumbSource ?? input, output: out + "/thumbnail.jpg",
-                                          atFraction: thumbSource == nil ? 0.1 : 0, control: control)
+                try Thumbnailer.writeJPEG(input: custom ?? input, output: output, atFraction: custom == nil ? 0.1 : 0, control: control)
             }
             meter.addCPU(thumbCPU)
-        } catch let e as PipelineError where thumbSource != nil {
+        } catch let e as PipelineError where custom != nil {
+            let name = (custom! as NSString).lastPathComponent
             switch e {
             case .unreadableMedia(_, let reason):
-                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image (\(reason))")
+                throw PipelineError.unreadableMedia(path: name, reason: "the thumbnail is not an image (\(reason))")
             case .noVideoStream:
-                throw PipelineError.unreadableMedia(path: (thumbSource! as NSString).lastPathComponent, reason: "the thumbnail is not an image")
+                throw PipelineError.unreadableMedia(path: name, reason: "the thumbnail is not an image")
             default: throw e
             }
         }
-
-        meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
-        try await span.enter(.uploading, from: 0.85, to: 1.0)
-        let published = try await publisher.publish(directory: out, videoID: id, control: control)
-        span.finish()
-        return published
     }
 
     /// A conversion writes about as much as its input (a remux exactly that): with less free scratch space the job

@@ -189,6 +189,11 @@ final class JobStore: Sendable {
         }
     }
 
+    /// The preview (master of the segments so far) is published: `preview_url`, `playable_at`, audit "playable".
+    func markPlayable(_ id: String, previewURL: String) async throws {
+        try await pool.write { db in try VideoQueries.markPlayable(db, id, previewURL: previewURL) }
+    }
+
     /// Marks a job failed; it keeps the phase it failed in.
     func markFailed(_ id: String, error: String, reason: FailureReason) async throws {
         let outbox = self.outbox

@@ -9,9 +9,11 @@ public struct PublishedVideo: Sendable, Equatable {
     }
 }
 
-/// Publishes a converted job directory (`master.m3u8`, `<rendition>/index.m3u8` + segments, `thumbnail.jpg`)
-/// as `videos/<videoID>/…`. Readers must never see a master playlist pointing at missing objects: the master
-/// goes last (or the whole tree appears at once). Publishing the same job again must be safe (crash retry).
+/// Where a job's HLS goes (`videos/<videoID>/…` of the local output directory or an S3 bucket). Readers must never
+/// see a playlist pointing at missing objects: `LivePublication` puts media before the playlists that name them and
+/// the master last. Publishing the same job again must be safe (crash retry).
 public protocol Publisher: Sendable {
-    func publish(directory: String, videoID: String, control: JobControl) async throws -> PublishedVideo
+    /// Where `LivePublication` puts the video's files one by one while it converts. Blocking (an S3 target opens
+    /// its curl handles): call it from a dedicated thread.
+    func liveTarget(videoID: String) throws(PipelineError) -> any LiveTarget
 }

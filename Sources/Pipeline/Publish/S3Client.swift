@@ -13,6 +13,8 @@ struct S3Request {
     var payloadHash = SigV4Signer.unsignedPayload
     /// Where a GET's body goes; nil keeps up to 1 MiB in `S3Response.body`.
     var responseFile: Int32?
+    /// A 404 is an answer (the object does not exist), not a failure.
+    var allowMissing = false
 
     /// How errors name the request: `S3 PUT videos/<id>/master.m3u8`.
     var name: String { "S3 \(method) \(key)" }
@@ -183,10 +185,10 @@ final class S3Client: Sendable {
 
     static let retryableCodes: Set = ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "OperationAborted"]
 
-    /// 2xx is done; 5xx, 429 and S3's "slow down / try again" codes are transient; any other status fails at once.
+    /// 2xx (and 404 when the request allows a missing object) is done; 5xx, 429 and S3's "slow down / try again" codes are transient; any other status fails at once.
     static func classify(_ response: S3Response, request: S3Request) -> Outcome {
         let status = response.status
-        if (200..<300).contains(status) { return .done(response) }
+        if (200..<300).contains(status) || (status == 404 && request.allowMissing) { return .done(response) }
         let code = response.xmlValue("Code")
         let summary = "\(status) \(code ?? httpReason(status))"
         if status >= 500 || status == 429 || retryableCodes.contains(code ?? "") { return .transient(summary) }

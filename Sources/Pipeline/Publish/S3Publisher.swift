@@ -4,10 +4,11 @@ import Logging
 /// Publishes a job directory to an S3-compatible store with libcurl: SigV4-signed PUTs, multipart for large files,
 /// `parallelism` uploads at once on dedicated threads, transient failures retried with backoff, media before
 /// playlists and `master.m3u8` last. Re-publishing the same job overwrites the same keys, so a retry after a crash
-/// is safe.
+/// is safe. Jobs publish through `liveTarget` (`S3LiveTarget`, the same upload phases file by file as the job
+/// converts); `upload` sends a whole directory (`inboxd publish`), `publish` a whole finished job directory.
 public final class S3Publisher: Publisher {
-    private let configuration: S3Configuration
-    private let logger: Logger
+    let configuration: S3Configuration
+    let logger: Logger
 
     /// S3 refuses parts below 5 MiB (except the last) and uploads of more than 10 000 parts.
     static let minimumPartSize: Int64 = 5 << 20
@@ -21,8 +22,7 @@ public final class S3Publisher: Publisher {
     }
 
     public func publish(directory: String, videoID: String, control: JobControl) async throws -> PublishedVideo {
-        let prefix = [S3UploadPlan.trimSlashes(configuration.prefix), "videos", videoID]
-            .filter { !$0.isEmpty }.joined(separator: "/")
+        let prefix = videoPrefix(videoID)
         let root = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         guard FileManager.default.fileExists(atPath: "\(root)/master.m3u8") else {
             throw PipelineError.publish(target: root, reason: "no master.m3u8 to publish")
@@ -32,6 +32,15 @@ public final class S3Publisher: Publisher {
         let base = publicBaseURL(client)
         let thumbnail = keys.contains("\(prefix)/thumbnail.jpg") ? "\(base)/\(Self.urlPath("\(prefix)/thumbnail.jpg"))" : nil
         return PublishedVideo(videoURL: "\(base)/\(Self.urlPath("\(prefix)/master.m3u8"))", thumbnailURL: thumbnail)
+    }
+
+    /// `[s3] prefix/videos/<id>`, the key prefix of one video's objects.
+    func videoPrefix(_ videoID: String) -> String {
+        [S3UploadPlan.trimSlashes(configuration.prefix), "videos", videoID].filter { !$0.isEmpty }.joined(separator: "/")
+    }
+
+    public func liveTarget(videoID: String) throws(PipelineError) -> any LiveTarget {
+        try S3LiveTarget(publisher: self, keyPrefix: videoPrefix(videoID))
     }
 
     /// Uploads every file under `directory` as `keyPrefix/<relative path>` (the `[s3] prefix` is not added: the
@@ -46,13 +55,13 @@ public final class S3Publisher: Publisher {
         }
     }
 
-    private func publicBaseURL(_ client: S3Client) -> String {
+    func publicBaseURL(_ client: S3Client) -> String {
         var base = configuration.publicBaseURL.flatMap { $0.isEmpty ? nil : $0 } ?? client.bucketURL
         while base.hasSuffix("/") { base.removeLast() }
         return base
     }
 
-    private static func urlPath(_ key: String) -> String { SigV4Signer.uriEncode(key, keepSlash: true) }
+    static func urlPath(_ key: String) -> String { SigV4Signer.uriEncode(key, keepSlash: true) }
 
     private func uploadBlocking(directory: String, keyPrefix: String, control: JobControl) throws(PipelineError) -> [String] {
         let started = ContinuousClock.now
@@ -83,7 +92,7 @@ public final class S3Publisher: Publisher {
 
     /// One phase: start the multipart uploads, send small files and parts in parallel, then complete the multipart
     /// uploads. Any failure aborts the multipart uploads started so far (S3 would keep their parts, and bill them).
-    private func uploadPhase(
+    func uploadPhase(
         _ objects: [S3Object], client: S3Client, pool: S3WorkerPool, progress: S3UploadProgress, control: JobControl
     ) throws(PipelineError) {
         let large = objects.filter { $0.size >= configuration.multipartThresholdBytes || $0.size > Self.maximumSinglePut }

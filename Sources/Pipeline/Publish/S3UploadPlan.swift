@@ -6,9 +6,11 @@ struct S3Object: Sendable {
     var relativePath: String
     var key: String
     var size: Int64
+    /// A playlist that will still change while the job runs (live publishing).
+    var changing = false
 
     var contentType: String { S3UploadPlan.contentType(for: relativePath) }
-    var cacheControl: String { S3UploadPlan.cacheControl(for: relativePath) }
+    var cacheControl: String { changing ? S3UploadPlan.changingPlaylistCacheControl : S3UploadPlan.cacheControl(for: relativePath) }
 }
 
 /// Which objects go up, in which order. Players must never find a playlist that names a missing object, so
@@ -82,6 +84,10 @@ struct S3UploadPlan: Sendable {
         default: "application/octet-stream"
         }
     }
+
+    /// An EVENT playlist (or a master) re-put while the job runs: a player polling it must see new segments within
+    /// about a segment's length.
+    static let changingPlaylistCacheControl = "public, max-age=1"
 
     /// Segments never change under their name; playlists may be rewritten by a re-publish, so caches keep them
     /// briefly; anything else (the thumbnail) an hour.

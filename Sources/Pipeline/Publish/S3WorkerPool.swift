@@ -57,13 +57,14 @@ final class S3WorkerPool: Sendable {
 }
 
 /// Sums the bytes of finished uploads and of each worker's transfer in flight, and reports the fraction to the
-/// job in steps of at least 1 % (the callback runs for every few KiB sent).
+/// job in steps of at least 1 % (the callback runs for every few KiB sent). Without a control (live publishing,
+/// whose puts run beside the conversion's own progress) it counts but reports nothing.
 final class S3UploadProgress: Sendable {
     private let total: Int64
-    private let control: JobControl
+    private let control: JobControl?
     private let state: Mutex<(done: Int64, inFlight: [Int64], reported: Double)>
 
-    init(totalBytes: Int64, workers: Int, control: JobControl) {
+    init(totalBytes: Int64, workers: Int, control: JobControl?) {
         total = max(totalBytes, 1)
         self.control = control
         state = Mutex((0, Array(repeating: 0, count: workers), 0))
@@ -92,6 +93,6 @@ final class S3UploadProgress: Sendable {
     }
 
     private func report(_ fraction: Double?) {
-        if let fraction { control.progressed(fraction) }
+        if let fraction { control?.progressed(fraction) }
     }
 }
