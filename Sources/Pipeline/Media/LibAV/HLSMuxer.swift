@@ -38,6 +38,8 @@ final class HLSMuxer {
         oc.pointee.interrupt_callback = Interrupt.callback(for: control)
         // The ffmpeg CLI's -muxdelay 0.7: without it every AAC frame gets its own PES and segments grow.
         oc.pointee.max_delay = 700_000
+        // AVFMT_AVOID_NEG_TS_DISABLED, here and in the segment muxer (`writeHeader`): see there.
+        oc.pointee.avoid_negative_ts = 0
     }
 
     deinit {
@@ -83,6 +85,9 @@ final class HLSMuxer {
             ("hls_segment_type", format == .ts ? "mpegts" : "fmp4"),
             ("hls_segment_filename", "\(directory)/seg_%05d.\(format.segmentExtension)"),
             ("hls_flags", "independent_segments+temp_file"),
+            // By default libav shifts the whole rendition by its first packet's negative dts (B-frame delay, AAC
+            // priming), which differs per rung: the rungs' key frames would no longer sit at the same times.
+            ("hls_segment_options", "avoid_negative_ts=disabled"),
         ]
         if format == .fmp4 { pairs.append(("hls_fmp4_init_filename", "init.mp4")) }
         let options = LibAVOptions(pairs)
