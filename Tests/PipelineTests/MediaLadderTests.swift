@@ -196,3 +196,55 @@ final class MidwayLook: @unchecked Sendable {
         }
     }
 }
+
+extension MediaLadderTests {
+    @Test("rung encoder threads carry the conversion's ixcpu tag and niceness, so its CPU and convert_nice cover them")
+    func rungThreadsAreCountedAndNiced() async throws {
+        let media = try MediaFactory()
+        let input = try media.vp9Opus(seconds: 3, width: 640, height: 360)
+        let out = media.path("out")
+        var o = options()
+        o.ladder = [LadderRung(height: 360, videoBitRate: 800_000, maxRate: 1_200_000),
+                    LadderRung(height: 240, videoBitRate: 400_000, maxRate: 600_000)]
+        let control = JobControl()
+        let threads = TaggedThreads()
+        control.setProgressHandler { fraction in if fraction < 1 { threads.look() } }
+        let converter = HLSConverter(options: o)
+        let (result, cpu) = try await ThreadCPU.run(name: "test-ladder", priority: ThreadPriority(nice: 7)) {
+            try converter.convert(input: input, outputDirectory: out, clip: nil, control: control)
+        }
+        #expect(result.renditions.count == 2)
+        #expect(cpu > 0)
+        let seen = try #require(threads.seen)
+        // The decoding thread, two rung threads, and libx264's workers started from them.
+        #expect(seen.count >= 3, "\(seen)")
+        #expect(seen.allSatisfy { $0.nice == 7 }, "\(seen)")
+    }
+}
+
+/// The threads of this process named like the calling thread (its `ixcpu-…` tag) and their niceness, looked at
+/// from the converting thread.
+final class TaggedThreads: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken: [(tid: String, nice: Int)]?
+
+    var seen: [(tid: String, nice: Int)]? { lock.withLock { taken } }
+
+    func look() {
+        lock.withLock {
+            guard taken == nil,
+                  let mine = try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8),
+                  mine.hasPrefix("ixcpu-") else { return }
+            var found: [(String, Int)] = []
+            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+                guard let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8), comm == mine,
+                      let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { continue }
+                // Fields after the name: state is field 3, nice is field 19 (proc(5)).
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 16, let nice = Int(fields[16]) { found.append((tid, nice)) }
+            }
+            taken = found
+        }
+    }
+}
