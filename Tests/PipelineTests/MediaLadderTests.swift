@@ -7,12 +7,16 @@ import TestSupport
 @Suite("HLS bitrate ladder")
 struct MediaLadderTests {
     /// 1 s segments keep the sources short (2 s) while still giving every rung two segments.
-    func options(copyTop: Bool = true, format: SegmentFormat = .ts) -> HLSOptions {
+    /// `heights` (if given) replace the default ladder with small rungs of ~2.2 bits/pixel/second.
+    func options(copyTop: Bool = true, format: SegmentFormat = .ts, heights: [Int]? = nil) -> HLSOptions {
         var o = HLSOptions()
         o.segmentSeconds = 1
         o.ladderCopyTop = copyTop
         o.segmentFormat = format
         o.x264Preset = "ultrafast"
+        if let heights {
+            o.ladder = heights.map { LadderRung(height: $0, videoBitRate: $0 * 2_200, maxRate: $0 * 3_300) }
+        }
         return o
     }
 
@@ -141,10 +145,7 @@ struct MediaLadderTests {
         let media = try MediaFactory()
         let input = try media.vp9Opus(seconds: 2, width: 640, height: 360)
         let out = media.path("out")
-        var o = options(format: .fmp4)
-        o.ladder = [LadderRung(height: 360, videoBitRate: 800_000, maxRate: 1_200_000),
-                    LadderRung(height: 240, videoBitRate: 400_000, maxRate: 600_000)]
-        let result = try await convertOnThread(input, to: out, options: o)
+        let result = try await convertOnThread(input, to: out, options: options(format: .fmp4, heights: [360, 240]))
         #expect(result.renditions.map(\.name) == ["360p", "240p"])
         _ = try checkLadder(out, result: result, format: .fmp4)
         #expect(mediaDirectoryListing("\(out)/240p").contains("seg_00000.m4s"))
@@ -154,20 +155,15 @@ struct MediaLadderTests {
     @Test("while converting, each rung's playlist is EVENT and the master appears once every rung has a segment")
     func watchableWhileConverting() async throws {
         let media = try MediaFactory()
-        let input = try media.vp9Opus(seconds: 6, width: 640, height: 360)
+        // Long enough that the converting thread reports progress (10 times a second at most) many times after
+        // every rung's first segment, however fast the machine.
+        let input = try media.h264AAC(seconds: 30, width: 640, height: 360)
         let out = media.path("out")
-        var o = options()
-        o.ladder = [LadderRung(height: 360, videoBitRate: 800_000, maxRate: 1_200_000),
-                    LadderRung(height: 180, videoBitRate: 200_000, maxRate: 300_000)]
         let control = JobControl()
-        let seen = ProgressRecorder()
         let midway = MidwayLook()
         // The handler runs on the converting thread, so the files are looked at mid-conversion.
-        control.setProgressHandler { fraction in
-            seen.append(fraction)
-            if fraction < 1 { midway.look(out) }
-        }
-        let result = try await convertOnThread(input, to: out, options: o, control: control)
+        control.setProgressHandler { fraction in if fraction < 1 { midway.look(out) } }
+        let result = try await convertOnThread(input, to: out, options: options(copyTop: false, heights: [360, 180]), control: control)
         #expect(result.renditions.count == 2)
         let snapshot = try #require(midway.snapshot)
         #expect(snapshot.master.contains("360p/index.m3u8") && snapshot.master.contains("180p/index.m3u8"))
@@ -203,13 +199,10 @@ extension MediaLadderTests {
         let media = try MediaFactory()
         let input = try media.vp9Opus(seconds: 3, width: 640, height: 360)
         let out = media.path("out")
-        var o = options()
-        o.ladder = [LadderRung(height: 360, videoBitRate: 800_000, maxRate: 1_200_000),
-                    LadderRung(height: 240, videoBitRate: 400_000, maxRate: 600_000)]
         let control = JobControl()
         let threads = TaggedThreads()
         control.setProgressHandler { fraction in if fraction < 1 { threads.look() } }
-        let converter = HLSConverter(options: o)
+        let converter = HLSConverter(options: options(heights: [360, 240]))
         let (result, cpu) = try await ThreadCPU.run(name: "test-ladder", priority: ThreadPriority(nice: 7)) {
             try converter.convert(input: input, outputDirectory: out, clip: nil, control: control)
         }
