@@ -32,7 +32,7 @@ extension HLSMuxer {
 /// decoding thread only pushes to `queue` and, after `join()`, reads the results.
 final class RungEncoder: @unchecked Sendable {
     let plan: LadderPlan.Encoded
-    let queue = RungQueue(capacity: 24)
+    let queue = RungQueue(capacity: 8)
     let encoder: CodecContext
     let muxer: HLSMuxer
     private let scaler: Scaler
