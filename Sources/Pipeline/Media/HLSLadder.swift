@@ -22,13 +22,12 @@ struct HLSLadder {
 
     func run(outputDirectory: String) throws(PipelineError) -> HLSResult {
         input.discardAll(except: [video] + (audio.map { [$0] } ?? []))
-        let needsDecode = !LadderPlan(sourceWidth: video.width, sourceHeight: video.height, ladder: options.ladder,
-                                      copyTop: copyTop).encoded.isEmpty || !copyTop
-        let videoPath = try needsDecode ? VideoPath(
+        let upright = VideoPath.uprightSize(of: video)
+        let plan = LadderPlan(sourceWidth: upright.width, sourceHeight: upright.height, ladder: options.ladder, copyTop: copyTop)
+        // A copy with no rung below it (a source at or under the lowest rung) is never decoded.
+        let videoPath = try plan.encoded.isEmpty ? nil : VideoPath(
             input: input, video: video, segmentSeconds: options.segmentSeconds, followSourceKeyframes: copyTop, control: control
-        ) : nil
-        let plan = LadderPlan(sourceWidth: videoPath?.width ?? video.width, sourceHeight: videoPath?.height ?? video.height,
-                              ladder: options.ladder, copyTop: copyTop)
+        )
         let audioPath = try copyTop ? nil : audio.map { source throws(PipelineError) in
             try AudioPath(input: input, audio: source, window: window, bitRate: plan.audioBitRate, control: control)
         }

@@ -50,12 +50,11 @@ final class VideoPath: StreamTranscoder {
         self.segmentSeconds = segmentSeconds
         self.followSourceKeyframes = followSourceKeyframes
         decoder = try CodecContext.decoder(for: video, path: input.path, control: control)
-        // 4:2:0 needs even dimensions.
         let sourceWidth = max(2, video.width & ~1), sourceHeight = max(2, video.height & ~1)
         normalizer = Scaler(width: sourceWidth, height: sourceHeight, format: AV_PIX_FMT_YUV420P)
         let rotation = video.displayRotation
         rotator = rotation == 0 ? nil : FrameRotator(degrees: rotation)
-        (width, height) = rotator?.rotatedSize(width: sourceWidth, height: sourceHeight) ?? (sourceWidth, sourceHeight)
+        (width, height) = Self.uprightSize(of: video)
         let sar = video.sampleAspectRatio
         decoded = try Frame()
         normalized = try Frame()
@@ -69,6 +68,12 @@ final class VideoPath: StreamTranscoder {
             sampleAspectRatio: width == sourceWidth || sar.num <= 0 ? sar : AVRational(num: sar.den, den: sar.num),
             gopSize: followSourceKeyframes ? 1 << 30 : Int((fps * segmentSeconds * 2).rounded())
         )
+    }
+
+    /// The picture as displayed, even-sized (4:2:0): what the rungs are scaled from.
+    static func uprightSize(of video: MediaStream) -> (width: Int, height: Int) {
+        let width = max(2, video.width & ~1), height = max(2, video.height & ~1)
+        return video.displayRotation % 180 == 0 ? (width, height) : (height, width)
     }
 
     /// Set before the first packet: a stream-copied clip knows its origin only at its first key frame.
