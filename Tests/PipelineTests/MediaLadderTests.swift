@@ -241,3 +241,26 @@ final class TaggedThreads: @unchecked Sendable {
         }
     }
 }
+
+extension MediaLadderTests {
+    @Test("cancelling mid-ladder stops the decoding thread and every rung thread with the cancel reason")
+    func cancelsEveryRung() async throws {
+        let media = try MediaFactory()
+        let input = try media.h264AAC(seconds: 30, width: 640, height: 360)
+        let out = media.path("out")
+        let control = JobControl()
+        let calls = ProgressRecorder()
+        control.setProgressHandler { fraction in
+            if calls.append(fraction) == 3 { Thread.detachNewThread { control.cancel(.other("test stop")) } }
+        }
+        await #expect(throws: PipelineError.cancelled(reason: "test stop")) {
+            _ = try await convertOnThread(input, to: out, options: options(copyTop: false, heights: [360, 240, 180]), control: control)
+        }
+        control.setProgressHandler(nil)
+        // Nothing was finished: no rung playlist says VOD.
+        for rung in ["360p", "240p", "180p"] {
+            let index = (try? String(contentsOfFile: "\(out)/\(rung)/index.m3u8", encoding: .utf8)) ?? ""
+            #expect(!index.contains("#EXT-X-ENDLIST"))
+        }
+    }
+}
