@@ -5,7 +5,7 @@ import Foundation
 /// own thread (`RungEncoder`), and optionally the source itself as the top rung by stream copy.
 ///
 /// The decoding thread (the caller's) reads packets; a stream-copied top rung is muxed right here, and the
-/// decoded frames go through bounded queues to the rung threads. `master.m3u8` is written as soon as every rung
+/// decoded frames go through bounded queues down the chain of rung threads, tallest first. `master.m3u8` is written as soon as every rung
 /// has its first segment, with nominal rates, and again at the end with the rates measured from the segments.
 struct HLSLadder {
     let input: InputFile
@@ -56,10 +56,11 @@ struct HLSLadder {
         }
         let variants = (copy == nil ? [] : [copyVariant(name: topName)]) + rungs.map { encodedVariant($0) }
         var master = PendingMaster(directory: outputDirectory, variants: variants, format: options.segmentFormat)
+        for (rung, next) in zip(rungs, rungs.dropFirst()) { rung.next = next }
         for rung in rungs { rung.start() }
 
         let fanout = LadderFanout(
-            copy: copy, rungs: rungs, control: control,
+            copy: copy, chain: rungs.first, control: control,
             progress: ProgressReporter(control: control, totalSeconds: window.expectedDuration),
             progressOrigin: copyTop && !window.isClipped ? window.mediaStart : 0,
             onOutput: { () throws(PipelineError) in try master.writeWhenEveryRungHasASegment() }

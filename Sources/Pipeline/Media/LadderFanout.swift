@@ -1,20 +1,22 @@
 import CLibAV
 
-/// Where the decoding thread's output goes: a reference to each decoded frame and a copy of each audio packet
-/// to every encoded rung's queue, and the audio also to the stream-copied top rung, muxed right here.
+/// Where the decoding thread's output goes: a reference to each decoded frame and each audio packet to the
+/// tallest encoded rung, which passes them down the chain (`RungEncoder.next`), and the audio also to the
+/// stream-copied top rung, muxed right here.
 final class LadderFanout {
     let copy: HLSMuxer?
-    let rungs: [RungEncoder]
+    /// The tallest encoded rung, if any.
+    let chain: RungEncoder?
     private let control: JobControl
     private var progress: ProgressReporter
     /// Subtracted from output times for progress (a copy that keeps the source's timeline starts at its start time).
     private let progressOrigin: Double
     private let onOutput: () throws(PipelineError) -> Void
 
-    init(copy: HLSMuxer?, rungs: [RungEncoder], control: JobControl, progress: ProgressReporter, progressOrigin: Double,
+    init(copy: HLSMuxer?, chain: RungEncoder?, control: JobControl, progress: ProgressReporter, progressOrigin: Double,
          onOutput: @escaping () throws(PipelineError) -> Void) {
         self.copy = copy
-        self.rungs = rungs
+        self.chain = chain
         self.control = control
         self.progress = progress
         self.progressOrigin = progressOrigin
@@ -23,18 +25,14 @@ final class LadderFanout {
 
     /// A decoded frame, on the encoders' grid, key frame marked; `seconds` is its output time.
     func video(_ frame: Frame, seconds: Double) throws(PipelineError) {
-        for rung in rungs {
-            let reference = try Frame()
-            try reference.takeReference(from: frame)
-            try push(.video(reference), to: rung)
-        }
+        try chain?.feed(.video(try frame.reference()))
         outputReached(seconds)
         try onOutput()
     }
 
     /// An audio packet (encoded once, or the source's) with timestamps already relative to the output's origin.
     func audio(_ packet: Packet, timeBase: AVRational) throws(PipelineError) {
-        for rung in rungs { try push(.audio(try packet.reference()), to: rung) }
+        try chain?.feed(.audio(try packet.reference()))
         if let copy {
             packet.rescale(from: timeBase, to: copy.timeBase(ofStream: 1))
             packet.setStreamIndex(1)
@@ -52,18 +50,21 @@ final class LadderFanout {
 
     /// Tells every rung the input is over.
     func finish() throws(PipelineError) {
-        for rung in rungs { try push(.end, to: rung) }
+        try chain?.feed(.end)
         progress.finished()
     }
 
     private func outputReached(_ seconds: Double) {
         progress.report(outputSeconds: seconds - progressOrigin)
     }
+}
 
-    private func push(_ item: RungQueue.Item, to rung: RungEncoder) throws(PipelineError) {
-        if rung.queue.push(item) { return }
-        try control.check()
-        throw rung.error ?? .libav(step: "encode \(rung.plan.name)", reason: "the encoder thread stopped")
+extension Frame {
+    /// A new frame referring to this one's buffers (`av_frame_ref`), with its properties (pts, picture type).
+    func reference() throws(PipelineError) -> Frame {
+        let copy = try Frame()
+        try copy.takeReference(from: self)
+        return copy
     }
 }
 
