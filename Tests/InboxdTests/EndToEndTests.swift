@@ -61,6 +61,43 @@ import Testing
         Check.inboxIsClean(d)
     }
 
+    @Test func theConfiguredLadderAndSegmentFormatReachTheConversion() throws {
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 4)
+        var options = DaemonHarness.Options()
+        options.extraTOML = """
+            ladder_copy_top = false
+            segment_format = "fmp4"
+            [[ladder]]
+            height = 240
+            video_bitrate = "300k"
+            max_rate = "450k"
+            [[ladder]]
+            height = 120
+            video_bitrate = "100k"
+            max_rate = "150k"
+            audio_bitrate = "64k"
+            """
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+        try d.drop(media: src, as: "ladder.mp4", sidecar: ["title": "ladder"])
+        let id = try d.videoID(title: "ladder")
+        let done = try d.waitFor(id)
+        #expect(done["status"] as? String == "ready", "\(done)")
+        _ = try Check.playable(done, sourcePath: src)
+        let published = "\(d.output)/videos/\(id)"
+        let master = try String(contentsOfFile: "\(published)/master.m3u8", encoding: .utf8)
+        #expect(master.contains("RESOLUTION=320x240") && master.contains("RESOLUTION=160x120"), "\(master)")
+        for rung in ["240p", "120p"] {
+            #expect(FileManager.default.fileExists(atPath: "\(published)/\(rung)/init.mp4"))
+            #expect(FileManager.default.fileExists(atPath: "\(published)/\(rung)/seg_00000.m4s"))
+        }
+        // Copy-top is off, so the H.264/AAC source is transcoded like any other.
+        #expect(d.logText().contains("hls.mode=transcode"))
+        #expect(d.logText().contains("hls.renditions=240p,120p"))
+    }
+
     @Test func videoWithoutAudioAndAClipFromTheSidecar() throws {
         let media = try MediaFactory()
         let silent = try media.h264NoAudio(seconds: 6)

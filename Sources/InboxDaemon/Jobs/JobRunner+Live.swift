@@ -12,7 +12,7 @@ extension JobRunner {
     /// Converts `input` into `out` while publishing it to `target`; returns once the last files are published.
     func convertPublishingLive(id: String, input: String, out: String, clip: ClipRange?, target: any LiveTarget, attempt: Int,
                                span: PhaseSpan, meter: AttemptMeter, control: JobControl, logger: Logger) async throws -> PublishedVideo {
-        var options = HLSOptions()
+        var options = limits.hls
         options.segmentSeconds = limits.segmentSeconds
         let converter = HLSConverter(options: options)
         let (playable, announce) = AsyncStream.makeStream(of: String.self)
@@ -49,6 +49,7 @@ extension JobRunner {
         live.converted()
         meter.setMediaSeconds(result.durationSeconds)
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
+                                            "hls.renditions": "\(result.renditions.map(\.name).joined(separator: ","))",
                                             "media.duration_s": "\(result.durationSeconds)"])
         meter.setOutputBytes(try? await io.run { FileSystem.treeSize(out) })
         do { try await span.enter(.uploading, from: 0.85, to: 1.0) } catch {

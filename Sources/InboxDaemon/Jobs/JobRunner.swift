@@ -19,6 +19,8 @@ final class JobRunner: Sendable {
         var minFreeBytes: Int64 = 0
         /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_sched_batch`).
         var conversionPriority = ThreadPriority.normal
+        /// Ladder, copy-top and segment format (`segmentSeconds` above wins over its own).
+        var hls = HLSOptions()
     }
 
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose

@@ -1,36 +1,23 @@
 import CLibAV
 import Foundation
 
-/// libav's "hls" muxer writing one rendition in the README's output layout:
-/// `<dir>/master.m3u8` → `<dir>/<rendition>/index.m3u8` + `seg_00000.ts`…
+/// libav's "hls" muxer writing one rendition: `<rendition dir>/index.m3u8` + `seg_00000.ts`… (or `init.mp4` +
+/// `seg_00000.m4s`… for fMP4). Each rung of a ladder has its own muxer, so the rungs mux on their own threads;
+/// the master playlist is ours (`MasterPlaylist`).
 ///
-/// The layout comes from `var_stream_map` with `%v` in both the playlist and the segment names and
-/// `master_pl_name=master.m3u8`; `master_pl_name=../master.m3u8` would silently write a master with no variant.
-///
-/// Watchable while converting (the live publisher reads this directory as it grows): playlists are EVENT
-/// playlists rewritten after every finished segment, and `temp_file` makes FFmpeg 5.1 write every segment and
-/// every playlist under `<name>.tmp` and rename(2) it into place, so a reader never sees a partial file and a
-/// playlist only names finished segments. `master.m3u8` first appears once every rendition has its first
-/// segment (FFmpeg waits for every variant's playlist) and, with `master_pl_publish_rate=1`, is rewritten after
-/// each segment and in the trailer, so its BANDWIDTH follows the running rate. `finish()` ends each playlist
-/// with `#EXT-X-ENDLIST` (FFmpeg) and switches it to `#EXT-X-PLAYLIST-TYPE:VOD` (we rewrite it, FFmpeg keeps EVENT).
+/// While converting, index.m3u8 is an EVENT playlist that libav rewrites after every segment through a temporary
+/// file and rename(2) (`temp_file`, which also names segments `.tmp` until complete), so a publisher can serve it
+/// as it grows; `finish()` ends it with `#EXT-X-ENDLIST` and turns it into a VOD playlist.
 final class HLSMuxer {
     let directory: String
+    let format: SegmentFormat
     private let context: UnsafeMutablePointer<AVFormatContext>
     private let control: JobControl
-    /// Bytes and time span written per output stream, for bit rates the muxer could not know up front.
-    private var written: [Int: (bytes: Int64, span: OutputSpan)] = [:]
-    /// Streams with no `bit_rate` of their own (CRF video, copied streams without one): the muxer reads
-    /// `bit_rate` for each master it writes, so these carry the running average rate.
-    private var estimatedRates: Set<Int> = []
-    private var renditions: [String] = []
 
-    /// Test-only pacing: `INBOXD_TEST_CONVERT_DELAY_MS=<ms>` sleeps before each video keyframe (each segment start
-    /// for a transcode), so integration tests can watch a job while it converts. Unset in production.
-    private static let testDelayMS = ProcessInfo.processInfo.environment["INBOXD_TEST_CONVERT_DELAY_MS"].flatMap { Int($0) } ?? 0
+    var playlistPath: String { "\(directory)/index.m3u8" }
 
-    init(directory: String, control: JobControl) throws(PipelineError) {
-        // '%' would be read as a format specifier in the playlist and segment name patterns.
+    init(directory: String, format: SegmentFormat, control: JobControl) throws(PipelineError) {
+        // '%' would be read as a format specifier in the segment name pattern.
         guard !directory.contains("%") else {
             throw .invalidArgument("output directory \(directory) must not contain '%'")
         }
@@ -40,9 +27,10 @@ final class HLSMuxer {
             throw .io(path: directory, "cannot create output directory", error)
         }
         self.directory = directory
+        self.format = format
         self.control = control
         var oc: UnsafeMutablePointer<AVFormatContext>?
-        let result = avformat_alloc_output_context2(&oc, nil, "hls", "\(directory)/%v/index.m3u8")
+        let result = avformat_alloc_output_context2(&oc, nil, "hls", "\(directory)/index.m3u8")
         guard result >= 0, let oc else {
             throw .libav(step: "create HLS muxer for \(directory)", reason: LibAVError.message(result))
         }
@@ -50,6 +38,8 @@ final class HLSMuxer {
         oc.pointee.interrupt_callback = Interrupt.callback(for: control)
         // The ffmpeg CLI's -muxdelay 0.7: without it every AAC frame gets its own PES and segments grow.
         oc.pointee.max_delay = 700_000
+        // AVFMT_AVOID_NEG_TS_DISABLED, here and in the segment muxer (`writeHeader`): see there.
+        oc.pointee.avoid_negative_ts = 0
     }
 
     deinit {
@@ -87,19 +77,20 @@ final class HLSMuxer {
         st.pointee.time_base = encoder.timeBase
     }
 
-    /// Writes the header with the HLS options (EVENT while converting); fails if the muxer ignored any of them.
-    func writeHeader(rendition: String, hasAudio: Bool, segmentSeconds: Double) throws(PipelineError) {
-        renditions = [rendition]
-        let options = LibAVOptions([
+    /// Writes the header with the HLS options; fails if the muxer ignored any of them.
+    func writeHeader(segmentSeconds: Double) throws(PipelineError) {
+        var pairs = [
             ("hls_time", String(segmentSeconds)),
             ("hls_playlist_type", "event"),
-            ("hls_segment_type", "mpegts"),
-            ("hls_segment_filename", "\(directory)/%v/seg_%05d.ts"),
+            ("hls_segment_type", format == .ts ? "mpegts" : "fmp4"),
+            ("hls_segment_filename", "\(directory)/seg_%05d.\(format.segmentExtension)"),
             ("hls_flags", "independent_segments+temp_file"),
-            ("master_pl_name", "master.m3u8"),
-            ("master_pl_publish_rate", "1"),
-            ("var_stream_map", hasAudio ? "v:0,a:0,name:\(rendition)" : "v:0,name:\(rendition)"),
-        ])
+            // By default libav shifts the whole rendition by its first packet's negative dts (B-frame delay, AAC
+            // priming), which differs per rung: the rungs' key frames would no longer sit at the same times.
+            ("hls_segment_options", "avoid_negative_ts=disabled"),
+        ]
+        if format == .fmp4 { pairs.append(("hls_fmp4_init_filename", "init.mp4")) }
+        let options = LibAVOptions(pairs)
         let result = avformat_write_header(context, &options.raw)
         if result < 0 { throw failure(result, step: "write HLS header in \(directory)") }
         try options.requireAllConsumed(by: "hls muxer")
@@ -112,52 +103,36 @@ final class HLSMuxer {
 
     /// Writes (and takes the data of) a packet already rescaled to the output stream's time base.
     func write(_ packet: Packet) throws(PipelineError) {
-        let index = packet.streamIndex
-        var stats = written[index] ?? (0, OutputSpan())
-        if stats.bytes == 0, let parameters = context.pointee.streams?[index]?.pointee.codecpar, parameters.pointee.bit_rate <= 0 {
-            estimatedRates.insert(index)
-        }
-        stats.bytes += Int64(packet.size)
-        stats.span.add(packet: packet, timeBase: timeBase(ofStream: index))
-        written[index] = stats
-        if estimatedRates.contains(index), stats.span.duration > 0 {
-            context.pointee.streams?[index]?.pointee.codecpar.pointee.bit_rate = Int64((Double(stats.bytes) * 8 / stats.span.duration).rounded())
-        }
         if Self.testDelayMS > 0, packet.isKeyframe,
-           context.pointee.streams?[index]?.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO {
+           context.pointee.streams?[packet.streamIndex]?.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO {
             try pause(milliseconds: Self.testDelayMS)
         }
         let result = av_interleaved_write_frame(context, packet.raw)
         if result < 0 { throw failure(result, step: "write HLS segment in \(directory)") }
     }
 
-    /// Flushes the interleaving queue, writes the last segment, the playlists with `#EXT-X-ENDLIST` and the final
-    /// master, then turns each EVENT playlist into a VOD one.
-    ///
-    /// The master's BANDWIDTH is the streams' `bit_rate` (+10 %), read when the master is written, and a stream
-    /// without one is left out, so a CRF-encoded video-only rendition got a master with no variant at all.
-    /// Streams the muxer has no rate for carry the average rate actually written (kept up to date in `write`).
+    /// Flushes the interleaving queue, writes the last segment and ends the playlist as VOD.
     func finish() throws(PipelineError) {
         let result = av_write_trailer(context)
         if result < 0 { throw failure(result, step: "finish HLS playlist in \(directory)") }
-        for rendition in renditions { try Self.switchToVOD(playlist: "\(directory)/\(rendition)/index.m3u8") }
+        try Self.markVOD(playlist: playlistPath)
     }
 
-    /// FFmpeg ends an EVENT playlist with ENDLIST but keeps its type; a finished video is VOD. Rewritten under a
-    /// temporary name and renamed, as FFmpeg does, so a reader sees the old playlist or the new one.
-    static func switchToVOD(playlist path: String) throws(PipelineError) {
+    /// libav ends an EVENT playlist with `#EXT-X-ENDLIST` but keeps its type; a finished one is VOD.
+    static func markVOD(playlist path: String) throws(PipelineError) {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw .io(path: path, "cannot read the finished playlist", error)
         }
-        guard text.contains("#EXT-X-ENDLIST") else { throw .io(path: path, reason: "the finished playlist has no #EXT-X-ENDLIST") }
-        let vod = text.replacingOccurrences(of: "#EXT-X-PLAYLIST-TYPE:EVENT", with: "#EXT-X-PLAYLIST-TYPE:VOD")
-        let temporary = path + ".vod.tmp"
-        do { try vod.write(toFile: temporary, atomically: false, encoding: .utf8) } catch {
-            throw .io(path: temporary, "cannot write the VOD playlist", error)
-        }
-        guard rename(temporary, path) == 0 else { throw .io(path: path, errno: errno) }
+        var lines = text.components(separatedBy: "\n")
+        if let i = lines.firstIndex(of: "#EXT-X-PLAYLIST-TYPE:EVENT") { lines[i] = "#EXT-X-PLAYLIST-TYPE:VOD" }
+        if !lines.contains("#EXT-X-ENDLIST") { lines.insert("#EXT-X-ENDLIST", at: lines.last == "" ? lines.count - 1 : lines.count) }
+        try AtomicFile.write(lines.joined(separator: "\n"), to: path)
     }
+
+    /// Test-only pacing: `INBOXD_TEST_CONVERT_DELAY_MS=<ms>` sleeps before each video keyframe (each segment start
+    /// for a transcode), so integration tests can watch a job while it converts. Unset in production.
+    private static let testDelayMS = ProcessInfo.processInfo.environment["INBOXD_TEST_CONVERT_DELAY_MS"].flatMap { Int($0) } ?? 0
 
     private func pause(milliseconds: Int) throws(PipelineError) {
         var left = milliseconds
