@@ -114,6 +114,19 @@ struct LivePublicationTests {
         #expect(rig.published("hi/index.m3u8") == rig.playlist(6, ended: true))
     }
 
+    @Test func anFMP4RenditionPublishesItsInitSegmentWithItsFirstSegment() throws {
+        let rig = try Rig()
+        try rig.write("init", "hi/init.mp4")
+        try rig.write("seg-0", "hi/seg_00000.m4s")
+        try rig.write("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:1.0,\nseg_00000.m4s\n", "hi/index.m3u8")
+        try rig.write("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nhi/index.m3u8\n", "master.m3u8")
+        try rig.live.pass(final: false, control: JobControl())
+        #expect(rig.published("hi/init.mp4") == "init")
+        #expect(rig.published("hi/seg_00000.m4s") == "seg-0")
+        #expect(rig.published("master.m3u8") != nil)
+        #expect(LivePublication.uris("#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"800@0\"\n#EXTINF:1,\na.m4s\n") == ["init.mp4", "a.m4s"])
+    }
+
     @Test func theFinalPassNeedsAMaster() throws {
         let rig = try Rig()
         defer { rig.root.remove() }

@@ -196,10 +196,22 @@ public final class LivePublication: Sendable {
         try? String(contentsOfFile: "\(directory)/\(relativePath)", encoding: .utf8)
     }
 
-    /// The URI lines of a playlist (segments of a media playlist, variants of a master).
+    /// The files a playlist names, in order: an fMP4 rendition's init segment (`#EXT-X-MAP:URI="init.mp4"`, which
+    /// must be published before the segments that need it), then the URI lines (segments of a media playlist,
+    /// variants of a master).
     static func uris(_ text: String) -> [String] {
-        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        var uris: [String] = []
+        for line in text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) }) where !line.isEmpty {
+            if line.hasPrefix("#EXT-X-MAP:") {
+                if let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
+                   case let uri = String(line[start.upperBound..<end]), !uris.contains(uri) {
+                    uris.append(uri)
+                }
+            } else if !line.hasPrefix("#") {
+                uris.append(line)
+            }
+        }
+        return uris
     }
 
     /// A segment URI relative to its playlist, as a path relative to the video's root.
