@@ -101,6 +101,8 @@ import Testing
         #expect(tooOften?.description == "config key 'scan_interval_seconds': must be 0 (off) or at least 0.25 s, got 0.1")
         try "scan_interval_seconds = -1\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+    }
+
     @Test func theLadderDefaultsToFourRungsAndReadsRungsWithBitRateUnits() throws {
         let (dir, path) = try write("inbox = \"i\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
