@@ -57,17 +57,23 @@ run_ffmpeg() {
         -var_stream_map "${streams% }" -hls_segment_filename "$OUT/%v/seg_%05d.ts" "$OUT/%v/index.m3u8"
 }
 
-wall() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+# Prints "WALL CPU" seconds of one run (CPU = user + sys, children included: the steadier figure on a shared machine).
+timed() {
+    local TIMEFORMAT='%R %U %S' status=0
+    { time "$@" 2>"$BENCH_DIR/stderr"; } 2>"$BENCH_DIR/time" || status=$?
+    [ "$status" = 0 ] || { echo "$* failed ($status): $(cat "$BENCH_DIR/stderr")" >&2; exit 1; }
+    awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$BENCH_DIR/time"
+}
 
 echo "ladder of ${#RUNGS[@]} rungs from ${SECONDS_LONG} s of 1080p30 H.264/AAC, x264 $PRESET; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $RUNS alternating runs"
 run_inboxd; run_ffmpeg # warm-up: page cache, lazy loading
-ours=(); theirs=()
+ours=(); theirs=(); ours_cpu=(); theirs_cpu=()
 for i in $(seq "$RUNS"); do
-    a=$(wall run_inboxd); b=$(wall run_ffmpeg)
-    printf '  run %d: inboxd %6.2f s  ffmpeg CLI %6.2f s  load %s\n' "$i" "$a" "$b" "$(cut -d' ' -f1 /proc/loadavg)"
-    ours+=("$a"); theirs+=("$b")
+    read -r a ac <<<"$(timed run_inboxd)"; read -r b bc <<<"$(timed run_ffmpeg)"
+    printf '  run %d: inboxd %6.2f s (cpu %6.2f s)  ffmpeg CLI %6.2f s (cpu %6.2f s)  load %s\n' "$i" "$a" "$ac" "$b" "$bc" "$(cut -d' ' -f1 /proc/loadavg)"
+    ours+=("$a"); theirs+=("$b"); ours_cpu+=("$ac"); theirs_cpu+=("$bc")
 done
 mo=$(median "${ours[@]}"); mt=$(median "${theirs[@]}")
 r=$(ratio "$mo" "$mt")
-result "ladder 4 rungs ${SECONDS_LONG} s 1080p x264 $PRESET wall s (median of $RUNS, inboxd $(spread "${ours[@]}"), CLI $(spread "${theirs[@]}"))" \
+result "ladder 4 rungs ${SECONDS_LONG} s 1080p x264 $PRESET wall s (median of $RUNS, inboxd $(spread "${ours[@]}"), CLI $(spread "${theirs[@]}"); cpu ratio $(ratio "$(median "${ours_cpu[@]}")" "$(median "${theirs_cpu[@]}")"))" \
     "$(printf '%.2f' "$mo")" "$(printf '%.2f' "$mt")" "$r" "<= 0.8x" "$(meets "$r" '<=' 0.8)"
