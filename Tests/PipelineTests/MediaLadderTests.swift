@@ -167,6 +167,7 @@ struct MediaLadderTests {
         #expect(result.renditions.count == 2)
         let snapshot = try #require(midway.snapshot)
         #expect(snapshot.master.contains("360p/index.m3u8") && snapshot.master.contains("180p/index.m3u8"))
+        #expect(snapshot.playlists.count == 2)
         #expect(snapshot.playlists.allSatisfy { $0.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !$0.contains("#EXT-X-ENDLIST") })
         _ = try checkLadder(out, result: result)
     }
