@@ -1,5 +1,6 @@
 // The watch page's behaviour (GET /videos/{id}); served by inboxd as /assets/watch.js, no inline script.
-// State for tests and curious users: window.watchState (events seen, errors, the source playing, CSP violations),
+// State for tests and curious users: window.watchState (events seen, errors, the source playing and every source
+// loaded, the furthest position played per source, CSP violations),
 // watchState.currentTime(), watchState.error(), watchState.resolution() (VHS's selected rung) — see README.
 (function () {
   'use strict';
@@ -10,7 +11,7 @@
   var progressBar = document.getElementById('progress');
   var state = window.watchState = {
     engine: data.engine, status: data.status, source: null, sources: [], events: [], errors: [], cspViolations: [],
-    player: null,
+    player: null, played: {},
     currentTime: function () { return state.player ? state.player.currentTime() : null; },
     error: function () { var e = state.player && state.player.error(); return e ? { code: e.code, message: e.message } : null; },
     vhs: function () { var tech = state.player && state.player.tech_; return (tech && tech.hls) || null; },
@@ -58,6 +59,9 @@
     ['loadedmetadata', 'playing', 'pause', 'waiting', 'ended', 'error'].forEach(function (name) {
       state.player.on(name, function () { state.events.push(name); });
     });
+    state.player.on('timeupdate', function () {
+      if (state.source) { state.played[state.source] = Math.max(state.played[state.source] || 0, state.player.currentTime()); }
+    });
     state.player.on('error', function () {
       var e = state.player.error();
       state.errors.push(e ? e.code + ': ' + e.message : 'unknown player error');
@@ -66,9 +70,12 @@
 
   function load(url) {
     if (!url || url === state.source || !state.player) { return; }
+    // From the preview to the final master: carry on where the viewer is.
+    var resumeAt = state.source ? state.player.currentTime() : 0;
     state.source = url;
     state.sources.push(url);
     state.player.src({ src: url, type: 'application/x-mpegURL' });
+    if (resumeAt > 0) { state.player.one('loadedmetadata', function () { state.player.currentTime(resumeAt); }); }
     var played = state.player.play();
     if (played && played.catch) { played.catch(function (e) { state.errors.push('play(): ' + e.message); }); }
   }
