@@ -59,6 +59,13 @@ import Testing
             #expect(s["sources"] as? [String] == [rig.status["video_url"] as? String ?? "?"], "\(s)")
             try screenshot(browser, "watch-\(engine)")
         }
+        // CI runs as root (hence --no-sandbox); a developer's machine as a user: the same browser plays there too.
+        if geteuid() == 0 {
+            let unprivileged = try HeadlessChromium(user: "nobody")
+            defer { unprivileged.stop() }
+            try unprivileged.navigate(rig.page)
+            try expectPlays(unprivileged, engine: "native")
+        }
     }
 
     /// Needs the ABR ladder (at least two rungs in the master).

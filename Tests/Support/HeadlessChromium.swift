@@ -3,8 +3,9 @@ import Foundation
 /// Debian's `chromium`, headless, driven over the DevTools protocol by `fixtures/cdp.py` (PyPI websocket-client):
 /// what the playback tests use to load the watch page as a browser does. DevTools listens on 127.0.0.1 only, on a
 /// port Chromium picks itself (`DevToolsActivePort`). `--no-sandbox`: the sandbox needs user namespaces or a setuid
-/// helper that containers and root do not give; the pages it loads are the test's own. Runs under
-/// `SupervisedProcess`, so a crashed test run never leaves a browser behind.
+/// helper that containers and root do not give; the pages it loads are the test's own. Its temporary files go to
+/// its own profile directory (TMPDIR), so it runs as any user whatever /tmp allows. Runs under `SupervisedProcess`,
+/// so a crashed test run never leaves a browser behind.
 public final class HeadlessChromium: @unchecked Sendable {
     public let profile: TempDir
     public let port: Int
@@ -15,9 +16,16 @@ public final class HeadlessChromium: @unchecked Sendable {
         public let description: String
     }
 
-    public init() throws {
+    /// `user`: run it as that (unprivileged) user through setpriv; the test process must be root then.
+    public init(user: String? = nil) throws {
         profile = try TempDir("inboxd-chromium")
-        process = try SupervisedProcess([
+        var command = ["env", "HOME=\(profile.path)", "TMPDIR=\(profile.path)"]
+        if let user {
+            guard let pw = getpwnam(user) else { throw Failure(description: "no user \(user)") }
+            guard chown(profile.path, pw.pointee.pw_uid, pw.pointee.pw_gid) == 0 else { throw Failure(description: "chown \(profile.path): errno \(errno)") }
+            command = ["setpriv", "--reuid=\(pw.pointee.pw_uid)", "--regid=\(pw.pointee.pw_gid)", "--clear-groups"] + command
+        }
+        process = try SupervisedProcess(command + [
             try Shell.which("chromium"), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1280,800",
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir=\(profile.path)", "about:blank",
