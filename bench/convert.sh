@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Times inboxd's in-process HLS conversion against the ffmpeg CLI a user would run instead:
 #   remux:     inboxd convert IN.mp4 OUT   vs  ffmpeg -c copy -f hls …
-#   transcode: inboxd convert IN.webm OUT  vs  ffmpeg -c:v libx264 -preset veryfast -c:a aac … -f hls …
+#   transcode: inboxd convert IN.webm OUT  vs  ffmpeg -c:v libx264 -preset veryfast -b:v 5000k … -c:a aac … -f hls …
+# inboxd runs with a one-rung ladder (1080p, 5000k, max 7500k), so it does the same single rendition as the CLI
+# (bench/ladder.sh times the whole ladder).
 # Inputs (REMUX_SECONDS=600 s 1080p30 H.264/AAC MP4 and SECONDS_LONG=60 s VP9/Opus WebM; 30 s and 10 s with
 # QUICK=1) are generated once into $BENCH_DIR. Goals (issue 10): remux wall <= 0.85x the CLI; transcode wall and
 # peak RSS <= 1.0x the CLI (peak RSS from one extra run under /usr/bin/time).
@@ -35,7 +37,9 @@ if [ ! -s "$VP9" ]; then
         -c:a libopus -b:a 128k "$VP9"
 fi
 
-inboxd_convert() { rm -rf "$OUT"; "$INBOXD" convert "$1" "$OUT" >/dev/null; }
+CONFIG="$BENCH_DIR/one-rung.toml"
+printf '[[ladder]]\nheight = 1080\nvideo_bitrate = "5000k"\nmax_rate = "7500k"\n' > "$CONFIG"
+inboxd_convert() { rm -rf "$OUT"; "$INBOXD" convert --config "$CONFIG" "$1" "$OUT" >/dev/null; }
 ffmpeg_remux() {
     rm -rf "$OUT"; mkdir -p "$OUT"
     ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -map 0:a:0 -c copy -muxdelay 0.7 -f hls -hls_time 6 \
@@ -43,12 +47,12 @@ ffmpeg_remux() {
 }
 ffmpeg_transcode() {
     rm -rf "$OUT"; mkdir -p "$OUT"
-    ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -map 0:a:0 -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p \
+    ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -map 0:a:0 -c:v libx264 -preset veryfast -b:v 5000k -maxrate 7500k -bufsize 15000k -pix_fmt yuv420p \
         -force_key_frames 'expr:gte(t,n_forced*6)' -c:a aac -ar 48000 -ac 2 -b:a 128k -f hls -hls_time 6 \
         -hls_playlist_type vod -hls_segment_filename "$OUT/seg_%05d.ts" "$OUT/index.m3u8"
 }
 export -f inboxd_convert ffmpeg_remux ffmpeg_transcode
-export INBOXD OUT
+export INBOXD OUT CONFIG
 
 # Prints "WALL CPU": mean wall seconds and mean CPU seconds (user+sys, children included) of RUNS runs.
 # CPU time is the steadier number on a machine shared with other work.

@@ -55,3 +55,7 @@ int inboxd_set_thread_name(const char *name) {
     buf[15] = 0;
     return pthread_setname_np(pthread_self(), buf);
 }
+
+int inboxd_get_thread_name(char *buf, size_t len) {
+    return pthread_getname_np(pthread_self(), buf, len);
+}

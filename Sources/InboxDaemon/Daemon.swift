@@ -43,6 +43,9 @@ struct Daemon {
         jobLimits.retry = config.retry
         jobLimits.minFreeBytes = config.minFreeBytes
         jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
+        jobLimits.hls.ladder = config.ladder
+        jobLimits.hls.ladderCopyTop = config.ladderCopyTop
+        jobLimits.hls.segmentFormat = config.segmentFormat
         let runner = JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 @testable import InboxDaemon
+import Pipeline
 import Testing
 
 /// `inboxd.toml` as an operator writes it: relative paths, credentials from the environment, flags over the file.
@@ -86,6 +87,58 @@ import Testing
         try "convert_nice = -5\n".write(toFile: path, atomically: true, encoding: .utf8)
         let negative = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
         #expect(negative?.description.hasPrefix("config key 'convert_nice'") == true)
+    }
+
+    @Test func theLadderDefaultsToFourRungsAndReadsRungsWithBitRateUnits() throws {
+        let (dir, path) = try write("inbox = \"i\"\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let defaults = try Config.load(path: path, environment: [:])
+        #expect(defaults.ladder.map(\.height) == [1080, 720, 480, 360] && defaults.ladderCopyTop && defaults.segmentFormat == .ts)
+        try """
+        ladder_copy_top = false
+        segment_format = "fmp4"
+        [[ladder]]
+        height = 720
+        video_bitrate = "2800k"
+        max_rate = "4.2M"
+        audio_bitrate = "96k"
+        [[ladder]]
+        height = 240
+        video_bitrate = "400k"
+        max_rate = "600k"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c.ladder == [LadderRung(height: 720, videoBitRate: 2_800_000, maxRate: 4_200_000, audioBitRate: 96_000),
+                             LadderRung(height: 240, videoBitRate: 400_000, maxRate: 600_000, audioBitRate: 128_000)])
+        #expect(!c.ladderCopyTop && c.segmentFormat == .fmp4)
+    }
+
+    @Test func aBadLadderIsRefusedWithTheKeyAndWhatIsWrong() throws {
+        let rung = { (fields: String) in "[[ladder]]\n" + fields }
+        let cases: [(String, String)] = [
+            (rung("height = 720\nvideo_bitrate = 2800\nmax_rate = \"4M\"\n"), "config key 'ladder[0].video_bitrate': expected a string"),
+            (rung("height = 720\nvideo_bitrate = \"2800\"\nmax_rate = \"4M\"\n"),
+             "config key 'ladder[0].video_bitrate': expected a bit rate like \"2800k\" or \"2.8M\" (bits/s), got \"2800\""),
+            (rung("height = 720\nvideo_bitrate = \"2800k\"\n"), "config key 'ladder[0].max_rate': required, e.g. \"2800k\""),
+            (rung("height = 721\nvideo_bitrate = \"2800k\"\nmax_rate = \"4M\"\n"),
+             "config key 'ladder[0].height': must be an even number of pixels ≤ 4320, got 721"),
+            (rung("video_bitrate = \"2800k\"\nmax_rate = \"4M\"\n"), "config key 'ladder[0].height': required"),
+            (rung("height = 720\nvideo_bitrate = \"2800k\"\nmax_rate = \"2M\"\n"),
+             "config key 'ladder[0].max_rate': must be at least video_bitrate (it is the peak)"),
+            (rung("height = 720\nvideo_bitrate = \"2800k\"\nmax_rate = \"4M\"\naudio_bitrate = \"2M\"\n"),
+             "config key 'ladder[0].audio_bitrate': must be 16k…512k for AAC"),
+            (rung("height = 720\nvideo_bitrate = \"2800k\"\nmax_rate = \"4M\"\nwidth = 1280\n"), "unknown config key 'ladder[0].width'"),
+            (rung("height = 720\nvideo_bitrate = \"2800k\"\nmax_rate = \"4M\"\n") + rung("height = 720\nvideo_bitrate = \"1M\"\nmax_rate = \"2M\"\n"),
+             "config key 'ladder[1].height': two rungs with height 720: each rung needs its own"),
+            ("ladder = []\n", "config key 'ladder': needs at least one [[ladder]] rung"),
+            ("segment_format = \"mp4\"\n", "config key 'segment_format': expected \"ts\" or \"fmp4\", got \"mp4\""),
+        ]
+        for (toml, message) in cases {
+            let (dir, path) = try write(toml)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let e = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+            #expect(e?.description == message)
+        }
     }
 
     @Test func theDbFlagOverridesTheFileAndInboxdConfigNamesTheFile() throws {

@@ -24,4 +24,6 @@ double inboxd_thread_cpu_seconds(void);
 /* The calling thread's kernel id (gettid) and name (pthread_setname_np, at most 15 bytes kept): _GNU_SOURCE only. */
 int inboxd_gettid(void);
 int inboxd_set_thread_name(const char *name);
+/* Copies the calling thread's name into buf (at least 16 bytes). Returns 0 or an errno value. */
+int inboxd_get_thread_name(char *buf, size_t len);
 #endif

@@ -66,6 +66,8 @@ struct ConvertCommand: AsyncParsableCommand {
     @Argument(help: "Output directory (gets master.m3u8, <rendition>/, thumbnail.jpg).") var outdir: String
     @Option(help: "Cut START,DURATION in seconds before converting.") var clip: String?
     @Option(help: "HLS segment length in seconds.") var segmentSeconds: Double = 6
+    @Option(help: "Segment container: ts or fmp4 (default: the config's segment_format when --config is given, else ts).")
+    var segmentFormat: String?
 
     func run() async throws {
         var range: ClipRange? = nil
@@ -81,6 +83,19 @@ struct ConvertCommand: AsyncParsableCommand {
         let control = JobControl()
         var options = HLSOptions()
         options.segmentSeconds = segmentSeconds
+        // The ladder comes from the config only when one is named, so a one-off convert needs no config file.
+        if common.config != nil {
+            let config = try common.load()
+            options.ladder = config.ladder
+            options.ladderCopyTop = config.ladderCopyTop
+            options.segmentFormat = config.segmentFormat
+        }
+        if let segmentFormat {
+            guard let format = SegmentFormat(rawValue: segmentFormat) else {
+                throw ValidationError("--segment-format expects ts or fmp4")
+            }
+            options.segmentFormat = format
+        }
         let converter = HLSConverter(options: options)
         let input = absolute(self.input), out = absolute(outdir), clipRange = range
         do {
@@ -91,7 +106,8 @@ struct ConvertCommand: AsyncParsableCommand {
             try await DedicatedThread.run(name: "inboxd-thumbnail") {
                 try Thumbnailer.writeJPEG(input: input, output: out + "/thumbnail.jpg", control: control)
             }
-            print("\(result.mode.rawValue): \(out)/master.m3u8 (\(result.rendition), \(String(format: "%.2f", result.durationSeconds)) s)")
+            let rungs = result.renditions.map(\.name).joined(separator: ", ")
+            print("\(result.mode.rawValue): \(out)/master.m3u8 (\(rungs), \(String(format: "%.2f", result.durationSeconds)) s)")
         } catch { throw fail(error) }
     }
 }

@@ -49,6 +49,14 @@ extension Config {
         guard uploadExpiryHours > 0 else { throw ConfigError.badValue(key: "upload_expiry_hours", reason: "must be a number of hours > 0") }
         segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
         shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
+        if let rungs = try r.tables("ladder") { ladder = try Self.ladder(rungs) }
+        ladderCopyTop = try r.bool("ladder_copy_top") ?? ladderCopyTop
+        if let format = try r.string("segment_format") {
+            guard let f = SegmentFormat(rawValue: format) else {
+                throw ConfigError.badValue(key: "segment_format", reason: "expected \"ts\" or \"fmp4\", got \"\(format)\"")
+            }
+            segmentFormat = f
+        }
         if let n = try r.int("convert_nice", min: 0) {
             guard n <= 19 else { throw ConfigError.badValue(key: "convert_nice", reason: "must be 0…19, got \(n)") }
             convertNice = Int32(n)
@@ -115,6 +123,43 @@ extension Config {
             w.endpoints.append(WebhookEndpoint(url: url, secret: secret, events: events))
         }
         return w
+    }
+
+    /// `[[ladder]]`: at least one rung, distinct even heights, bit rates written as "2800k" or "2.8M", max ≥ average.
+    static func ladder(_ tables: [TOMLTable]) throws -> [LadderRung] {
+        guard !tables.isEmpty else { throw ConfigError.badValue(key: "ladder", reason: "needs at least one [[ladder]] rung") }
+        var rungs: [LadderRung] = []
+        for (i, table) in tables.enumerated() {
+            let prefix = "ladder[\(i)]."
+            let e = TableReader(table: table, prefix: prefix)
+            guard let height = try e.int("height", min: 2) else { throw ConfigError.badValue(key: prefix + "height", reason: "required") }
+            guard height % 2 == 0, height <= 4320 else {
+                throw ConfigError.badValue(key: prefix + "height", reason: "must be an even number of pixels ≤ 4320, got \(height)")
+            }
+            func rate(_ key: String, default value: Int? = nil) throws -> Int {
+                guard let text = try e.string(key) else {
+                    if let value { return value }
+                    throw ConfigError.badValue(key: prefix + key, reason: "required, e.g. \"2800k\"")
+                }
+                guard let bits = BitRate.parse(text) else {
+                    throw ConfigError.badValue(key: prefix + key, reason: "expected a bit rate like \"2800k\" or \"2.8M\" (bits/s), got \"\(text)\"")
+                }
+                return bits
+            }
+            let video = try rate("video_bitrate"), max = try rate("max_rate"), audio = try rate("audio_bitrate", default: 128_000)
+            guard max >= video else {
+                throw ConfigError.badValue(key: prefix + "max_rate", reason: "must be at least video_bitrate (it is the peak)")
+            }
+            guard (16_000...512_000).contains(audio) else {
+                throw ConfigError.badValue(key: prefix + "audio_bitrate", reason: "must be 16k…512k for AAC")
+            }
+            if rungs.contains(where: { $0.height == height }) {
+                throw ConfigError.badValue(key: prefix + "height", reason: "two rungs with height \(height): each rung needs its own")
+            }
+            try e.rejectUnknown()
+            rungs.append(LadderRung(height: height, videoBitRate: video, maxRate: max, audioBitRate: audio))
+        }
+        return rungs
     }
 
     private static func partners(_ r: TableReader, _ path: (String) -> String) throws -> PartnerSettings {

@@ -30,6 +30,10 @@ struct Config: Sendable {
     /// On SIGTERM, running jobs get this long to finish before they are put back for the next start.
     var shutdownGraceSeconds: Double = 20
     var segmentSeconds: Double = 6
+    /// `[[ladder]]` rungs, `ladder_copy_top`, `segment_format` (README, "Output and conversion").
+    var ladder = LadderRung.defaults
+    var ladderCopyTop = true
+    var segmentFormat = SegmentFormat.ts
     /// Niceness (0…19, 0 = unchanged) of the threads that convert, so HTTP stays responsive on a saturated CPU.
     var convertNice: Int32 = 10
     /// Run conversion threads under `SCHED_BATCH` as well.

@@ -18,6 +18,8 @@ final class JobRunner: Sendable {
         var minFreeBytes: Int64 = 0
         /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_sched_batch`).
         var conversionPriority = ThreadPriority.normal
+        /// Ladder, copy-top and segment format (`segmentSeconds` above wins over its own).
+        var hls = HLSOptions()
     }
 
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
@@ -246,7 +248,7 @@ final class JobRunner: Sendable {
             logger.critical("INBOXD_TEST_CRASH_ON matched; aborting the process (test fault hook)")
             abort()
         }
-        var options = HLSOptions()
+        var options = limits.hls
         options.segmentSeconds = limits.segmentSeconds
         let converter = HLSConverter(options: options)
         let out = work + "/hls"
@@ -257,6 +259,7 @@ final class JobRunner: Sendable {
         meter.addCPU(convertCPU)
         meter.setMediaSeconds(result.durationSeconds)
         logger.info("converted", metadata: ["hls.mode": "\(result.mode.rawValue)", "hls.rendition": "\(result.rendition)",
+                                            "hls.renditions": "\(result.renditions.map(\.name).joined(separator: ","))",
                                             "media.duration_s": "\(result.durationSeconds)"])
         let thumbSource = files.thumbnailPath
         do {

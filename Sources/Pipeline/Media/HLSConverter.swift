@@ -1,12 +1,14 @@
 import CLibAV
 import Foundation
 
-/// Converts one media file to VOD HLS in the output layout README describes ("Output and conversion"), in-process with libav.
+/// Converts one media file to an HLS bitrate ladder in the output layout README describes ("Output and conversion"),
+/// in-process with libav (`HLSLadder`).
 ///
-/// H.264 (8-bit 4:2:0, no display rotation) with AAC or without audio is stream-copied (`.remux`): fast,
-/// lossless, and segments follow the source's keyframes (never `split_by_time`, which would start segments
-/// without an IDR). Everything else is transcoded (`.transcode`) to libx264 yuv420p with a keyframe forced every
-/// `segmentSeconds`, plus native AAC at 48 kHz stereo; a rotated picture is turned upright on the way.
+/// H.264 (8-bit 4:2:0, no display rotation) with AAC or without audio is, with `ladderCopyTop`, the top rung by
+/// stream copy (`.remux`): lossless, and its segments follow the source's keyframes (never `split_by_time`, which
+/// would start segments without an IDR); the rungs below it are encoded with key frames at the same times.
+/// Otherwise (`.transcode`) every rung is libx264 yuv420p with a keyframe forced every `segmentSeconds`, plus one
+/// native AAC 48 kHz stereo encode shared by all rungs; a rotated picture is turned upright on the way.
 ///
 /// Clips: a stream copy can only start at a keyframe, so a clip is remuxed only when the source has an indexed
 /// keyframe at most `remuxClipSlack` (1 s) before the requested start; the output then starts at that keyframe
@@ -22,9 +24,10 @@ public struct HLSConverter: Sendable {
         self.options = options
     }
 
-    /// Blocking: the caller runs it on `DedicatedThread`. Writes `outputDirectory/master.m3u8` →
-    /// `outputDirectory/<rendition>/index.m3u8` + `seg_00000.ts`… (README, "Output and conversion").
-    /// On failure or cancellation the directory may hold partial segments and no playlist; the caller removes it.
+    /// Blocking: the caller runs it on `DedicatedThread` (the rung encoders get threads of their own, started and
+    /// joined here). Writes `outputDirectory/master.m3u8` → `outputDirectory/<rendition>/index.m3u8` + segments
+    /// (README, "Output and conversion"). On failure or cancellation the directory may hold partial segments and
+    /// EVENT playlists without an end; the caller removes it.
     public func convert(
         input path: String, outputDirectory: String, clip: ClipRange?, control: JobControl
     ) throws(PipelineError) -> HLSResult {
@@ -35,17 +38,11 @@ public struct HLSConverter: Sendable {
         let audio = input.bestAudioStream
         let window = try ClipWindow(clip: clip, input: input, path: path)
 
-        if canCopy(video: video, audio: audio), keyframeStartIsClose(video: video, window: window) {
-            let remux = HLSRemux(
-                input: input, video: video, audio: audio, window: window,
-                segmentSeconds: options.segmentSeconds, control: control
-            )
-            return try remux.run(outputDirectory: outputDirectory)
-        }
-        let transcode = HLSTranscode(
-            input: input, video: video, audio: audio, window: window, options: options, control: control
-        )
-        return try transcode.run(outputDirectory: outputDirectory)
+        let copyTop = options.ladderCopyTop && canCopy(video: video, audio: audio)
+            && keyframeStartIsClose(video: video, window: window)
+        let ladder = HLSLadder(input: input, video: video, audio: audio, window: window, options: options,
+                               copyTop: copyTop, control: control)
+        return try ladder.run(outputDirectory: outputDirectory)
     }
 
     private func canCopy(video: MediaStream, audio: MediaStream?) -> Bool {

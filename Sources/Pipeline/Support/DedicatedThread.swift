@@ -62,3 +62,26 @@ public enum DedicatedThread {
         var value: Result<T, Error>?
     }
 }
+
+/// A thread that a blocking step starts and joins itself, such as one encoder of a bitrate ladder. It takes the
+/// starting thread's name, so `ThreadCPU` counts its CPU with the step's (`ixcpu-…`), and its priority: Linux
+/// threads inherit niceness and `SCHED_BATCH` from the thread that creates them (`convert_nice`).
+public final class JoinedThread: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    public init(_ body: @escaping @Sendable () -> Void) {
+        var buffer = [CChar](repeating: 0, count: 16)
+        let name = inboxd_get_thread_name(&buffer, buffer.count) == 0
+            ? buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : "inboxd-worker"
+        let thread = Thread { [done] in
+            _ = inboxd_set_thread_name(name)
+            body()
+            done.signal()
+        }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+
+    /// Waits until the body has returned.
+    public func join() { done.wait() }
+}

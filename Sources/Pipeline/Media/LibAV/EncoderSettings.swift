@@ -17,6 +17,14 @@ extension CodecContext {
         raw.pointee.thread_count = 0
     }
 
+    /// VBV rate control (libx264 `b:v`, `maxrate`, `bufsize`), bits/s: a rung's average and peak stay predictable,
+    /// which is what a player's bandwidth estimate needs.
+    func configureRate(bitRate: Int, maxRate: Int, bufferSize: Int) {
+        raw.pointee.bit_rate = Int64(bitRate)
+        raw.pointee.rc_max_rate = Int64(maxRate)
+        raw.pointee.rc_buffer_size = Int32(clamping: bufferSize)
+    }
+
     /// AAC: float planar, `channels` in the default layout, pts counted in samples.
     func configureAudio(sampleRate: Int32, channels: Int32, bitRate: Int) {
         raw.pointee.sample_rate = sampleRate

@@ -1,20 +1,23 @@
 import CLibAV
 import Foundation
 
-/// libav's "hls" muxer writing one rendition in the README's output layout:
-/// `<dir>/master.m3u8` → `<dir>/<rendition>/index.m3u8` + `seg_00000.ts`…
+/// libav's "hls" muxer writing one rendition: `<rendition dir>/index.m3u8` + `seg_00000.ts`… (or `init.mp4` +
+/// `seg_00000.m4s`… for fMP4). Each rung of a ladder has its own muxer, so the rungs mux on their own threads;
+/// the master playlist is ours (`MasterPlaylist`).
 ///
-/// The layout comes from `var_stream_map` with `%v` in both the playlist and the segment names and
-/// `master_pl_name=master.m3u8`; `master_pl_name=../master.m3u8` would silently write a master with no variant.
+/// While converting, index.m3u8 is an EVENT playlist that libav rewrites after every segment through a temporary
+/// file and rename(2) (`temp_file`, which also names segments `.tmp` until complete), so a publisher can serve it
+/// as it grows; `finish()` ends it with `#EXT-X-ENDLIST` and turns it into a VOD playlist.
 final class HLSMuxer {
     let directory: String
+    let format: SegmentFormat
     private let context: UnsafeMutablePointer<AVFormatContext>
     private let control: JobControl
-    /// Bytes and time span written per output stream, for bit rates the muxer could not know up front.
-    private var written: [Int: (bytes: Int64, span: OutputSpan)] = [:]
 
-    init(directory: String, control: JobControl) throws(PipelineError) {
-        // '%' would be read as a format specifier in the playlist and segment name patterns.
+    var playlistPath: String { "\(directory)/index.m3u8" }
+
+    init(directory: String, format: SegmentFormat, control: JobControl) throws(PipelineError) {
+        // '%' would be read as a format specifier in the segment name pattern.
         guard !directory.contains("%") else {
             throw .invalidArgument("output directory \(directory) must not contain '%'")
         }
@@ -24,9 +27,10 @@ final class HLSMuxer {
             throw .io(path: directory, "cannot create output directory", error)
         }
         self.directory = directory
+        self.format = format
         self.control = control
         var oc: UnsafeMutablePointer<AVFormatContext>?
-        let result = avformat_alloc_output_context2(&oc, nil, "hls", "\(directory)/%v/index.m3u8")
+        let result = avformat_alloc_output_context2(&oc, nil, "hls", "\(directory)/index.m3u8")
         guard result >= 0, let oc else {
             throw .libav(step: "create HLS muxer for \(directory)", reason: LibAVError.message(result))
         }
@@ -34,6 +38,8 @@ final class HLSMuxer {
         oc.pointee.interrupt_callback = Interrupt.callback(for: control)
         // The ffmpeg CLI's -muxdelay 0.7: without it every AAC frame gets its own PES and segments grow.
         oc.pointee.max_delay = 700_000
+        // AVFMT_AVOID_NEG_TS_DISABLED, here and in the segment muxer (`writeHeader`): see there.
+        oc.pointee.avoid_negative_ts = 0
     }
 
     deinit {
@@ -71,17 +77,20 @@ final class HLSMuxer {
         st.pointee.time_base = encoder.timeBase
     }
 
-    /// Writes the header with the VOD HLS options; fails if the muxer ignored any of them.
-    func writeHeader(rendition: String, hasAudio: Bool, segmentSeconds: Double) throws(PipelineError) {
-        let options = LibAVOptions([
+    /// Writes the header with the HLS options; fails if the muxer ignored any of them.
+    func writeHeader(segmentSeconds: Double) throws(PipelineError) {
+        var pairs = [
             ("hls_time", String(segmentSeconds)),
-            ("hls_playlist_type", "vod"),
-            ("hls_segment_type", "mpegts"),
-            ("hls_segment_filename", "\(directory)/%v/seg_%05d.ts"),
-            ("hls_flags", "independent_segments"),
-            ("master_pl_name", "master.m3u8"),
-            ("var_stream_map", hasAudio ? "v:0,a:0,name:\(rendition)" : "v:0,name:\(rendition)"),
-        ])
+            ("hls_playlist_type", "event"),
+            ("hls_segment_type", format == .ts ? "mpegts" : "fmp4"),
+            ("hls_segment_filename", "\(directory)/seg_%05d.\(format.segmentExtension)"),
+            ("hls_flags", "independent_segments+temp_file"),
+            // By default libav shifts the whole rendition by its first packet's negative dts (B-frame delay, AAC
+            // priming), which differs per rung: the rungs' key frames would no longer sit at the same times.
+            ("hls_segment_options", "avoid_negative_ts=disabled"),
+        ]
+        if format == .fmp4 { pairs.append(("hls_fmp4_init_filename", "init.mp4")) }
+        let options = LibAVOptions(pairs)
         let result = avformat_write_header(context, &options.raw)
         if result < 0 { throw failure(result, step: "write HLS header in \(directory)") }
         try options.requireAllConsumed(by: "hls muxer")
@@ -94,27 +103,27 @@ final class HLSMuxer {
 
     /// Writes (and takes the data of) a packet already rescaled to the output stream's time base.
     func write(_ packet: Packet) throws(PipelineError) {
-        var stats = written[packet.streamIndex] ?? (0, OutputSpan())
-        stats.bytes += Int64(packet.size)
-        stats.span.add(packet: packet, timeBase: timeBase(ofStream: packet.streamIndex))
-        written[packet.streamIndex] = stats
         let result = av_interleaved_write_frame(context, packet.raw)
         if result < 0 { throw failure(result, step: "write HLS segment in \(directory)") }
     }
 
-    /// Flushes the interleaving queue and writes the playlists (VOD writes index.m3u8 only here).
-    ///
-    /// The master's BANDWIDTH is the streams' `bit_rate` (+10 %), read when the playlists are written, and a
-    /// stream without one is left out, so a CRF-encoded video-only rendition got a master with no variant at all.
-    /// Streams the muxer has no rate for get the average rate actually written.
+    /// Flushes the interleaving queue, writes the last segment and ends the playlist as VOD.
     func finish() throws(PipelineError) {
-        for (index, stats) in written where stats.span.duration > 0 {
-            guard let parameters = context.pointee.streams?[index]?.pointee.codecpar,
-                  parameters.pointee.bit_rate <= 0 else { continue }
-            parameters.pointee.bit_rate = Int64((Double(stats.bytes) * 8 / stats.span.duration).rounded())
-        }
         let result = av_write_trailer(context)
         if result < 0 { throw failure(result, step: "finish HLS playlist in \(directory)") }
+        try Self.markVOD(playlist: playlistPath)
+    }
+
+    /// libav ends an EVENT playlist with `#EXT-X-ENDLIST` but keeps its type; a finished one is VOD.
+    static func markVOD(playlist path: String) throws(PipelineError) {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .io(path: path, "cannot read the finished playlist", error)
+        }
+        var lines = text.components(separatedBy: "\n")
+        if let i = lines.firstIndex(of: "#EXT-X-PLAYLIST-TYPE:EVENT") { lines[i] = "#EXT-X-PLAYLIST-TYPE:VOD" }
+        if !lines.contains("#EXT-X-ENDLIST") { lines.insert("#EXT-X-ENDLIST", at: lines.last == "" ? lines.count - 1 : lines.count) }
+        try AtomicFile.write(lines.joined(separator: "\n"), to: path)
     }
 
     private func failure(_ code: Int32, step: String) -> PipelineError {
