@@ -98,13 +98,16 @@ import Testing
         try screenshot(browser, "watch-vhs-switched")
     }
 
-    /// Needs live conversion (segments published while converting, `preview_url` in the status answer).
+    /// Needs live conversion (segments published while converting, `preview_url` in the status answer). The
+    /// conversion is paced by the test-only `INBOXD_TEST_CONVERT_DELAY_MS` (1 s before each 2 s segment: faster than
+    /// real time, so the preview never stalls, and 30 s of media take over 15 s, so the job is still processing).
     @Test func thePageOfAVideoStillProcessingPlaysItsPreview() throws {
         let media = try MediaFactory()
-        let clip = try media.h264AAC(seconds: 90, width: 854, height: 480)
+        let clip = try media.h264AAC(seconds: 30, width: 854, height: 480)
         var options = DaemonHarness.Options()
         options.extraTOML = "segment_seconds = 2\n"
         options.shutdownGraceSeconds = 1
+        options.environment = ["INBOXD_TEST_CONVERT_DELAY_MS": "1000"]
         let d = try DaemonHarness(options)
         defer { d.cleanUp() }
         try d.start()
@@ -128,7 +131,9 @@ import Testing
         let s = try state(browser)
         #expect(s["error"] is NSNull && (s["errors"] as? [Any])?.isEmpty == true, "\(s)")
         let played = try browser.evaluate("watchState.played[\(jsString(preview))]") as? Double
-        #expect((played ?? 0) > 3, "the preview did not play past 3 s: \(s)")
+        #expect((played ?? 0) > 3, "the preview did not play 3 s: \(s)")
+        #expect(s["status"] as? String == "processing", "the preview played while the job still ran: \(s)")
+        #expect((s["sources"] as? [String])?.first == preview, "\(s)")
         try screenshot(browser, "watch-preview")
     }
 

@@ -1,6 +1,6 @@
 // The watch page's behaviour (GET /videos/{id}); served by inboxd as /assets/watch.js, no inline script.
 // State for tests and curious users: window.watchState (events seen, errors, the source playing and every source
-// loaded, the furthest position played per source, CSP violations),
+// loaded, the seconds played per source, CSP violations),
 // watchState.currentTime(), watchState.error(), watchState.resolution() (VHS's selected rung) — see README.
 (function () {
   'use strict';
@@ -11,7 +11,7 @@
   var progressBar = document.getElementById('progress');
   var state = window.watchState = {
     engine: data.engine, status: data.status, source: null, sources: [], events: [], errors: [], cspViolations: [],
-    player: null, played: {},
+    player: null, played: {}, previewRetries: [],
     currentTime: function () { return state.player ? state.player.currentTime() : null; },
     error: function () { var e = state.player && state.player.error(); return e ? { code: e.code, message: e.message } : null; },
     vhs: function () { var tech = state.player && state.player.tech_; return (tech && tech.hls) || null; },
@@ -59,21 +59,37 @@
     ['loadedmetadata', 'playing', 'pause', 'waiting', 'ended', 'error'].forEach(function (name) {
       state.player.on(name, function () { state.events.push(name); });
     });
+    // Seconds actually played per source (whatever position a live playlist started at).
+    var last = null, position = 0;
     state.player.on('timeupdate', function () {
-      if (state.source) { state.played[state.source] = Math.max(state.played[state.source] || 0, state.player.currentTime()); }
+      var now = { source: state.source, t: state.player.currentTime() };
+      if (now.t > 0) { position = now.t; }
+      if (last && last.source === now.source && now.t > last.t && now.t - last.t < 2) {
+        state.played[now.source] = (state.played[now.source] || 0) + (now.t - last.t);
+      }
+      last = now;
     });
     state.player.on('error', function () {
       var e = state.player.error();
-      state.errors.push(e ? e.code + ': ' + e.message : 'unknown player error');
+      var text = e ? e.code + ': ' + e.message : 'unknown player error';
+      // A preview that has just appeared may be too short for the browser's own HLS (one segment of an EVENT
+      // playlist): try it again while the job runs, as more segments land.
+      if (state.status === 'processing' && state.source && state.previewRetries.length < 20) {
+        state.previewRetries.push(text);
+        var url = state.source;
+        setTimeout(function () { if (state.source === url) { load(url, true); } }, 2000);
+        return;
+      }
+      state.errors.push(text);
     });
   }
 
-  function load(url) {
-    if (!url || url === state.source || !state.player) { return; }
-    // From the preview to the final master: carry on where the viewer is.
-    var resumeAt = state.source ? state.player.currentTime() : 0;
+  function load(url, again) {
+    if (!url || (url === state.source && !again) || !state.player) { return; }
+    // From the preview to the final master, or the preview again: carry on where the viewer was.
+    var resumeAt = state.source ? position : 0;
+    if (again) { state.player.error(null); } else { state.sources.push(url); }
     state.source = url;
-    state.sources.push(url);
     state.player.src({ src: url, type: 'application/x-mpegURL' });
     if (resumeAt > 0) { state.player.one('loadedmetadata', function () { state.player.currentTime(resumeAt); }); }
     var played = state.player.play();
