@@ -28,15 +28,21 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
+    /// Waits for `expression`; on a timeout, fails with `what` and the player's state.
+    private func wait(_ browser: HeadlessChromium, for expression: String, seconds: Double, _ what: String) throws {
+        do {
+            try browser.wait(for: expression, seconds: seconds)
+        } catch {
+            Issue.record("\(what): \(error)\n\(try state(browser))")
+            throw error
+        }
+    }
+
     /// Plays past 3 s with no error, no CSP violation and the title as text; returns the state then.
     @discardableResult
     private func expectPlays(_ browser: HeadlessChromium, engine: String) throws -> [String: Any] {
-        do {
-            try browser.wait(for: "watchState.currentTime() > 3 || watchState.errors.length > 0", seconds: 25)
-        } catch {
-            Issue.record("\(engine): the player never reached 3 s: \(error)\n\(try state(browser))")
-            throw error
-        }
+        try wait(browser, for: "watchState.currentTime() > 3 || watchState.errors.length > 0", seconds: 25,
+                 "\(engine): the player never reached 3 s")
         let s = try state(browser)
         #expect((s["t"] as? Double ?? 0) > 3, "\(engine): \(s)")
         #expect(s["error"] is NSNull && (s["errors"] as? [Any])?.isEmpty == true, "\(engine): \(s)")
@@ -86,12 +92,7 @@ import Testing
                 .filter(h => h !== null)
             """)
         #expect((enabled as? [Int])?.isEmpty == false, "no other rung to switch to: \(String(describing: enabled))")
-        do {
-            try browser.wait(for: "watchState.resolution() !== '\(before)'", seconds: 15)
-        } catch {
-            Issue.record("VHS stayed on \(before): \(error)\n\(try state(browser))")
-            throw error
-        }
+        try wait(browser, for: "watchState.resolution() !== '\(before)'", seconds: 15, "VHS stayed on \(before)")
         let s = try state(browser)
         #expect(s["resolution"] as? String != before, "\(s)")
         #expect(s["error"] is NSNull && (s["errors"] as? [Any])?.isEmpty == true, "\(s)")
