@@ -18,7 +18,7 @@ struct PlaybackRig {
 
     init(seconds: Double = 8, options: DaemonHarness.Options = .init()) throws {
         var options = options
-        options.extraTOML += "\nsegment_seconds = 2\n"
+        options.extraTOML = "segment_seconds = 2\n" + options.extraTOML
         options.shutdownGraceSeconds = 1
         let media = try MediaFactory()
         let clip = try media.h264AAC(seconds: seconds, width: 854, height: 480)

@@ -74,6 +74,32 @@ import Testing
         }
     }
 
+    /// With S3 publishing the page only uses the row's URLs: the media comes from the bucket's origin, which the
+    /// page's Content-Security-Policy names (native HLS loads media without CORS; VHS needs the bucket's CORS).
+    @Test func theWatchPagePlaysMediaPublishedToS3() throws {
+        let s3 = try SeaweedFS()
+        defer { s3.stop() }
+        var options = DaemonHarness.Options()
+        options.extraTOML = """
+            [s3]
+            endpoint = "\(s3.endpoint)"
+            region = "\(s3.region)"
+            bucket = "\(s3.bucket)"
+            access_key_id = "\(s3.accessKey)"
+            secret_access_key = "\(s3.secretKey)"
+            """
+        let rig = try PlaybackRig(options: options)
+        defer { rig.d.cleanUp() }
+        let master = try #require(rig.status["video_url"] as? String)
+        #expect(master.hasPrefix(s3.endpoint + "/"), "\(master)")
+        let browser = try HeadlessChromium()
+        defer { browser.stop() }
+        try browser.navigate(rig.page)
+        let s = try expectPlays(browser, engine: "native")
+        #expect(s["sources"] as? [String] == [master], "\(s)")
+        try screenshot(browser, "watch-s3")
+    }
+
     /// Needs the ABR ladder (at least two rungs in the master).
     @Test func vhsSwitchesRungWhenTold() throws {
         let rig = try PlaybackRig()
