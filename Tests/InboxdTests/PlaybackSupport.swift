@@ -16,18 +16,29 @@ struct PlaybackRig {
     var page: String { "\(d.baseURL)/videos/\(id)" }
     var published: String { d.output + "/videos/\(id)" }
 
-    init(seconds: Double = 8, options: DaemonHarness.Options = .init()) throws {
+    /// `whileQueued`: the clip waits behind a 20 s MPEG-4 Part 2 transcode on the only worker, and this runs with
+    /// its id while it is still processing (then the rig waits until it is ready).
+    init(seconds: Double = 8, options: DaemonHarness.Options = .init(), whileQueued: ((DaemonHarness, String) throws -> Void)? = nil) throws {
         var options = options
         options.extraTOML = "segment_seconds = 2\n" + options.extraTOML
         options.shutdownGraceSeconds = 1
+        if whileQueued != nil { options.workers = 1 }
         let media = try MediaFactory()
         let clip = try media.h264AAC(seconds: seconds, width: 854, height: 480)
         d = try DaemonHarness(options)
         self.seconds = seconds
         do {
             try d.start()
+            if whileQueued != nil {
+                let blocker = media.path("blocker.avi")
+                try ExternalTool.check("ffmpeg", ["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25:duration=20",
+                                                  "-c:v", "mpeg4", "-q:v", "5", blocker])
+                try d.drop(media: blocker, as: "blocker.avi", sidecar: ["title": "blocker"])
+                _ = try d.videoID(title: "blocker")
+            }
             try d.drop(media: clip, as: "clip.mp4", sidecar: ["title": Self.title, "visibility": "published"])
             id = try d.videoID(title: Self.title)
+            try whileQueued?(d, id)
             status = try d.waitFor(id)
             guard status["status"] as? String == "ready" else { throw HarnessError.timeout("the clip did not convert: \(status)") }
         } catch {

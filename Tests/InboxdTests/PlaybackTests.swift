@@ -54,11 +54,21 @@ import Testing
         return s
     }
 
+    /// The first page is opened while the video still waits in the queue: the status line follows the SSE stream,
+    /// and once the job is ready the page loads the final master and plays it.
     @Test func theWatchPagePlaysWithChromiumsNativeHLSAndWithVHS() throws {
-        let rig = try PlaybackRig()
-        defer { rig.d.cleanUp() }
         let browser = try HeadlessChromium()
         defer { browser.stop() }
+        let rig = try PlaybackRig { d, id in
+            try browser.navigate("\(d.baseURL)/videos/\(id)")
+            let line = try browser.evaluate("document.getElementById('status').textContent") as? String
+            #expect(line?.hasPrefix("Processing: ") == true, "\(line ?? "nil")")
+            #expect(try browser.evaluate("watchState.sources.length") as? Int == 0)
+        }
+        defer { rig.d.cleanUp() }
+        try wait(browser, for: "watchState.status === 'ready' && document.getElementById('status').textContent === 'Ready'",
+                 seconds: 10, "the page did not follow the job to ready")
+        try expectPlays(browser, engine: "native")
         for engine in ["native", "vhs"] {
             try browser.navigate(rig.page + (engine == "vhs" ? "?engine=vhs" : ""))
             let s = try expectPlays(browser, engine: engine)

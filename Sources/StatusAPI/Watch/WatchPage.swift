@@ -96,8 +96,10 @@ public struct WatchPage: Sendable {
                 """
         }
         let head = links.player.map { "<link rel=\"stylesheet\" href=\"\(e($0.stylesheet))\">\n" } ?? ""
-        let scripts = status == .failed ? "" : (links.player.map { "<script src=\"\(e($0.script))\"></script>\n" } ?? "")
-            + "<script src=\"\(e(links.watchScript))\"></script>\n"
+        // watch.js first: it must set Video.js's options before video.min.js runs, and starts the player once the
+        // document (with video.min.js) has loaded.
+        let scripts = status == .failed ? "" : "<script src=\"\(e(links.watchScript))\"></script>\n"
+            + (links.player.map { "<script src=\"\(e($0.script))\"></script>\n" } ?? "")
         return """
             <!doctype html>
             <html lang="en">
