@@ -44,7 +44,7 @@ public enum WatchRoutes {
         router.get("/assets/videojs/{file}") { request, context -> Response in
             let name = try context.parameters.require("file")
             guard let file = assets.vendor[name] else {
-                throw APIError(.notFound, "not_found", "no asset \(WebAssets.vendorDirectory)/\(name.prefix(80)) (web_assets_dir: \(assets.directory))")
+                throw APIError(.notFound, "not_found", "no asset \(WebAssets.vendorDirectory)/\(name.prefix(80))")
             }
             return assets.response(file, request: request)
         }
