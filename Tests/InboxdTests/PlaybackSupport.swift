@@ -16,12 +16,13 @@ struct PlaybackRig {
     var page: String { "\(d.baseURL)/videos/\(id)" }
     var published: String { d.output + "/videos/\(id)" }
 
-    /// `whileQueued`: the clip waits behind a 20 s MPEG-4 Part 2 transcode on the only worker, and this runs with
+    /// `whileQueued`: the clip waits behind a 12 s MPEG-4 Part 2 transcode on the only worker, and this runs with
     /// its id while it is still processing (then the rig waits until it is ready).
     init(seconds: Double = 8, options: DaemonHarness.Options = .init(), whileQueued: ((DaemonHarness, String) throws -> Void)? = nil) throws {
         var options = options
         options.extraTOML = "segment_seconds = 2\n" + options.extraTOML
         options.shutdownGraceSeconds = 1
+        options.settleSeconds = 0.2
         if whileQueued != nil { options.workers = 1 }
         let media = try MediaFactory()
         let clip = try media.h264AAC(seconds: seconds, width: 854, height: 480)
@@ -31,7 +32,7 @@ struct PlaybackRig {
             try d.start()
             if whileQueued != nil {
                 let blocker = media.path("blocker.avi")
-                try ExternalTool.check("ffmpeg", ["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25:duration=20",
+                try ExternalTool.check("ffmpeg", ["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25:duration=12",
                                                   "-c:v", "mpeg4", "-q:v", "5", blocker])
                 try d.drop(media: blocker, as: "blocker.avi", sidecar: ["title": "blocker"])
                 _ = try d.videoID(title: "blocker")
