@@ -63,7 +63,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
-        // Read-only HTTP routes over the SQLite db, and the OpenAPI description of every route (compiled in).
+        // Read-only HTTP routes over the SQLite db, the watch page (its script and style compiled in) and the OpenAPI
+        // description of every route (compiled in).
         .target(
             name: "StatusAPI",
             dependencies: [
@@ -75,7 +76,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.embedInCode("openapi.yaml")]
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("Watch/watch.js"), .embedInCode("Watch/watch.css")]
         ),
         .executableTarget(
             name: "InboxDaemon",

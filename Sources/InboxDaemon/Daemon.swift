@@ -69,8 +69,14 @@ struct Daemon {
             area: UploadArea(root: layout.uploadsRoot), committer: DropCommitter(incoming: layout.incoming, pool: io.pool),
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
+        let assets = WebAssets.load(directory: config.webAssetsDir)
+        if !assets.missingPlayerFiles.isEmpty {
+            logger.warning("watch page player files missing: pages will say so (run scripts/bootstrap, or fix web_assets_dir)", metadata: [
+                "web.assets_dir": "\(assets.directory)", "web.missing": "\(assets.missingPlayerFiles.joined(separator: ","))",
+            ])
+        }
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, resumable: uploads, logger: logger, onListening: readiness.httpListening)
+                                   io: io, resumable: uploads, assets: assets, logger: logger, onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",

@@ -36,3 +36,10 @@ public struct UserRow: Codable, Sendable, Equatable, FetchableRecord, Persistabl
         self.revokedAt = nil
     }
 }
+
+extension UserRow {
+    /// Whether `row` is this user's video: the owner by `username`, or by `user_id` (the users row's id as text).
+    public func owns(_ row: VideoRow) -> Bool {
+        row.username == username || (id != nil && row.userID == id.map(String.init))
+    }
+}

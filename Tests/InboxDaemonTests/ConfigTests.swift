@@ -24,6 +24,10 @@ import Testing
         #expect(c.listen == ListenAddress(host: "127.0.0.1", port: 8080) && c.workers == 2 && c.settleSeconds == 5)
         #expect(c.s3 == nil)
         #expect(c.effectivePublicURL == "http://127.0.0.1:8080")
+        #expect(c.webAssetsDir == "/usr/share/inboxd/web", "the Debian package's place")
+        let (d2, p2) = try write("web_assets_dir = \"../web\"\n")
+        defer { try? FileManager.default.removeItem(atPath: d2) }
+        #expect((try Config.load(path: p2, environment: [:]).webAssetsDir as NSString).standardizingPath == d2 + "/web")
     }
 
     @Test func theLimitsTableSetsPerUserDefaultsAndRefusesBadValues() throws {

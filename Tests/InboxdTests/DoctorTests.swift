@@ -25,7 +25,8 @@ import Testing
         #expect(stopped.status == 0, "\(stopped.lines.joined(separator: "\n"))")
         #expect(Self.failures(stopped.lines).isEmpty)
         for expected in ["ok   config parses", "ok   inbox directory \(d.inbox) (", "ok   db \(d.db) (not created yet",
-                         "ok   inotify limits", "ok   encoder H.264 (libx264)", "ok   encoder AAC", "ok   listen 127.0.0.1:\(d.port) (free)"] {
+                         "ok   inotify limits", "ok   encoder H.264 (libx264)", "ok   encoder AAC", "ok   listen 127.0.0.1:\(d.port) (free)",
+                         "ok   watch page player files in \(DaemonHarness.repositoryRoot)/web/vendor/videojs (Video.js"] {
             #expect(stopped.lines.contains { $0.hasPrefix(expected) }, "no line \(expected): \(stopped.lines)")
         }
         try d.start()
@@ -33,6 +34,21 @@ import Testing
         #expect(running.status == 0, "\(running.lines.joined(separator: "\n"))")
         #expect(running.lines.contains("ok   listen 127.0.0.1:\(d.port) (served by a running inboxd, /healthz ok)"), "\(running.lines)")
         #expect(running.lines.contains { $0.hasPrefix("ok   db \(d.db) (schema ") && $0.hasSuffix("integrity ok)") }, "\(running.lines)")
+    }
+
+    /// The page still answers without them, but can only say it cannot play (see WatchPageTests).
+    @Test func missingWatchPagePlayerFilesFailNamingTheFix() throws {
+        var options = DaemonHarness.Options()
+        options.webAssetsDir = "/nonexistent/inboxd-web"
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        let r = try Self.doctor(d)
+        #expect(r.status == 1)
+        #expect(Self.failures(r.lines) == ["FAIL watch page player files in /nonexistent/inboxd-web/videojs: missing video.min.js, video-js.min.css; "
+            + "run scripts/bootstrap in the source tree (it unpacks PyPI js-videojs 7.5.5 into web/vendor), reinstall the inboxd package, "
+            + "or point web_assets_dir at a directory holding videojs/"], "\(r.lines)")
+        try d.start()
+        #expect(d.logText().contains("watch page player files missing"), "the daemon warns at start")
     }
 
     @Test func aConfigThatDoesNotParseIsTheOnlyLine() throws {

@@ -35,6 +35,8 @@ public final class DaemonHarness: @unchecked Sendable {
         /// Put the db and/or the output directory elsewhere (e.g. on a small filesystem made by the test).
         public var db: String?
         public var output: String?
+        /// The watch page's player files (`web_assets_dir`); nil = the source tree's `web/vendor` (`scripts/bootstrap`).
+        public var webAssetsDir: String?
         /// Extra environment for the daemon (e.g. the `INBOXD_TEST_CRASH_ON` fault hook).
         public var environment: [String: String] = [:]
         /// A command the daemon is exec'd through (e.g. `setpriv … unshare …` to run it as another user in a user
@@ -69,10 +71,15 @@ public final class DaemonHarness: @unchecked Sendable {
             shutdown_grace_seconds = \(options.shutdownGraceSeconds)
             min_free_bytes = \(options.minFreeBytes)
             log_level = "debug"
+            web_assets_dir = "\(options.webAssetsDir ?? Self.repositoryRoot + "/web/vendor")"
             \(options.extraTOML)
             """
         try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
+
+    /// The source tree this test build comes from.
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
 
     public static var binary: String {
         if let b = ProcessInfo.processInfo.environment["INBOXD_BIN"] { return b }

@@ -8,7 +8,7 @@ import Pipeline
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check the config, directories, free space, db, inotify limits, encoders, S3 and the listen port.")
+        abstract: "Check the config, directories, free space, db, inotify limits, encoders, S3, the watch page's player files and the listen port.")
 
     @OptionGroup var common: CommonOptions
 
@@ -40,6 +40,7 @@ struct DoctorCommand: ParsableCommand {
                 findings.append(.ok("\(what) (signed ListObjectsV2 ok)"))
             }
         }
+        findings.append(WebAssetsCheck.finding(config.webAssetsDir))
         findings.append(ListenCheck.finding(config.listen))
         for finding in findings { print(finding.line) }
         if findings.contains(where: { !$0.isOK }) { throw ExitCode.failure }

@@ -82,6 +82,7 @@ extension Config {
         if let problem = corsOrigins.lazy.compactMap(CORSPolicy.problem(with:)).first {
             throw ConfigError.badValue(key: "cors_origins", reason: problem)
         }
+        webAssetsDir = try r.string("web_assets_dir").map(path) ?? webAssetsDir
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
         if let t = try r.table("limits") { limits = try Self.limits(TableReader(table: t, prefix: "limits.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }

@@ -52,6 +52,9 @@ struct Config: Sendable {
     var allowHardLinks = false
     /// Browser origins (`scheme://host[:port]`, or `*`) whose pages may read the API and the served output (CORS).
     var corsOrigins: [String] = []
+    /// Where the watch page's Video.js files are (`videojs/` inside it): the Debian package's place by default;
+    /// the example config points at the source tree's `web/vendor`, which `scripts/bootstrap` fills.
+    var webAssetsDir = "/usr/share/inboxd/web"
     var logLevel: String = "info"
     var s3: S3Configuration?
     var urlIngest = URLIngestConfiguration()

@@ -7,7 +7,8 @@ import StatusAPI
 /// runs (against `openapi.yaml`, and in process). Records the routes in `table` for the 405 answers.
 enum APIRoutes {
     static func register(
-        on router: Router<APIRequestContext>, table: RouteTable, statusStore: StatusStore, metrics: InboxMetrics, receiver: Receiver
+        on router: Router<APIRequestContext>, table: RouteTable, statusStore: StatusStore, metrics: InboxMetrics, receiver: Receiver,
+        assets: WebAssets
     ) {
         StatusRoutes.register(on: router, store: statusStore)
         VideoListRoutes.register(on: router, store: statusStore)
@@ -17,6 +18,7 @@ enum APIRoutes {
         WebSocketRoutes.registerPlainHTTP(on: router, store: statusStore)
         metrics.register(on: router, store: statusStore)
         OpenAPIDocument.register(on: router)
+        WatchRoutes.register(on: router, store: statusStore, assets: assets)
         receiver.addRoutes(to: router)
         table.record(router)
     }

@@ -11,7 +11,7 @@ import StatusAPI
 enum HTTPServer {
     static func make(
         config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO,
-        resumable: ResumableUploads, logger: Logger,
+        resumable: ResumableUploads, assets: WebAssets, logger: Logger,
         onListening: @escaping @Sendable () -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
@@ -38,7 +38,7 @@ enum HTTPServer {
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
-        APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver)
+        APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver, assets: assets)
         let limits = config.http
         let counter = ConnectionCounter(limit: limits.maxConnections)
         let sockets = WebSocketRoutes.router(store: statusStore, logger: logger).buildResponder()

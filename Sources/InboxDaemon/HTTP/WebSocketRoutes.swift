@@ -44,10 +44,7 @@ enum WebSocketRoutes {
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let user = try context.requestContext.requireUser()
-            let userID = user.id.map(String.init)
-            let feed = StatusFeed.Changes(store: store) { row in
-                user.isAdmin || row.username == user.username || (userID != nil && row.userID == userID)
-            }
+            let feed = StatusFeed.Changes(store: store) { row in user.isAdmin || user.owns(row) }
             try await pump(feed, inbound: inbound, outbound: outbound)
         })
         return router
