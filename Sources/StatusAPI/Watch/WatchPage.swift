@@ -19,7 +19,7 @@ public struct WatchPage: Sendable {
     public var error: String?
     public var videoURL: String
     public var thumbnailURL: String
-    /// The master of the segments so far while the job is still processing (the live branch's `preview_url`).
+    /// The master of the segments so far while the job is still processing (`preview_url`).
     public var previewURL: String?
     public var engine: Engine = .native
     public var links = Links()

@@ -50,10 +50,10 @@ public enum WatchRoutes {
         }
     }
 
-    /// The row and, when the schema has it (the live preview's column), `preview_url`.
+    /// The row and its `preview_url` (the master of the segments published so far, while processing).
     static func watchRow(_ db: Database, _ id: String) throws -> (VideoRow, String?)? {
-        guard let row = try VideoQueries.wholeRow(db, id) else { return nil }
-        return (try VideoRow(row: row), row.hasColumn("preview_url") ? row["preview_url"] : nil)
+        guard let row = try VideoQueries.row(db, id) else { return nil }
+        return (row, row.previewURL)
     }
 
     /// nil when the caller may watch this private video (its owner, or an admin), else the 401/403 page.
