@@ -39,6 +39,9 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     /// Higher runs first (capped by the owner's `max_priority` when claimed). The analytics columns are written
     /// only through `JobAnalytics` and read as whole rows, so they are not part of this record.
     public var priority: Int = 0
+    /// The node running the job and until when its lease holds (PostgreSQL store, several nodes); NULL on SQLite.
+    public var lockedBy: String? = nil
+    public var leaseUntil: String? = nil
 
     public enum CodingKeys: String, CodingKey {
         case videoID = "video_id", title, description, userID = "user_id", username, status, visibility, phase, progress
@@ -46,7 +49,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         case nextAttemptAt = "next_attempt_at", source, sourceURL = "source_url", sidecar
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at"
         case durationS = "duration_s", width, height, videoCodec = "video_codec", audioCodec = "audio_codec", sizeBytes = "size_bytes"
-        case priority
+        case priority, lockedBy = "locked_by", leaseUntil = "lease_until"
     }
 
     public init(

@@ -66,6 +66,7 @@ extension Config {
         if let problem = corsOrigins.lazy.compactMap(CORSPolicy.problem(with:)).first {
             throw ConfigError.badValue(key: "cors_origins", reason: problem)
         }
+        if let t = try r.table("store") { store = try Self.store(TableReader(table: t, prefix: "store.")) }
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
         if let t = try r.table("limits") { limits = try Self.limits(TableReader(table: t, prefix: "limits.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
@@ -155,6 +156,21 @@ extension Config {
         c.retryMaxDelaySeconds = try r.seconds("retry_max_delay_seconds") ?? c.retryMaxDelaySeconds
         try r.rejectUnknown()
         return c
+    }
+
+    private static func store(_ r: TableReader) throws -> StoreSettings {
+        guard let url = try r.string("url") else {
+            throw ConfigError.badValue(key: "store.url", reason: "required in a [store] table (without [store], the SQLite file `db` is the store)")
+        }
+        _ = try PGJobStore.configuration(url: url)  // a malformed URL fails here, at start
+        var s = StoreSettings(url: url)
+        if let node = try r.string("node") {
+            guard !node.isEmpty, node.count <= 200 else { throw ConfigError.badValue(key: "store.node", reason: "must be 1…200 characters") }
+            s.node = node
+        }
+        s.leaseSeconds = try r.int("lease_seconds", min: 3) ?? s.leaseSeconds
+        try r.rejectUnknown()
+        return s
     }
 
     private static func retry(_ r: TableReader) throws -> RetryPolicy {

@@ -29,7 +29,7 @@ final class Claimer: Sendable {
     static let originFile = ".origin"
 
     private let layout: InboxLayout
-    private let store: JobStore
+    private let store: any JobStoring
     private let logger: Logger
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
@@ -42,7 +42,7 @@ final class Claimer: Sendable {
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
+    init(layout: InboxLayout, store: any JobStoring, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
          onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
@@ -130,7 +130,7 @@ final class Claimer: Sendable {
         }
         guard !recorded.isEmpty else { return done }
 
-        var duplicates: [String: JobStore.AdoptError] = [:]
+        var duplicates: [String: AdoptError] = [:]
         do {
             duplicates = try await store.recordClaims(recorded.map(\.row))
             logger.debug("claims recorded", metadata: ["claim.count": "\(recorded.count)", "claim.duplicates": "\(duplicates.count)"])

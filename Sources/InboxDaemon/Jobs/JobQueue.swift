@@ -104,6 +104,8 @@ actor JobQueue {
     var runningOwners: [String: Int] { runningByOwner }
 
     var running: Int { active.count }
+    /// Jobs queued or handed to a worker here: a node of a shared store takes more only while this is below its workers.
+    var load: Int { pending.count + ownerOf.count }
     var queued: Int { pending.count }
 
     /// Stops handing out jobs; queued ones stay in `processing/` for the next start.

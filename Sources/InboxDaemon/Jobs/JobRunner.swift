@@ -25,7 +25,7 @@ final class JobRunner: Sendable {
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
 
     private let layout: InboxLayout
-    private let store: JobStore
+    private let store: any JobStoring
     private let publisher: any Publisher
     private let downloader: URLDownloader
     private let limits: Limits
@@ -34,7 +34,7 @@ final class JobRunner: Sendable {
     private let io: BlockingIO
     private let logger: Logger
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
+    init(layout: InboxLayout, store: any JobStoring, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
          limits: Limits, logger: Logger) {
         self.io = io
         self.layout = layout
@@ -84,6 +84,10 @@ final class JobRunner: Sendable {
                 FileSystem.removeTree(done)
             }
             log.info("Background processing completed successfully for video \(id)")
+        } catch let lost as LeaseLost {
+            // Another node took the job over (this one did not renew its lease in time): its run is the one that
+            // counts, and the shared files are its now.
+            log.warning("lost the job's lease; leaving the job to the node that took it over", metadata: ["error": "\(lost)"])
         } catch {
             await blocking { FileSystem.removeTree(work) }
             if control.cancelCause == .shutdown {

@@ -74,7 +74,7 @@ final class WorkerPool: Service {
 /// `recovery_poll_seconds`, so a retry needs no restart.
 final class Recovery: Service {
     private let layout: InboxLayout
-    private let store: JobStore
+    private let store: any JobStoring
     private let queue: JobQueue
     private let pollSeconds: Double
     private let io: BlockingIO
@@ -86,9 +86,17 @@ final class Recovery: Service {
     /// hung db or disk would, so a test can see the watchdog pings stop.
     private static let wedged = ProcessInfo.processInfo.environment["INBOXD_TEST_WEDGE"] == "scheduler"
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger,
-         onSweep: @escaping @Sendable () -> Void = {}) {
+    /// A store shared by several nodes (PostgreSQL): jobs reach the workers through leases (`JobPuller`), not
+    /// through directory locks; a job made runnable here (a retry moved back from `failed/`) is announced by
+    /// `onRunnable` instead of queued.
+    private let shared: Bool
+    private let onRunnable: @Sendable () -> Void
+
+    init(layout: InboxLayout, store: any JobStoring, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger,
+         shared: Bool = false, onRunnable: @escaping @Sendable () -> Void = {}, onSweep: @escaping @Sendable () -> Void = {}) {
         self.onSweep = onSweep
+        self.shared = shared
+        self.onRunnable = onRunnable
         self.io = io
         self.layout = layout
         self.store = store
@@ -130,7 +138,7 @@ final class Recovery: Service {
             return
         }
         var candidates: [String] = []
-        for id in claimed.sorted() where !id.hasPrefix(".") {
+        for id in claimed.sorted() where !id.hasPrefix(".") && !shared {
             guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
             candidates.append(id)
         }
@@ -220,6 +228,13 @@ final class Recovery: Service {
             return
         }
         guard let lock else { return }
+        if shared {
+            // Unlocked again at once: whichever node's puller takes the row's lease runs it.
+            _ = lock
+            logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
+            onRunnable()
+            return
+        }
         if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
             logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
         }

@@ -1,0 +1,180 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Several `inboxd` processes as nodes of one installation: one inbox directory, one PostgreSQL store (`[store] url`,
+/// a real server from `PostgresServer`) and, for the big run, one S3 bucket (SeaweedFS). Leases are short (3 s) so a
+/// dead node's jobs move on quickly.
+@Suite(.serialized) struct MultiNodeTests {
+    static let lease = 3
+
+    static func storeTOML(_ url: String, node: String) -> String {
+        """
+        [store]
+        url = "\(url)"
+        node = "\(node)"
+        lease_seconds = \(lease)
+        """
+    }
+
+    /// Nodes sharing the first one's inbox (and output); each with its own config, port and log.
+    static func nodes(_ count: Int, url: String, extraTOML: String = "", workers: Int = 2) throws -> [DaemonHarness] {
+        var nodes: [DaemonHarness] = []
+        for n in 0..<count {
+            var o = DaemonHarness.Options()
+            o.workers = workers
+            o.sharing = nodes.first
+            o.extraTOML = extraTOML + "\n" + storeTOML(url, node: "node\(n)")
+            nodes.append(try DaemonHarness(o))
+        }
+        return nodes
+    }
+
+    static func count(_ pg: PostgresServer, _ url: String, _ condition: String) throws -> Int {
+        Int(try pg.sql("SELECT count(*) FROM videos WHERE \(condition)", url: url)) ?? -1
+    }
+
+    /// 150 drops into one inbox shared by three nodes: every drop is claimed once and published once; a node killed
+    /// with SIGKILL while it runs jobs loses them to the others once its leases run out, and each still reaches
+    /// `ready` exactly once; the node started again takes jobs again.
+    @Test func threeNodesShareTheWorkAndSurviveANodeKilledMidJob() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let s3 = try SeaweedFS(bucket: "inboxd-multi")
+        defer { s3.stop() }
+        let media = try MediaFactory()
+        let clip = try media.h264AAC(seconds: 1)
+        let s3TOML = """
+            [s3]
+            endpoint = "\(s3.endpoint)"
+            region = "\(s3.region)"
+            bucket = "\(s3.bucket)"
+            prefix = "multi"
+            access_key_id = "\(s3.accessKey)"
+            secret_access_key = "\(s3.secretKey)"
+            """
+        let nodes = try Self.nodes(3, url: url, extraTOML: s3TOML)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+
+        let ids = (0..<150).map { _ in UUID().uuidString.lowercased() }
+        for (i, id) in ids.enumerated() {
+            try nodes[0].drop(media: clip, as: "clip\(i).mp4", sidecar: ["title": "multi \(i)", "video_id": id])
+        }
+
+        // Kill node1 while it holds leases, once the run is under way.
+        let victim = nodes[1]
+        _ = try eventually(timeout: 120, "node1 to hold a running job") { () -> Bool? in
+            guard try Self.count(pg, url, "status = 'ready'") >= 20 else { return nil }
+            return try Self.count(pg, url, "locked_by = 'node1' AND status = 'processing'") > 0 ? true : nil
+        }
+        victim.kill9()
+        let orphans = try pg.sql("SELECT video_id FROM videos WHERE locked_by = 'node1' AND status = 'processing'", url: url)
+            .split(separator: "\n").map(String.init)
+        #expect(!orphans.isEmpty, "node1 died holding no lease")
+        let killedAt = Date()
+        // Its jobs finish elsewhere within the lease and a few seconds.
+        _ = try eventually(timeout: Double(Self.lease) + 20, "node1's jobs to finish on other nodes") { () -> Bool? in
+            let list = orphans.map { "'\($0)'" }.joined(separator: ",")
+            return try Self.count(pg, url, "video_id IN (\(list)) AND status = 'ready'") == orphans.count ? true : nil
+        }
+        let tookOver = Date().timeIntervalSince(killedAt)
+        #expect(nodes[0].logText().contains("taking over a job whose lease ran out")
+                || nodes[2].logText().contains("taking over a job whose lease ran out"))
+
+        // node1 rejoins: restarted under the same name, it gives up its stale leases and takes jobs again.
+        let before = victim.logLength()
+        try victim.start()
+        _ = try eventually(timeout: 120, "all 150 jobs to be ready") { () -> Bool? in
+            try Self.count(pg, url, "status = 'ready'") == 150 ? true : nil
+        }
+        nodes[0].stop()
+        nodes[2].stop()
+        let late = (0..<4).map { _ in UUID().uuidString.lowercased() }
+        for (i, id) in late.enumerated() {
+            try victim.drop(media: clip, as: "late\(i).mp4", sidecar: ["title": "late \(i)", "video_id": id])
+        }
+        for id in late { #expect(try victim.waitFor(id, timeout: 60)["status"] as? String == "ready") }
+        #expect(victim.logText(from: before).contains("Starting background processing"))
+
+        // Each drop was claimed once, reached ready once, and its playlist is in the bucket.
+        let all = ids + late
+        #expect(try Self.count(pg, url, "status = 'ready'") == all.count)
+        #expect(try pg.sql("SELECT count(*) FROM events WHERE message = 'claimed'", url: url) == "\(all.count)")
+        #expect(try pg.sql("SELECT count(DISTINCT video_id) FROM events WHERE message = 'claimed'", url: url) == "\(all.count)")
+        #expect(try pg.sql("SELECT count(*) FROM events WHERE status = 'ready'", url: url) == "\(all.count)")
+        #expect(try pg.sql("SELECT count(*) FROM videos WHERE locked_by IS NOT NULL OR lease_until IS NOT NULL", url: url) == "0")
+        let keys = Set(try s3.listKeys(prefix: "multi/videos/"))
+        let missing = all.filter { !keys.contains("multi/videos/\($0)/master.m3u8") }
+        #expect(missing.isEmpty, "playlists missing in S3: \(missing.prefix(5))")
+        #expect(Check.entries(nodes[0].inbox + "/processing").isEmpty)
+        #expect(Check.entries(nodes[0].inbox + "/incoming").isEmpty)
+        print("MultiNodeTests: \(orphans.count) job(s) of the killed node finished elsewhere \(String(format: "%.1f", tookOver)) s after the kill")
+    }
+
+    /// The admin's recovery SQL and `inboxd retry` on the PostgreSQL store: failed jobs run again within seconds on
+    /// some node, from the originals kept in `failed/<id>/`; `inboxd status` shows which node runs a job.
+    @Test func theRecoverySQLAndTheCLIWorkOnPostgreSQL() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let media = try MediaFactory()
+        let clip = try media.h264AAC(seconds: 1)
+        let nodes = try Self.nodes(2, url: url)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+        let videos = nodes[0].output + "/videos"
+        try FileManager.default.removeItem(atPath: videos)
+        _ = FileManager.default.createFile(atPath: videos, contents: Data("in the way".utf8))
+
+        let ids = (0..<3).map { _ in UUID().uuidString.lowercased() }
+        for (i, id) in ids.enumerated() {
+            try nodes[0].drop(media: clip, as: "r\(i).mp4", sidecar: ["title": "recover \(i)", "video_id": id])
+        }
+        for id in ids {
+            let j = try nodes[1].waitFor(id, timeout: 60)
+            #expect(j["status"] as? String == "failed" && j["failure_reason"] as? String == "publish", "\(j)")
+        }
+        try FileManager.default.removeItem(atPath: videos)
+        try FileManager.default.createDirectory(atPath: videos, withIntermediateDirectories: true)
+
+        try pg.sql("UPDATE videos SET status='processing' WHERE status='failed' AND video_id='\(ids[0])'", url: url)
+        #expect(try nodes[0].waitFor(ids[0], ["ready"], timeout: 30)["status"] as? String == "ready")
+
+        let one = try nodes[1].cli(["retry", ids[1]])
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(try nodes[1].waitFor(ids[1], ["ready"], timeout: 30)["status"] as? String == "ready")
+        let all = try nodes[0].cli(["retry", "--all-failed"])
+        #expect(all.stdout.contains("1 job(s) queued for retry"), "\(all.stdout + all.stderr)")
+        #expect(try nodes[0].waitFor(ids[2], ["ready"], timeout: 30)["status"] as? String == "ready")
+
+        // `inboxd status` reads the shared store, and names the node holding a job's lease.
+        try pg.sql("UPDATE videos SET locked_by = 'node7', lease_until = '2030-01-01T00:00:00Z' WHERE video_id = '\(ids[0])'", url: url)
+        let shown = try nodes[1].cli(["status", ids[0]])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("status:     ready") && shown.stdout.contains("node:       node7"), "\(shown.stdout)")
+        #expect(Check.entries(nodes[0].inbox + "/failed").isEmpty)
+    }
+
+    /// What the PostgreSQL store does not carry yet fails at start with the reason; an unreachable server too.
+    @Test func unsupportedFeaturesAndAnUnreachableStoreFailAtStart() throws {
+        var o = DaemonHarness.Options()
+        o.extraTOML = """
+            [[webhooks]]
+            url = "https://hooks.example.com/inboxd"
+            secret = "s"
+            """ + "\n" + Self.storeTOML("postgres://inboxd@127.0.0.1:1/none?sslmode=disable", node: "x")
+        let d = try DaemonHarness(o)
+        defer { d.cleanUp() }
+        let run = try d.runToExit()
+        #expect(run.status != 0)
+        #expect(run.output.contains("webhooks") && run.output.contains("PostgreSQL store"), "\(run.output)")
+
+        var u = DaemonHarness.Options()
+        u.extraTOML = Self.storeTOML("postgres://inboxd@127.0.0.1:1/none?sslmode=disable", node: "x")
+        let unreachable = try DaemonHarness(u)
+        defer { unreachable.cleanUp() }
+        let failed = try unreachable.runToExit(timeout: 60)
+        #expect(failed.status != 0)
+        #expect(failed.output.contains("cannot open the PostgreSQL store postgres://inboxd@127.0.0.1:1/none"), "\(failed.output)")
+    }
+}
