@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
+import NIOSSL
 import PostgresNIO
 import Store
 
@@ -23,30 +24,67 @@ final class PGJobStore: JobStoring {
     /// The channel a NOTIFY on new or requeued work goes to (a trigger on `videos` sends it).
     static let jobsChannel = "inboxd_jobs"
 
+    /// Where the store is, from `[store] url`.
+    private let endpoint: Endpoint
+
     init(url: String, node: String, leaseSeconds: Int, logger: Logger) throws {
-        client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
+        endpoint = try Endpoint(url: url)
+        client = PostgresClient(configuration: endpoint.clientConfiguration, backgroundLogger: logger)
         self.node = node
         self.leaseSeconds = leaseSeconds
         self.logger = logger
     }
 
-    /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`.
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`, checked.
+    struct Endpoint: Sendable {
+        var host: String
+        var port: Int
+        var user: String
+        var password: String?
+        var database: String
+        var sslmode: String
+
+        init(url: String) throws {
+            guard let u = URLComponents(string: url), u.scheme == "postgres" || u.scheme == "postgresql",
+                  let host = u.host, !host.isEmpty, let user = u.user, !user.isEmpty else {
+                throw ConfigError.badValue(key: "store.url", reason: "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got '\(url)'")
+            }
+            let path = u.path.hasPrefix("/") ? String(u.path.dropFirst()) : u.path
+            sslmode = u.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
+            guard ["disable", "prefer", "require"].contains(sslmode) else {
+                throw ConfigError.badValue(key: "store.url", reason: "sslmode must be disable, prefer or require, got '\(sslmode)'")
+            }
+            self.host = host
+            self.port = u.port ?? 5432
+            self.user = user
+            self.password = u.password
+            self.database = path.isEmpty ? user : path
+        }
+
+        var clientConfiguration: PostgresClient.Configuration {
+            let tls: PostgresClient.Configuration.TLS = switch sslmode {
+            case "disable": .disable
+            case "require": .require(.makeClientConfiguration())
+            default: .prefer(.makeClientConfiguration())
+            }
+            return PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+
+        /// One plain connection, opened and closed: fails at once (refused, unknown host, bad credentials), where
+        /// the client's pool would keep retrying in the background.
+        func probe(logger: Logger) async throws {
+            let tls: PostgresConnection.Configuration.TLS = sslmode == "disable"
+                ? .disable : sslmode == "require" ? .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                : .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            let connection = try await PostgresConnection.connect(
+                configuration: .init(host: host, port: port, username: user, password: password, database: database, tls: tls),
+                id: 0, logger: logger)
+            try await connection.close()
+        }
+    }
+
     static func configuration(url: String) throws -> PostgresClient.Configuration {
-        guard let u = URLComponents(string: url), u.scheme == "postgres" || u.scheme == "postgresql",
-              let host = u.host, !host.isEmpty, let user = u.user, !user.isEmpty else {
-            throw ConfigError.badValue(key: "store.url", reason: "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got '\(url)'")
-        }
-        let database = u.path.hasPrefix("/") ? String(u.path.dropFirst()) : u.path
-        let sslmode = u.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS
-        switch sslmode {
-        case "disable": tls = .disable
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        case "require": tls = .require(.makeClientConfiguration())
-        default: throw ConfigError.badValue(key: "store.url", reason: "sslmode must be disable, prefer or require, got '\(sslmode)'")
-        }
-        return PostgresClient.Configuration(host: host, port: u.port ?? 5432, username: user, password: u.password,
-                                            database: database.isEmpty ? user : database, tls: tls)
+        try Endpoint(url: url).clientConfiguration
     }
 
     /// The default node name: host name and process id, unique among running nodes.
@@ -203,7 +241,10 @@ final class PGJobStore: JobStoring {
     /// `migrate()`, bounded: an unreachable server is an error at start, not a node that waits forever.
     func migrate(timeoutSeconds: Double) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.migrate() }
+            group.addTask {
+                try await self.endpoint.probe(logger: self.logger)
+                try await self.migrate()
+            }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
                 throw StoreError.cannotOpen(path: "PostgreSQL", reason: "no connection within \(Int(timeoutSeconds)) s")
