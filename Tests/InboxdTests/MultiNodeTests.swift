@@ -155,6 +155,50 @@ import Testing
         #expect(Check.entries(nodes[0].inbox + "/failed").isEmpty)
     }
 
+    /// Every node answers for every job from the shared store: `/status`, the whole row, the audit log, and the live
+    /// SSE and WebSocket feeds (woken by the NOTIFY of whichever node wrote) follow a job to `ready` on both nodes,
+    /// whichever of them runs it.
+    @Test func everyNodeServesTheStatusAndLiveFeedsOfEveryJob() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let media = try MediaFactory()
+        let src = try media.vp9NoAudio(seconds: 4, name: "feeds.webm")  // a transcode: several phases to watch
+        let nodes = try Self.nodes(2, url: url)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+        let id = UUID().uuidString.lowercased()
+        try nodes[0].drop(media: src, as: "feeds.webm", sidecar: ["title": "feeds", "video_id": id])
+        _ = try eventually(timeout: 60, "the job's row") { try Self.count(pg, url, "video_id = '\(id)'") == 1 ? true : nil }
+
+        let sockets = nodes.map { WebSocketTests.Socket("ws://127.0.0.1:\($0.port)/api/videos/\(id)/ws") }
+        let streams = try Shell.run("bash", ["-c", nodes.enumerated().map { i, n in
+            "curl -sS -N --max-time 120 \(n.baseURL)/api/videos/\(id)/stream > \(n.root)/stream.txt &"
+        }.joined(separator: " ") + " wait"])
+        #expect(streams.status == 0, "\(streams.stderr)")
+        for (n, socket) in zip(nodes, sockets) {
+            let text = try String(contentsOfFile: n.root + "/stream.txt", encoding: .utf8)
+            let statuses = text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }
+                .compactMap { (try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8))) as? [String: Any] }
+                .compactMap { $0["status"] as? String }
+            #expect(statuses.first == "processing" && statuses.last == "ready", "node \(n.port): \(statuses)")
+            #expect(statuses.filter { $0 == "ready" }.count == 1)
+            let frames = try socket.wait().compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            #expect(frames.last?["status"] as? String == "ready", "node \(n.port): \(frames)")
+            let row = try HTTPClient.get("\(n.baseURL)/api/videos/\(id)").json ?? [:]
+            #expect(row["status"] as? String == "ready" && row.keys.contains("locked_by") && row["locked_by"] is NSNull, "\(row)")
+            #expect(row["attempts"] as? Int == 1 && row["priority"] as? Int == 0, "integers stay integers: \(row)")
+            let events = try HTTPClient.get("\(n.baseURL)/api/videos/\(id)/events").json?["events"] as? [[String: Any]] ?? []
+            #expect(events.first?["message"] as? String == "claimed" && events.last?["status"] as? String == "ready", "\(events)")
+        }
+        let ran = nodes.filter { $0.logText().contains("Starting background processing for video \(id)") }
+        #expect(ran.count == 1, "the job ran on exactly one node")
+        let health = try HTTPClient.get(nodes[1].baseURL + "/healthz")
+        #expect(health.status == 200 && health.json?["node"] as? String == "node1", "\(health.body)")
+        let list = try HTTPClient.get(nodes[1].baseURL + "/api/videos")
+        #expect(list.status == 501 && list.json?["error"] as? String == "not_implemented", "\(list.body)")
+        #expect(try HTTPClient.get("\(nodes[1].baseURL)/api/videos/\(UUID().uuidString.lowercased())/status").status == 404)
+    }
+
     /// What the PostgreSQL store does not carry yet fails at start with the reason; an unreachable server too.
     @Test func unsupportedFeaturesAndAnUnreachableStoreFailAtStart() throws {
         var o = DaemonHarness.Options()

@@ -42,7 +42,8 @@ final class JobPuller: Service {
         }
         let beat = Double(store.leaseSeconds) / 3
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.listen() }
+            group.addTask { await self.listen(PGJobStore.jobsChannel) { self.bell.ring() } }
+            group.addTask { await self.listen(PGJobStore.changesChannel) { self.store.changes.ring() } }
             group.addTask { await self.heartbeat(every: beat) }
             group.addTask { await self.pull(poll: min(self.pollSeconds, beat)) }
             await group.next()
@@ -105,19 +106,21 @@ final class JobPuller: Service {
         }
     }
 
-    /// `LISTEN inboxd_jobs` on a connection of its own; reconnects after an error.
-    private func listen() async {
+    /// `LISTEN channel` on a connection of its own, calling `notified` for each NOTIFY; reconnects after an error.
+    private func listen(_ channel: String, notified: @escaping @Sendable () -> Void) async {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await self.store.client.withConnection { conn in
-                        try await conn.listen(on: PGJobStore.jobsChannel) { notifications in
-                            for try await _ in notifications { self.bell.ring() }
+                        try await conn.listen(on: channel) { notifications in
+                            for try await _ in notifications { notified() }
                         }
                     }
                 } catch {
                     if Task.isCancelled { return }
-                    self.logger.warning("LISTEN on the store failed; polling until it is back", metadata: ["error": "\(error)"])
+                    self.logger.warning("LISTEN on the store failed; polling until it is back", metadata: [
+                        "store.channel": "\(channel)", "error": "\(error)",
+                    ])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -1,6 +1,8 @@
 import Foundation
+import GRDB
 import Logging
 import Pipeline
+import StatusAPI
 import NIOSSL
 import PostgresNIO
 import Store
@@ -15,7 +17,7 @@ import Store
 /// has passed, another node takes the job and re-runs it from the shared `processing/<id>/`. Every write of a
 /// running job's state checks the lease is still this node's, so a node that lost it can never mark the job
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
-final class PGJobStore: JobStoring {
+final class PGJobStore: JobStoring, StatusReading {
     let client: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
@@ -23,6 +25,12 @@ final class PGJobStore: JobStoring {
     private let logger: Logger
     /// The channel a NOTIFY on new or requeued work goes to (a trigger on `videos` sends it).
     static let jobsChannel = "inboxd_jobs"
+    /// The channel a NOTIFY on every change of `videos` goes to: wakes the status feeds (SSE, WebSocket) of every node.
+    static let changesChannel = "inboxd_changes"
+    /// Rung by `JobPuller`'s LISTEN on `changesChannel`.
+    let changes = ChangeSignal()
+    /// The status feeds' poll when no NOTIFY comes (a dropped LISTEN connection).
+    static let feedFallback: Duration = .seconds(2)
 
     /// Where the store is, from `[store] url`.
     private let endpoint: Endpoint
@@ -199,6 +207,14 @@ final class PGJobStore: JobStoring {
             """
             CREATE TRIGGER videos_notify_jobs AFTER INSERT OR UPDATE OF status, phase, finished_at ON videos
               FOR EACH STATEMENT EXECUTE FUNCTION inboxd_notify_jobs()
+            """,
+            """
+            CREATE FUNCTION inboxd_notify_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('inboxd_changes', ''); RETURN NULL; END $$
+            """,
+            """
+            CREATE TRIGGER videos_notify_changes AFTER INSERT OR UPDATE OR DELETE ON videos
+              FOR EACH STATEMENT EXECUTE FUNCTION inboxd_notify_changes()
             """,
         ]),
     ]
@@ -627,6 +643,59 @@ final class PGJobStore: JobStoring {
             }
             return targets
         }
+    }
+
+    // MARK: Status API (StatusReading)
+
+    func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    func video(_ id: String) async throws -> VideoRow? { try await row(id) }
+
+    func status(_ id: String) async throws -> StatusResponse? { try await row(id).map { StatusResponse($0) } }
+
+    func videoJSON(_ id: String) async throws -> RowJSON? {
+        for try await r in try await client.query("SELECT * FROM videos WHERE video_id = \(id)", logger: logger) {
+            return try Self.json(r)
+        }
+        return nil
+    }
+
+    func events(_ id: String) async throws -> [RowJSON]? {
+        guard try await !existing([id]).isEmpty else { return nil }
+        var out: [RowJSON] = []
+        for try await r in try await client.query("SELECT * FROM events WHERE video_id = \(id) ORDER BY id", logger: logger) {
+            out.append(try Self.json(r))
+        }
+        return out
+    }
+
+    func changeMark() -> UInt64 { changes.mark }
+
+    func waitForChange(since mark: UInt64) async throws {
+        await changes.wait(since: mark, atMost: Self.feedFallback)
+        try Task.checkCancellation()
+    }
+
+    /// Every column under its own name, as the SQLite store's JSON of a row shows it (integers, reals, text, null).
+    static func json(_ row: PostgresRow) throws -> RowJSON {
+        var columns: [(name: String, value: DatabaseValue)] = []
+        for cell in row {
+            let value: DatabaseValue
+            if cell.bytes == nil {
+                value = .null
+            } else {
+                switch cell.dataType {
+                case .int2, .int4, .int8: value = try cell.decode(Int64.self).databaseValue
+                case .float4, .float8: value = try cell.decode(Double.self).databaseValue
+                case .bool: value = (try cell.decode(Bool.self) ? 1 : 0).databaseValue
+                default: value = try cell.decode(String.self).databaseValue
+                }
+            }
+            columns.append((cell.columnName, value))
+        }
+        return RowJSON(columns: columns)
     }
 
     // MARK: Leases
