@@ -153,6 +153,12 @@ import Testing
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("status:     ready") && shown.stdout.contains("node:       node7"), "\(shown.stdout)")
         #expect(Check.entries(nodes[0].inbox + "/failed").isEmpty)
+
+        // Commands that work on the SQLite file alone refuse a PostgreSQL config instead of using a file no node reads.
+        for command in [["user", "list"], ["stats"], ["webhooks", "list"]] {
+            let r = try nodes[0].cli(command)
+            #expect(r.status != 0 && r.stderr.contains("not available on the PostgreSQL store"), "\(command): \(r.stderr)")
+        }
     }
 
     /// Every node answers for every job from the shared store: `/status`, the whole row, the audit log, and the live
