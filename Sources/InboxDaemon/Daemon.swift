@@ -86,6 +86,11 @@ struct Daemon {
                 staleAfterSeconds: max(2 * (watchdog ?? 0), 3 * config.recoveryPollSeconds, 5),
                 status: { await Self.statusLine(queue: queue, store: store) }, logger: logger)))
         }
+        try await runServices(services, io: io)
+    }
+
+    /// Runs the services until SIGTERM/SIGINT or one fails, then ends the blocking-I/O pool.
+    private func runServices(_ services: [ServiceGroupConfiguration.ServiceConfiguration], io: BlockingIO) async throws {
         var groupConfig = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -162,21 +167,14 @@ struct Daemon {
             "store.lease_s": "\(settings.leaseSeconds)", "listen": "\(config.listen)", "workers": "\(config.workers)",
             "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
-        var groupConfig = ServiceGroupConfiguration(
-            services: [
-                .init(service: puller),
-                .init(service: workers),
-                .init(service: recovery),
-                .init(service: watcher),
-                .init(service: HTTPService(app: http, address: config.listen)),
-                .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
-        groupConfig.maximumGracefulShutdownDuration = Duration.milliseconds(Int64((config.shutdownGraceSeconds + 2) * 1000))
-        try await ServiceGroup(configuration: groupConfig).run()
-        await io.shutdown()
-        logger.info("inboxd stopped")
+        try await runServices([
+            .init(service: puller),
+            .init(service: workers),
+            .init(service: recovery),
+            .init(service: watcher),
+            .init(service: HTTPService(app: http, address: config.listen)),
+            .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
+        ], io: io)
     }
 
     /// Features the PostgreSQL store does not carry yet: configuring one with `[store] url` is an error at start.

@@ -52,12 +52,7 @@ final class JobStore: JobStoring {
 
     /// Inserts a row for a new job that is already known to be bad (bad sidecar, symlink, orphan).
     func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
-        var r = row
-        r.status = .failed
-        r.error = error
-        r.failureReason = reason
-        r.finishedAt = Timestamp.string()
-        let failed = r
+        let failed = row.rejected(error: error, reason: reason)
         let outbox = self.outbox
         try await pool.write { db in
             try VideoQueries.insert(db, failed, message: error, onConflict: .replace)
@@ -77,16 +72,7 @@ final class JobStore: JobStoring {
         return try await pool.write { db in
             guard let current = try VideoQueries.row(db, id) else { return .vanished }
             if current.attempts >= maxAttempts {
-                let reason: FailureReason
-                let message: String
-                if current.phase == .retrying {
-                    reason = current.failureReason ?? .other
-                    message = "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")"
-                } else {
-                    reason = .crashed
-                    message = "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
-                        + "not retried again. The input may crash libav or exhaust memory."
-                }
+                let (reason, message) = AttemptStart.exhaustion(of: current)
                 try VideoQueries.markFailed(db, id, error: message, reason: reason)
                 try outbox.record(db, videoID: id, event: .failed)
                 return .exhausted(reason, message)

@@ -52,6 +52,18 @@ extension JobStoring {
     }
 }
 
+extension VideoRow {
+    /// The row of a new job already known to be bad (bad sidecar, symlink, orphan): failed now, with why.
+    func rejected(error: String, reason: FailureReason) -> VideoRow {
+        var r = self
+        r.status = .failed
+        r.error = error
+        r.failureReason = reason
+        r.finishedAt = Timestamp.string()
+        return r
+    }
+}
+
 enum AdoptError: Error, CustomStringConvertible {
     case duplicate(videoID: String, status: JobStatus)
     var description: String {
@@ -66,6 +78,17 @@ enum AttemptStart {
     /// `max_attempts` attempts were used up; the row is now failed with this reason.
     case exhausted(FailureReason, String)
     case vanished
+
+    /// Why a job whose attempts are used up fails: `crashed` when the last attempt never ended (the process died),
+    /// else the last retry's reason.
+    static func exhaustion(of current: VideoRow) -> (reason: FailureReason, message: String) {
+        if current.phase == .retrying {
+            return (current.failureReason ?? .other,
+                    "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")")
+        }
+        return (.crashed, "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
+            + "not retried again. The input may crash libav or exhaust memory.")
+    }
 }
 
 /// A node that lost a job's lease (it was too slow to renew it, and another node took the job over) must not

@@ -399,12 +399,7 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
-        var r = row
-        r.status = .failed
-        r.error = error
-        r.failureReason = reason
-        r.finishedAt = Timestamp.string()
-        let failed = r
+        let failed = row.rejected(error: error, reason: reason)
         try await transaction { c, logger in try await Self.insert(c, failed, message: error, replace: true, logger: logger) }
     }
 
@@ -423,16 +418,7 @@ final class PGJobStore: JobStoring, StatusReading {
             guard current.lockedBy == node else { throw LeaseLost(videoID: id, node: node) }
             let now = Timestamp.string()
             if current.attempts >= maxAttempts {
-                let reason: FailureReason
-                let message: String
-                if current.phase == .retrying {
-                    reason = current.failureReason ?? .other
-                    message = "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")"
-                } else {
-                    reason = .crashed
-                    message = "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
-                        + "not retried again. The input may crash libav or exhaust memory."
-                }
+                let (reason, message) = AttemptStart.exhaustion(of: current)
                 try await Self.fail(c, current, error: message, reason: reason, logger: logger)
                 return .exhausted(reason, message)
             }
