@@ -143,6 +143,7 @@ struct Daemon {
         let io = BlockingIO.start(threads: 4)
         let runner = makeRunner(layout: layout, store: store, queue: queue, io: io)
         let puller = JobPuller(store: store, queue: queue, layout: layout, io: io, workers: config.workers,
+                               runningCap: config.limits.runningCap(workers: config.workers),
                                pollSeconds: config.recoveryPollSeconds, logger: logger)
         let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
                                 shared: true, onRunnable: { puller.wake() }, onSweep: { gate.reopen() })

@@ -210,6 +210,36 @@ import TestSupport
         }
     }
 
+    /// A user's running cap holds across nodes: their next job waits while they have that many leases, and another
+    /// user's job (or an ownerless one) goes first; an admin and an unlimited user are not capped.
+    @Test func aUsersRunningCapHoldsAcrossNodes() async throws {
+        let server = try PostgresServer.shared.get()
+        let url = try server.database()
+        try await PGJobStore.with(url: url, node: "node-a", logger: Self.logger) { a in
+            try await PGJobStore.with(url: url, node: "node-b", logger: Self.logger) { b in
+                try server.sql("""
+                    INSERT INTO users (username, token_hash, created_at, max_running_jobs) VALUES ('ann', 'h1', 'x', 1);
+                    INSERT INTO users (username, token_hash, created_at, is_admin) VALUES ('root', 'h2', 'x', 1);
+                    """, url: url)
+                var ids: [String: String] = [:]
+                for (name, user, priority) in [("ann1", "ann", 9), ("ann2", "ann", 8), ("bob1", "bob", 1), ("root1", "root", 0),
+                                               ("root2", "root", 0), ("anon", nil, 0)] {
+                    let r = JobStoreContractTests.row(user: user, priority: priority)
+                    try await a.recordClaim(r)
+                    ids[name] = r.videoID
+                }
+                #expect(try await a.take(defaultRunningCap: 1)?.videoID == ids["ann1"])
+                #expect(try await b.take(defaultRunningCap: 1)?.videoID == ids["bob1"], "ann is at her cap on node-a")
+                var rest: [String] = []
+                while let t = try await b.take(defaultRunningCap: 1) { rest.append(t.videoID) }
+                #expect(Set(rest) == [ids["root1"]!, ids["root2"]!, ids["anon"]!], "admins and ownerless jobs are not capped")
+                _ = try await a.startAttempt(ids["ann1"]!, maxAttempts: 3)
+                try await a.markReady(ids["ann1"]!, PublishedVideo(videoURL: "http://a/", thumbnailURL: nil))
+                #expect(try await b.take(defaultRunningCap: 1)?.videoID == ids["ann2"], "her next job once one ended")
+            }
+        }
+    }
+
     @Test func nodesStartingTogetherMigrateOnceAndAStoreFromANewerInboxdIsRefused() async throws {
         let server = try PostgresServer.shared.get()
         let url = try server.database()

@@ -16,13 +16,17 @@ final class JobPuller: Service {
     private let layout: InboxLayout
     private let io: BlockingIO
     private let workers: Int
+    /// `[limits] max_running_jobs` (default `workers - 1`; 0 = none): a user's running jobs across every node.
+    private let runningCap: Int
     private let pollSeconds: Double
     private let logger: Logger
     private let bell = Doorbell()
     /// Jobs this node took but could not start (their directory was missing or locked), skipped for a while.
     private let skipped = Mutex<[String: Date]>([:])
 
-    init(store: PGJobStore, queue: JobQueue, layout: InboxLayout, io: BlockingIO, workers: Int, pollSeconds: Double, logger: Logger) {
+    init(store: PGJobStore, queue: JobQueue, layout: InboxLayout, io: BlockingIO, workers: Int, runningCap: Int = 0,
+         pollSeconds: Double, logger: Logger) {
+        self.runningCap = runningCap
         self.store = store
         self.queue = queue
         self.layout = layout
@@ -69,7 +73,7 @@ final class JobPuller: Service {
                 return Array(s.keys)
             }
             let taken: PGJobStore.Taken?
-            do { taken = try await store.take(skipping: skip) } catch {
+            do { taken = try await store.take(skipping: skip, defaultRunningCap: runningCap) } catch {
                 logger.error("cannot take a job from the store", metadata: ["error": "\(error)"])
                 return
             }

@@ -693,20 +693,30 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     /// Takes the next runnable job: processing (not a receiving upload, not a retry waiting for its time, not a
-    /// retry whose originals still wait in `failed/`), with no live lease, highest priority then oldest first;
-    /// stamps this node's lease in the same transaction. `SKIP LOCKED` lets every node take at once without waiting
-    /// on each other. `skipping` are ids this node cannot start now.
-    func take(skipping: [String] = []) async throws -> Taken? {
+    /// retry whose originals still wait in `failed/`), with no live lease, whose owner is below their running cap
+    /// across all nodes, highest priority then oldest first; stamps this node's lease in the same transaction.
+    /// `SKIP LOCKED` lets every node take at once without waiting on each other. `skipping` are ids this node cannot
+    /// start now. The cap is the owner's `users.max_running_jobs`, none for an admin or an ownerless job, else
+    /// `defaultRunningCap` (0 = none); two nodes taking at the same instant may pass it by one for a moment.
+    func take(skipping: [String] = [], defaultRunningCap: Int = 0) async throws -> Taken? {
         let node = self.node, lease = leaseSeconds
         return try await transaction { c, logger in
             let rows = try await c.query("""
-                SELECT video_id, locked_by FROM videos
-                WHERE status = 'processing' AND phase <> 'receiving' AND finished_at IS NULL
-                  AND (phase <> 'retrying' OR next_attempt_at IS NULL OR next_attempt_at <= \(unescaped: Self.nowText))
-                  AND (locked_by IS NULL OR lease_until IS NULL OR lease_until < \(unescaped: Self.nowText))
-                  AND video_id <> ALL(\(skipping))
-                ORDER BY priority DESC, created_at, video_id
-                LIMIT 1 FOR UPDATE SKIP LOCKED
+                SELECT v.video_id, v.locked_by FROM videos v
+                WHERE v.status = 'processing' AND v.phase <> 'receiving' AND v.finished_at IS NULL
+                  AND (v.phase <> 'retrying' OR v.next_attempt_at IS NULL OR v.next_attempt_at <= \(unescaped: Self.nowText))
+                  AND (v.locked_by IS NULL OR v.lease_until IS NULL OR v.lease_until < \(unescaped: Self.nowText))
+                  AND v.video_id <> ALL(\(skipping))
+                  AND (COALESCE(v.username, v.user_id, '') = ''
+                       OR (SELECT count(*) FROM videos r
+                           WHERE COALESCE(r.username, r.user_id, '') = COALESCE(v.username, v.user_id, '')
+                             AND r.status = 'processing' AND r.locked_by IS NOT NULL AND r.lease_until >= \(unescaped: Self.nowText))
+                          < COALESCE(NULLIF(COALESCE(
+                              (SELECT COALESCE(u.max_running_jobs, CASE WHEN u.is_admin <> 0 THEN 0 END)
+                               FROM users u WHERE u.username = v.username AND u.revoked_at IS NULL),
+                              \(defaultRunningCap)), 0), 2147483647))
+                ORDER BY v.priority DESC, v.created_at, v.video_id
+                LIMIT 1 FOR UPDATE OF v SKIP LOCKED
                 """, logger: logger)
             var found: Taken?
             for try await (id, previous) in rows.decode((String, String?).self) { found = Taken(videoID: id, previousNode: previous) }
