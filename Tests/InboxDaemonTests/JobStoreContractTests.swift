@@ -159,7 +159,8 @@ import TestSupport
                 #expect(try await a.take()?.videoID == id)
                 _ = try await a.startAttempt(id, maxAttempts: 5)
                 #expect(try await b.take() == nil, "a live lease keeps the job on node-a")
-                #expect(try await a.renewLeases() == 1)
+                #expect(try await a.renewLeases([id]) == 1)
+                #expect(try await a.renewLeases([]) == 0, "only the leases of jobs still here are renewed")
                 // node-a stops renewing (it died): its lease runs out.
                 try server.sql("UPDATE videos SET lease_until = '2000-01-01T00:00:00Z' WHERE video_id = '\(id)'", url: url)
                 #expect(try await b.take() == PGJobStore.Taken(videoID: id, previousNode: "node-a"))

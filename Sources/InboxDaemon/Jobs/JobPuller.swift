@@ -71,7 +71,7 @@ final class JobPuller: Service {
             let skip = skipped.withLock { s -> [String] in
                 s = s.filter { $0.value > now }
                 return Array(s.keys)
-            }
+            } + (await queue.heldIDs)
             let taken: PGJobStore.Taken?
             do { taken = try await store.take(skipping: skip, defaultRunningCap: runningCap) } catch {
                 logger.error("cannot take a job from the store", metadata: ["error": "\(error)"])
@@ -103,7 +103,7 @@ final class JobPuller: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                do { try await self.store.renewLeases() } catch {
+                do { try await self.store.renewLeases(await self.queue.loadIDs) } catch {
                     self.logger.error("cannot renew this node's leases", metadata: ["error": "\(error)"])
                 }
             }

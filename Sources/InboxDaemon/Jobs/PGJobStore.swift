@@ -735,11 +735,14 @@ final class PGJobStore: JobStoring, StatusReading {
             """, logger: logger)
     }
 
-    /// The heartbeat: extends the lease of every job this node holds; returns how many.
+    /// The heartbeat: extends this node's leases of `ids` (the jobs queued or running here); returns how many. A
+    /// lease of a job no longer here (held back after a failed write, given back when the release failed) is left to
+    /// run out, so any node takes the job again.
     @discardableResult
-    func renewLeases() async throws -> Int {
+    func renewLeases(_ ids: [String]) async throws -> Int {
         try await Self.changed(try await client.query("""
-            UPDATE videos SET lease_until = \(unescaped: Self.leaseText(leaseSeconds)) WHERE \(unescaped: ours) AND status = 'processing' RETURNING video_id
+            UPDATE videos SET lease_until = \(unescaped: Self.leaseText(leaseSeconds))
+            WHERE \(unescaped: ours) AND status = 'processing' AND video_id = ANY(\(ids)) RETURNING video_id
             """, logger: logger))
     }
 
