@@ -154,6 +154,17 @@ import Testing
         #expect(shown.stdout.contains("status:     ready") && shown.stdout.contains("node:       node7"), "\(shown.stdout)")
         #expect(Check.entries(nodes[0].inbox + "/failed").isEmpty)
 
+        // A node that died between its claim's rename and its insert left a job directory with no row: some node
+        // records the claim from the sidecar and runs it, once.
+        let orphan = UUID().uuidString.lowercased()
+        let dir = nodes[0].inbox + "/processing/" + orphan
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: clip, toPath: dir + "/o.mp4")
+        try nodes[0].writeSidecar(["title": "orphaned claim", "video_id": orphan], to: dir + "/o.mp4.json")
+        #expect(try nodes[1].waitFor(orphan, ["ready"], timeout: 30)["status"] as? String == "ready")
+        #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(orphan)' AND message = 'claimed'", url: url) == "1")
+        #expect(nodes.contains { $0.logText().contains("recorded an abandoned claim") })
+
         // Commands that work on the SQLite file alone refuse a PostgreSQL config instead of using a file no node reads.
         for command in [["user", "list"], ["stats"], ["webhooks", "list"]] {
             let r = try nodes[0].cli(command)

@@ -192,12 +192,7 @@ final class JobRunner: Sendable {
         } else {
             let layout = self.layout
             let files = try await io.run { try JobFiles(directory: dir, layout: layout) }
-            var row = VideoRow(
-                videoID: id, title: files.sidecar.title, description: files.sidecar.description,
-                userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
-                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw)
-            row.priority = await store.priority(asked: files.sidecar.priority, owner: row.username)
-            try await store.recordClaim(row)
+            try await store.recordClaim(await files.claimRow(id: id, store: store))
         }
         switch try await store.startAttempt(id, maxAttempts: limits.retry.maxAttempts) {
         case .started(let row):

@@ -138,9 +138,14 @@ final class Recovery: Service {
             return
         }
         var candidates: [String] = []
-        for id in claimed.sorted() where !id.hasPrefix(".") && !shared {
+        for id in claimed.sorted() where !id.hasPrefix(".") {
             guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
             candidates.append(id)
+        }
+        if shared {
+            // Leases, not directory locks, say who runs a job: only a claim without a row is looked at here.
+            guard let known = try? await store.existing(candidates) else { return }
+            candidates.removeAll { known.contains($0) }
         }
         // Lock on the pool: a job directory whose lock nobody holds was abandoned (a crash, a dead second daemon).
         let unlocked = candidates
@@ -156,8 +161,12 @@ final class Recovery: Service {
                 return ClaimedJob(videoID: id, lock: lock)
             }
         }) ?? []
-        for job in abandoned where await queue.enqueue(job) {
-            logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
+        if shared {
+            for job in abandoned { await recordAbandonedClaim(job) }
+        } else {
+            for job in abandoned where await queue.enqueue(job) {
+                logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
+            }
         }
         await removeStaleScratch(claimed: Set(claimed))
         let rows: [VideoQueries.ProcessingRow]
@@ -176,6 +185,23 @@ final class Recovery: Service {
             }
         }
         if failedNeedScan.exchange(false, ordering: .relaxed) { await recordUnrecordedFailures() }
+    }
+
+    /// Shared store: a job directory with no row (the claiming node died between its rename and its insert) gets its
+    /// row from its sidecar; then it is unlocked and whichever node's puller takes its lease runs it.
+    private func recordAbandonedClaim(_ job: ClaimedJob) async {
+        let id = job.videoID, layout = self.layout
+        do {
+            // Asked again under the lock: a claim that was in progress at the first look has recorded its row by now.
+            guard try await store.existing([id]).isEmpty else { return }
+            let files = try await io.run { try JobFiles(directory: layout.processing(id), layout: layout) }
+            try await store.recordClaim(await files.claimRow(id: id, store: store))
+        } catch {
+            logger.error("cannot record an abandoned claim", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return
+        }
+        logger.notice("recorded an abandoned claim; it runs on the next free node", metadata: ["job.id": "\(id)"])
+        onRunnable()
     }
 
     /// `work/<id>` of a job that is neither running here nor claimed (a crash after the job's end): scratch only,
