@@ -161,8 +161,9 @@ struct Daemon {
             allowHardLinks: config.allowHardLinks, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds,
                                  logger: logger, onJobEnd: { gate.reopen(); puller.wake() })
-        _ = InboxMetrics.bootstrap()
-        let http = SharedStoreHTTP.make(config: config, store: store, logger: logger, onListening: readiness.httpListening)
+        let metrics = InboxMetrics.bootstrap()
+        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, logger: logger,
+                                        onListening: readiness.httpListening)
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "store": "\(Self.redacted(settings.url))", "store.node": "\(settings.node)",
             "store.lease_s": "\(settings.leaseSeconds)", "listen": "\(config.listen)", "workers": "\(config.workers)",

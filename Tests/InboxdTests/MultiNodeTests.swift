@@ -211,6 +211,11 @@ import Testing
         #expect(ran.count == 1, "the job ran on exactly one node")
         let health = try HTTPClient.get(nodes[1].baseURL + "/healthz")
         #expect(health.status == 200 && health.json?["node"] as? String == "node1", "\(health.body)")
+        // Each node's /metrics counts the shared store's jobs.
+        for n in nodes {
+            let m = try HTTPClient.get(n.baseURL + "/metrics")
+            #expect(m.status == 200 && m.body.contains("inboxd_jobs{status=\"ready\"} 1"), "\(m.body.prefix(2000))")
+        }
         let list = try HTTPClient.get(nodes[1].baseURL + "/api/videos")
         #expect(list.status == 501 && list.json?["error"] as? String == "not_implemented", "\(list.body)")
         #expect(try HTTPClient.get("\(nodes[1].baseURL)/api/videos/\(UUID().uuidString.lowercased())/status").status == 404)

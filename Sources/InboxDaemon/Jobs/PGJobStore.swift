@@ -657,6 +657,44 @@ final class PGJobStore: JobStoring, StatusReading {
         return out
     }
 
+    /// `/metrics`: the job totals (as `VideoQueries.totals` counts them) and the audit entries after `afterEvent`.
+    func metricsSnapshot(afterEvent: Int64) async throws -> InboxMetrics.Snapshot {
+        try await transaction { c, logger in
+            var t = VideoQueries.Totals()
+            for try await (status, n) in try await c.query("SELECT status, count(*) FROM videos GROUP BY status", logger: logger)
+                .decode((String, Int).self) {
+                if let s = JobStatus(rawValue: status) { t.byStatus[s] = n }
+            }
+            for try await (phase, n) in try await c.query("""
+                SELECT phase, count(*) FROM videos WHERE status = 'failed' GROUP BY phase
+                """, logger: logger).decode((String, Int).self) {
+                if let p = JobPhase(rawValue: phase) { t.failedByPhase[p] = n }
+            }
+            for try await (reason, n) in try await c.query("""
+                SELECT COALESCE(failure_reason, 'other'), count(*) FROM videos WHERE status = 'failed' GROUP BY 1
+                """, logger: logger).decode((String, Int).self) {
+                if let r = FailureReason(rawValue: reason) { t.failedByReason[r] = n }
+            }
+            for try await (queued, bytes) in try await c.query("""
+                SELECT count(*) FILTER (WHERE status = 'processing' AND phase = 'queued'),
+                       COALESCE(SUM(size_bytes) FILTER (WHERE status = 'ready'), 0)::BIGINT FROM videos
+                """, logger: logger).decode((Int, Int64).self) {
+                t.queued = queued
+                t.readyBytes = bytes
+            }
+            var events: [EventRow] = []
+            for try await (id, videoID, at, status, phase, message) in try await c.query("""
+                SELECT id, video_id, at, status, phase, message FROM events WHERE id > \(afterEvent) ORDER BY id LIMIT 100000
+                """, logger: logger).decode((Int64, String, String, String, String?, String?).self) {
+                guard let s = JobStatus(rawValue: status) else { continue }
+                var e = EventRow(videoID: videoID, status: s, phase: phase.flatMap(JobPhase.init(rawValue:)), message: message, at: at)
+                e.id = id
+                events.append(e)
+            }
+            return InboxMetrics.Snapshot(totals: t, events: events)
+        }
+    }
+
     func changeMark() -> UInt64 { changes.mark }
 
     func waitForChange(since mark: UInt64) async throws {
