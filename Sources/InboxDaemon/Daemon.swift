@@ -103,7 +103,8 @@ struct Daemon {
     }
 
     /// The pipeline a worker runs a job through, publishing locally or to S3.
-    private func makeRunner(layout: InboxLayout, store: any JobStoring, queue: JobQueue, io: BlockingIO) -> JobRunner {
+    private func makeRunner(layout: InboxLayout, store: any JobStoring, queue: JobQueue, io: BlockingIO,
+                            scratchNode: String? = nil) -> JobRunner {
         let publisher: any Publisher
         if let s3 = config.s3 {
             publisher = S3Publisher(configuration: s3, logger: logger)
@@ -115,6 +116,7 @@ struct Daemon {
         jobLimits.retry = config.retry
         jobLimits.minFreeBytes = config.minFreeBytes
         jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
+        jobLimits.scratchNode = scratchNode
         return JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
@@ -141,7 +143,7 @@ struct Daemon {
         let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
-        let runner = makeRunner(layout: layout, store: store, queue: queue, io: io)
+        let runner = makeRunner(layout: layout, store: store, queue: queue, io: io, scratchNode: settings.node)
         let puller = JobPuller(store: store, queue: queue, layout: layout, io: io, workers: config.workers,
                                runningCap: config.limits.runningCap(workers: config.workers),
                                pollSeconds: config.recoveryPollSeconds, logger: logger)

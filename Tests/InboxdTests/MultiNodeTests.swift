@@ -112,6 +112,36 @@ import Testing
         print("MultiNodeTests: \(orphans.count) job(s) of the killed node finished elsewhere \(String(format: "%.1f", tookOver)) s after the kill")
     }
 
+    /// A node that stalls (SIGSTOP) past its lease loses the job to another node; when it wakes up, its heartbeat
+    /// (or its next write) finds the lease gone and it stops the job, so the job reaches `ready` once, from the node
+    /// that took it over.
+    @Test func aNodeThatStallsPastItsLeaseLosesTheJobAndStops() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let media = try MediaFactory()
+        let src = try media.vp9Opus(seconds: 20, width: 640, height: 360)  // a transcode of several seconds
+        let nodes = try Self.nodes(2, url: url, workers: 1)
+        defer { for n in nodes.reversed() { n.resume(); n.cleanUp() } }
+        for n in nodes { try n.start() }
+        let id = UUID().uuidString.lowercased()
+        try nodes[0].drop(media: src, as: "slow.webm", sidecar: ["title": "stall", "video_id": id])
+        let holder: Int = try eventually(timeout: 60, "the job to be converting") { () -> Int? in
+            let r = try pg.sql("SELECT locked_by FROM videos WHERE video_id = '\(id)' AND phase = 'converting'", url: url)
+            return r == "node0" ? 0 : r == "node1" ? 1 : nil
+        }
+        let stalled = nodes[holder], other = nodes[1 - holder]
+        stalled.pause()
+        _ = try eventually(timeout: Double(Self.lease) + 20, "the other node to take the job over") { () -> Bool? in
+            try pg.sql("SELECT locked_by FROM videos WHERE video_id = '\(id)'", url: url) == "node\(1 - holder)" ? true : nil
+        }
+        stalled.resume()
+        #expect(try other.waitFor(id, ["ready"], timeout: 90)["status"] as? String == "ready")
+        try stalled.waitForLog("lost the job's lease; leaving the job to the node that took it over", timeout: 30)
+        #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND status = 'ready'", url: url) == "1")
+        #expect(try pg.sql("SELECT attempts FROM videos WHERE video_id = '\(id)'", url: url) == "2")
+        #expect(other.logText().contains("taking over a job whose lease ran out"))
+    }
+
     /// The admin's recovery SQL and `inboxd retry` on the PostgreSQL store: failed jobs run again within seconds on
     /// some node, from the originals kept in `failed/<id>/`; `inboxd status` shows which node runs a job.
     @Test func theRecoverySQLAndTheCLIWorkOnPostgreSQL() throws {

@@ -165,7 +165,10 @@ extension Config {
         _ = try PGJobStore.configuration(url: url)  // a malformed URL fails here, at start
         var s = StoreSettings(url: url)
         if let node = try r.string("node") {
-            guard !node.isEmpty, node.count <= 200 else { throw ConfigError.badValue(key: "store.node", reason: "must be 1…200 characters") }
+            guard (1...200).contains(node.count), !node.hasPrefix("."),
+                  node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw ConfigError.badValue(key: "store.node", reason: "must be 1…200 letters, digits, '.', '_' or '-' (it names the node's scratch directory)")
+            }
             s.node = node
         }
         s.leaseSeconds = try r.int("lease_seconds", min: 3) ?? s.leaseSeconds

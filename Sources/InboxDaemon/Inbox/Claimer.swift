@@ -6,7 +6,9 @@ import Synchronization
 /// A job that this process owns: its directory in `processing/` and the lock that proves it.
 struct ClaimedJob: Sendable {
     let videoID: String
-    let lock: DirectoryLock
+    /// The job directory's lock, held while the job is queued or runs here. A node of a shared store may run a job
+    /// without it: there the lease is the arbiter (a stalled node on this host may still hold the lock).
+    let lock: DirectoryLock?
     /// When it was queued here (its wait for a worker is the job's `queued_s`).
     var queuedAt = ContinuousClock.now
 }

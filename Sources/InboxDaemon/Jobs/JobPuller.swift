@@ -79,14 +79,20 @@ final class JobPuller: Service {
             }
             guard let taken else { return }
             let id = taken.videoID, dir = layout.processing(id)
-            let lock = try? await io.run { DirectoryLock(path: dir) }
-            guard let lock = lock ?? nil else {
-                // Not claimed into processing/ yet (the claiming node is between its insert and its unlock), or
-                // still locked by a process on this host: given back, and left alone here for a moment.
+            let found = try? await io.run { () -> (exists: Bool, lock: DirectoryLock?) in
+                guard FileSystem.status(dir)?.kind == .directory else { return (false, nil) }
+                return (true, DirectoryLock(path: dir))
+            }
+            guard let found, found.exists else {
+                // Its files are not in processing/ (yet): given back, and left alone here for a moment.
                 skipped.withLock { $0[id] = Date().addingTimeInterval(2) }
                 try? await store.release(id)
                 continue
             }
+            // A row exists only once its claim's renames are done, so the files are complete; the directory lock may
+            // still be held by the claiming node (about to drop it) or by a node on this host that stalled past its
+            // lease: the lease decides, so the job runs either way.
+            let lock = found.lock
             if let previous = taken.previousNode {
                 logger.notice("taking over a job whose lease ran out", metadata: [
                     "job.id": "\(id)", "store.node": "\(store.node)", "store.previous_node": "\(previous)",
@@ -103,7 +109,17 @@ final class JobPuller: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                do { try await self.store.renewLeases(await self.queue.loadIDs) } catch {
+                let here = await self.queue.loadIDs
+                do {
+                    try await self.store.renewLeases(here)
+                    // A job whose lease another node took (this node was too slow to renew it) stops here.
+                    for id in try await self.store.takenOver(here) {
+                        self.logger.warning("another node took over a job running here; stopping it", metadata: ["job.id": "\(id)"])
+                        await self.queue.cancel(id, LeaseLost.cancelCause)
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
                     self.logger.error("cannot renew this node's leases", metadata: ["error": "\(error)"])
                 }
             }

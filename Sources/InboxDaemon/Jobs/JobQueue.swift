@@ -125,6 +125,9 @@ actor JobQueue {
         waiters.removeAll()
     }
 
+    /// Stops one running job (its lease went to another node).
+    func cancel(_ id: String, _ cause: CancelCause) { active[id]?.cancel(cause) }
+
     func cancelAll(_ cause: CancelCause) {
         for control in active.values { control.cancel(cause) }
     }

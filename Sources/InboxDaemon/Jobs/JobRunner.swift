@@ -18,6 +18,9 @@ final class JobRunner: Sendable {
         var minFreeBytes: Int64 = 0
         /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_sched_batch`).
         var conversionPriority = ThreadPriority.normal
+        /// A node of several (shared store): its scratch is `work/<id>/<node>`, so a node that lost a job's lease
+        /// and has not noticed yet never writes into the scratch of the node that took the job over.
+        var scratchNode: String?
     }
 
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
@@ -57,7 +60,7 @@ final class JobRunner: Sendable {
         let id = job.videoID
         var log = logger
         log[metadataKey: "job.id"] = "\(id)"
-        let work = layout.work(id)
+        let work = layout.work(id) + (limits.scratchNode.map { "/" + $0 } ?? "")
         await blocking { FileSystem.removeTree(work) }
         let watchdog = Task { await self.watch(id: id, control: control) }
         defer { watchdog.cancel() }
@@ -87,7 +90,11 @@ final class JobRunner: Sendable {
         } catch let lost as LeaseLost {
             // Another node took the job over (this one did not renew its lease in time): its run is the one that
             // counts, and the shared files are its now.
+            await blocking { FileSystem.removeTree(work) }
             log.warning("lost the job's lease; leaving the job to the node that took it over", metadata: ["error": "\(lost)"])
+        } catch where control.cancelCause == LeaseLost.cancelCause {
+            await blocking { FileSystem.removeTree(work) }
+            log.warning("lost the job's lease; leaving the job to the node that took it over", metadata: ["error": "\(error)"])
         } catch {
             await blocking { FileSystem.removeTree(work) }
             if control.cancelCause == .shutdown {

@@ -97,4 +97,7 @@ struct LeaseLost: Error, CustomStringConvertible {
     let videoID: String
     let node: String
     var description: String { "job \(videoID): node \(node) no longer holds its lease (another node took the job over)" }
+
+    /// How the heartbeat stops a running job whose lease another node took.
+    static let cancelCause = CancelCause.other("another node took over the job's lease")
 }

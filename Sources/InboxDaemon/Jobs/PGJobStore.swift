@@ -784,6 +784,17 @@ final class PGJobStore: JobStoring, StatusReading {
             """, logger: logger))
     }
 
+    /// Which of `ids` (jobs running here) another node now holds: this node's lease ran out and was taken over.
+    func takenOver(_ ids: [String]) async throws -> [String] {
+        let rows = try await client.query("""
+            SELECT video_id FROM videos WHERE video_id = ANY(\(ids)) AND status = 'processing'
+              AND locked_by IS NOT NULL AND locked_by <> \(node)
+            """, logger: logger)
+        var out: [String] = []
+        for try await id in rows.decode(String.self) { out.append(id) }
+        return out
+    }
+
     /// At start: leases a previous run of this node (same `[store] node`) left behind are given up, so its jobs
     /// run again at once instead of after the lease.
     @discardableResult
