@@ -60,6 +60,7 @@ import TestSupport
             var a = JobAnalytics()
             a.cpuS = 0.25
             try await store.recordAnalytics(r.videoID, a)
+            #expect(try await store.processingJobs().map(\.videoID) == [r.videoID])
             let mid = try #require(try await store.row(r.videoID))
             #expect(mid.phase == .converting && mid.progress == 0.5 && mid.width == 320 && mid.sizeBytes == 1234)
             try await store.markReady(r.videoID, PublishedVideo(videoURL: "http://x/v.m3u8", thumbnailURL: "http://x/t.jpg"))

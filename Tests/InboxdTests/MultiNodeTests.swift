@@ -182,6 +182,17 @@ import Testing
         let shown = try nodes[1].cli(["status", ids[0]])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("status:     ready") && shown.stdout.contains("node:       node7"), "\(shown.stdout)")
+        // Without an id: the jobs in processing and the node running each.
+        let running = UUID().uuidString.lowercased()
+        try pg.sql("""
+            INSERT INTO videos (video_id, title, status, phase, created_at, updated_at, locked_by, lease_until)
+            VALUES ('\(running)', 'running', 'processing', 'converting', '2030-01-01T00:00:00Z', '2030-01-01T00:00:00Z',
+                    'node9', '2030-01-01T00:00:00Z')
+            """, url: url)
+        let table = try nodes[0].cli(["status"])
+        #expect(table.status == 0 && table.stdout.contains(running) && table.stdout.contains("converting")
+                && table.stdout.contains("node9 (2030-01-01T00:00:00Z)") && table.stdout.contains("1 job(s) in processing"), "\(table.stdout)")
+        try pg.sql("DELETE FROM videos WHERE video_id = '\(running)'", url: url)
         #expect(Check.entries(nodes[0].inbox + "/failed").isEmpty)
 
         // A node that died between its claim's rename and its insert left a job directory with no row: some node

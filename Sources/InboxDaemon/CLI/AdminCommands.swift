@@ -31,13 +31,19 @@ struct RetryCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job, human-readable.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show one job, human-readable; without an id, the jobs in processing and the node running each.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Video id.") var videoID: String
+    @Argument(help: "Video id.") var videoID: String?
 
     func run() async throws {
         do {
+            guard let videoID else {
+                let jobs = try await withJobStore(try common.load()) { try await $0.processingJobs() }
+                print(Self.table(jobs))
+                return
+            }
             let id = videoID.lowercased()
             guard let r = try await withJobStore(try common.load(), { try await $0.row(id) }) else {
                 throw ValidationError("no job with id \(videoID)")
@@ -67,6 +73,23 @@ func withJobStore<T: Sendable>(_ config: Config, _ body: @Sendable (any JobStori
                                          logger: Logger(label: "inboxd.store")) { try await body($0) }
     }
     return try await body(try JobStore(path: config.db))
+}
+
+extension StatusCommand {
+    /// One line per job in processing: id, phase, progress, attempts and the node holding it (`-` when none does:
+    /// waiting for a worker, or on the SQLite store).
+    static func table(_ jobs: [VideoRow]) -> String {
+        var lines = ["VIDEO_ID                              PHASE        PROGRESS  ATTEMPTS  NODE (LEASE UNTIL)"]
+        for j in jobs {
+            let node = j.lockedBy.map { "\($0) (\(j.leaseUntil ?? "-"))" } ?? "-"
+            lines.append(j.videoID.padding(toLength: 38, withPad: " ", startingAt: 0)
+                + j.phase.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
+                + "\(Int((j.progress * 100).rounded()))%".padding(toLength: 10, withPad: " ", startingAt: 0)
+                + "\(j.attempts)".padding(toLength: 10, withPad: " ", startingAt: 0) + node)
+        }
+        lines.append("\(jobs.count) job(s) in processing")
+        return lines.joined(separator: "\n")
+    }
 }
 
 struct ConvertCommand: AsyncParsableCommand {

@@ -173,6 +173,12 @@ final class JobStore: JobStoring {
         try await pool.read { db in try VideoQueries.processingRows(db) }
     }
 
+    func processingJobs() async throws -> [VideoRow] {
+        try await pool.read { db in
+            try VideoRow.filter(Column("status") == JobStatus.processing.rawValue).order(Column("created_at"), Column("video_id")).fetchAll(db)
+        }
+    }
+
     /// A retry requested by SQL: a fresh attempt budget, counted from here.
     func resetAttempts(_ id: String) async throws {
         try await pool.write { db in try VideoQueries.resetAttempts(db, id) }

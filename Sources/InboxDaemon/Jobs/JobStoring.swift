@@ -33,6 +33,8 @@ protocol JobStoring: Sendable {
     /// Back to the queue state without counting the interrupted attempt (shutdown).
     func requeue(_ id: String, reason: String) async throws
     func processingRows() async throws -> [VideoQueries.ProcessingRow]
+    /// Whole rows of the jobs in `processing` (queued, running, retrying), oldest first: `inboxd status`.
+    func processingJobs() async throws -> [VideoRow]
     func resetAttempts(_ id: String) async throws
     /// `inboxd retry`: failed → processing (phase queued); returns the ids set back.
     func retry(ids: [String]?) async throws -> [String]

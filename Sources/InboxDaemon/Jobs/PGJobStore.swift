@@ -605,6 +605,16 @@ final class PGJobStore: JobStoring, StatusReading {
         return out
     }
 
+    func processingJobs() async throws -> [VideoRow] {
+        var out: [VideoRow] = []
+        for try await r in try await client.query("""
+            SELECT \(unescaped: Self.rowColumns) FROM videos WHERE status = 'processing' ORDER BY created_at, video_id
+            """, logger: logger) {
+            out.append(try Self.videoRow(r))
+        }
+        return out
+    }
+
     func resetAttempts(_ id: String) async throws {
         try await client.query("""
             UPDATE videos SET attempts = 0, finished_at = NULL, next_attempt_at = NULL, locked_by = NULL, lease_until = NULL, updated_at = \(Timestamp.string())
