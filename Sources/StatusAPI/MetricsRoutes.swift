@@ -102,8 +102,8 @@ public final class InboxMetrics: Sendable {
 
     /// One read transaction's worth: the job totals and the audit entries appended since the last scrape.
     public struct Snapshot: Sendable {
-        var totals: VideoQueries.Totals
-        var events: [EventRow]
+        public var totals: VideoQueries.Totals
+        public var events: [EventRow]
 
         public init(totals: VideoQueries.Totals, events: [EventRow]) {
             self.totals = totals

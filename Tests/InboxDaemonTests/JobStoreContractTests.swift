@@ -1,7 +1,9 @@
 import Foundation
+import GRDB
 @testable import InboxDaemon
 import Logging
 import Pipeline
+import StatusAPI
 import Store
 import Testing
 import TestSupport
@@ -18,22 +20,74 @@ import TestSupport
     static let logger = Logger(label: "test.store")
 
     /// Runs `body` with a fresh store of `kind`; `lease` takes the job's lease where the store has leases.
-    static func withStore(_ kind: Kind, node: String = "node-a",
-                          _ body: @Sendable (any JobStoring, _ lease: @Sendable (String) async throws -> Void) async throws -> Void) async throws {
+    /// A store of either kind with what the status side reads from it: the writer, a way to take a job's lease,
+    /// the status reader and the `/metrics` totals.
+    struct Rig: Sendable {
+        let store: any JobStoring
+        let lease: @Sendable (String) async throws -> Void
+        let reader: any StatusReading
+        let totals: @Sendable () async throws -> VideoQueries.Totals
+    }
+
+    static func withRig(_ kind: Kind, node: String = "node-a", _ body: @Sendable (Rig) async throws -> Void) async throws {
         switch kind {
         case .sqlite:
             let dir = NSTemporaryDirectory() + "inboxd-contract-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            try await body(try JobStore(path: dir + "/inboxd.db"), { _ in })
+            let store = try JobStore(path: dir + "/inboxd.db")
+            try await body(Rig(store: store, lease: { _ in }, reader: try StatusStore(path: dir + "/inboxd.db"),
+                               totals: { try await store.pool.read { try VideoQueries.totals($0) } }))
         case .postgres:
             let url = try PostgresServer.shared.get().database()
             try await PGJobStore.with(url: url, node: node, leaseSeconds: 30, logger: logger) { store in
-                try await body(store, { id in
+                try await body(Rig(store: store, lease: { id in
                     let taken = try await store.take()
                     #expect(taken?.videoID == id)
-                })
+                }, reader: store, totals: { try await store.metricsSnapshot(afterEvent: 0).totals }))
             }
+        }
+    }
+
+    static func withStore(_ kind: Kind, node: String = "node-a",
+                          _ body: @Sendable (any JobStoring, _ lease: @Sendable (String) async throws -> Void) async throws -> Void) async throws {
+        try await withRig(kind, node: node) { rig in try await body(rig.store, rig.lease) }
+    }
+
+    /// The status side reads the same answers from either store: the audit trail entry by entry, the `/status`
+    /// answer, the whole row under the same column names, and the `/metrics` totals.
+    @Test(arguments: Kind.allCases) func theStatusSideReadsTheSameFromEitherStore(kind: Kind) async throws {
+        try await Self.withRig(kind) { rig in
+            let a = Self.row(), b = Self.row(), c = Self.row()
+            for r in [a, b, c] { try await rig.store.recordClaim(r) }
+            try await rig.lease(a.videoID)
+            _ = try await rig.store.startAttempt(a.videoID, maxAttempts: 3)
+            try await rig.store.setPhase(a.videoID, .uploading, progress: 0.9)
+            try await rig.store.markRetrying(a.videoID, error: "S3 503", reason: .publish, at: Date().addingTimeInterval(600))
+            try await rig.store.markFailed(a.videoID, error: "gave up", reason: .publish)
+            try await rig.lease(b.videoID)
+            _ = try await rig.store.startAttempt(b.videoID, maxAttempts: 3)
+            try await rig.store.setMediaInfo(b.videoID, MediaInfo(durationSeconds: 2, width: 64, height: 48, videoCodec: "h264",
+                                                                  audioCodec: nil, sizeBytes: 500, formatName: "mov"))
+            try await rig.store.markReady(b.videoID, PublishedVideo(videoURL: "https://cdn/b/master.m3u8", thumbnailURL: nil))
+
+            let events = try #require(try await rig.reader.events(a.videoID))
+            func column(_ j: RowJSON, _ name: String) -> String? { j[name].flatMap { String.fromDatabaseValue($0) } }
+            #expect(events.map { column($0, "status") } == ["processing", "processing", "processing", "processing", "failed"])
+            #expect(events.map { column($0, "phase") } == ["queued", "queued", "uploading", "retrying", "retrying"])
+            #expect(events.map { column($0, "message") }.first == "claimed")
+            #expect(try await rig.reader.events("missing") == nil)
+            let status = try #require(try await rig.reader.status(a.videoID))
+            #expect(status.status == .failed && status.phase == .retrying && status.failureReason == .publish)
+            let whole = try #require(try await rig.reader.videoJSON(b.videoID))
+            let names = Set(whole.columns.map(\.name))
+            #expect(names.isSuperset(of: ["video_id", "status", "phase", "locked_by", "lease_until", "priority", "speed_factor"]))
+            #expect(whole["size_bytes"] == 500.databaseValue && whole["status"] == "ready".databaseValue)
+            let totals = try await rig.totals()
+            #expect(totals.byStatus == [.processing: 1, .ready: 1, .failed: 1])
+            #expect(totals.failedByReason == [.publish: 1] && totals.failedByPhase == [.retrying: 1])
+            #expect(totals.queued == 1 && totals.readyBytes == 500)
+            try await rig.reader.ping()
         }
     }
 
