@@ -58,7 +58,7 @@ import TestSupport
     /// answer, the whole row under the same column names, and the `/metrics` totals.
     @Test(arguments: Kind.allCases) func theStatusSideReadsTheSameFromEitherStore(kind: Kind) async throws {
         try await Self.withRig(kind) { rig in
-            let a = Self.row(), b = Self.row(), c = Self.row()
+            let a = Self.row(priority: 3), b = Self.row(priority: 2), c = Self.row(priority: 1)  // the order jobs are taken in
             for r in [a, b, c] { try await rig.store.recordClaim(r) }
             try await rig.lease(a.videoID)
             _ = try await rig.store.startAttempt(a.videoID, maxAttempts: 3)
