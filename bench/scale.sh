@@ -72,6 +72,7 @@ listen = "127.0.0.1:$(free_port)"
 workers = 1
 settle_seconds = 0.2
 recovery_poll_seconds = 1
+convert_nice = 0 # throughput, not HTTP latency, is measured here
 log_level = "warning"
 [store]
 url = "postgres://inboxd@127.0.0.1:$PGPORT/$db?sslmode=disable"
@@ -95,7 +96,29 @@ TOML
     echo "$ended - $started" | bc -l
 }
 
+# The machine's own ceiling, as a control: the same conversion twice on core 0, then once on each core at once.
+# On a machine whose other work keeps both cores busy this is far below 2, and so is any scale-out figure.
+ceiling() {
+    local out="$WORK/ceiling" t0 t1 t2 i
+    t0=$(date +%s.%N)
+    for i in 1 2 3; do
+        taskset -c 0 "$INBOXD" convert "$CLIP" "$out-a" >/dev/null; taskset -c 0 "$INBOXD" convert "$CLIP" "$out-b" >/dev/null
+        rm -rf "$out-a" "$out-b"
+    done
+    t1=$(date +%s.%N)
+    for i in 1 2 3; do
+        taskset -c 0 "$INBOXD" convert "$CLIP" "$out-a" >/dev/null & taskset -c 1 "$INBOXD" convert "$CLIP" "$out-b" >/dev/null; wait
+        rm -rf "$out-a" "$out-b"
+    done
+    t2=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.2f %.2f %.2f\n", b - a, c - b, (b - a) / (c - b) }'
+}
+
 echo "scale-out: $JOBS VP9→x264 jobs of ${CLIP_SECONDS} s 640x360, workers=1 per node, node n on core n; $(nproc) cores"
+read -r seq par control <<<"$(ceiling)"
+echo "  control: 2 conversions one after the other on core 0 ${seq} s, at once on cores 0 and 1 ${par} s (3 rounds each)" >&2
+result "scale-out control: the same conversion on 1 core twice vs 2 cores at once (s, 3 rounds; the machine's ceiling)" \
+    "$par" "$seq" "$control" "n/a" "n/a"
 one=$(run 1)
 two=$(run 2)
 r=$(awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2f", a / b }')
