@@ -3,8 +3,8 @@ import Foundation
 /// A real PostgreSQL 15 (Debian's `postgresql-15`) for tests: a fresh cluster made by `initdb` in a temp dir and run
 /// by the `postgres` server itself with `-k DIR -p PORT -c listen_addresses=127.0.0.1` (what `pg_ctl -o` would
 /// pass), as an unprivileged user (`nobody` when the tests run as root: PostgreSQL refuses to run as root).
-/// It runs under `SupervisedProcess`, so a test process that dies never leaves a server behind, and its data
-/// directory is removed when it stops. Each test takes a database of its own (`database()`).
+/// It runs under `SupervisedProcess`, so a test process that dies never leaves a server behind, and its directory
+/// (data and log) is removed when it stops. Each test takes a database of its own (`database()`).
 public final class PostgresServer: @unchecked Sendable {
     public let port: Int
     public let directory: String
@@ -47,11 +47,13 @@ public final class PostgresServer: @unchecked Sendable {
                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
                 "-c", "full_page_writes=off", "-c", "max_connections=200",
             ],
-            logPath: (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/inboxd-pg-\(port).log")
+            logPath: directory + "/postgres.log")
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if (try? sql("SELECT 1", database: "postgres")) == "1" { return }
-            guard process.isRunning else { throw SeaweedFS.Failure("postgres exited during start; see /tmp/inboxd-pg-\(port).log") }
+            guard process.isRunning else {
+                throw SeaweedFS.Failure("postgres exited during start: \((try? String(contentsOfFile: directory + "/postgres.log", encoding: .utf8)) ?? "")")
+            }
             usleep(50_000)
         }
         throw SeaweedFS.Failure("postgres did not accept connections within 30 s")
