@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C edges: system libraries plus the smallest shims for macros and variadics.
@@ -96,6 +98,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
 
@@ -117,10 +121,11 @@ let package = Package(
         // contract, the readiness decision, the job queue, routes in process.
         .testTarget(
             name: "InboxDaemonTests",
-            dependencies: ["InboxDaemon", "Store", "Pipeline", "HTTPKit", "StatusAPI", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["InboxDaemon", "Store", "Pipeline", "HTTPKit", "StatusAPI", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Yams", package: "Yams"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "StoreTests",

@@ -17,6 +17,10 @@ struct Daemon {
     let logger: Logger
 
     func run() async throws {
+        if let shared = config.store {
+            try await runShared(shared)
+            return
+        }
         let layout = InboxLayout(root: config.inbox)
         try Preflight.check(config, layout: layout)
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
@@ -32,23 +36,7 @@ struct Daemon {
         let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
-        let publisher: any Publisher
-        if let s3 = config.s3 {
-            publisher = S3Publisher(configuration: s3, logger: logger)
-        } else {
-            publisher = LocalPublisher(outputRoot: config.output, publicBaseURL: config.effectivePublicURL)
-        }
-        var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
-                                         segmentSeconds: config.segmentSeconds)
-        jobLimits.retry = config.retry
-        jobLimits.minFreeBytes = config.minFreeBytes
-        jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
-        jobLimits.hls.ladder = config.ladder
-        jobLimits.hls.ladderCopyTop = config.ladderCopyTop
-        jobLimits.hls.segmentFormat = config.segmentFormat
-        let runner = JobRunner(
-            layout: layout, store: store, queue: queue, io: io, publisher: publisher,
-            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
+        let runner = makeRunner(layout: layout, store: store, queue: queue, io: io)
         let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
                                 onSweep: { gate.reopen() })
         let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
@@ -104,6 +92,11 @@ struct Daemon {
                 staleAfterSeconds: max(2 * (watchdog ?? 0), 3 * config.recoveryPollSeconds, 5),
                 status: { await Self.statusLine(queue: queue, store: store) }, logger: logger)))
         }
+        try await runServices(services, io: io)
+    }
+
+    /// Runs the services until SIGTERM/SIGINT or one fails, then ends the blocking-I/O pool.
+    private func runServices(_ services: [ServiceGroupConfiguration.ServiceConfiguration], io: BlockingIO) async throws {
         var groupConfig = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -115,6 +108,104 @@ struct Daemon {
         logger.info("inboxd stopped")
     }
 
+    /// The pipeline a worker runs a job through, publishing locally or to S3.
+    private func makeRunner(layout: InboxLayout, store: any JobStoring, queue: JobQueue, io: BlockingIO,
+                            scratchNode: String? = nil) -> JobRunner {
+        let publisher: any Publisher
+        if let s3 = config.s3 {
+            publisher = S3Publisher(configuration: s3, logger: logger)
+        } else {
+            publisher = LocalPublisher(outputRoot: config.output, publicBaseURL: config.effectivePublicURL)
+        }
+        var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
+                                         segmentSeconds: config.segmentSeconds)
+        jobLimits.retry = config.retry
+        jobLimits.minFreeBytes = config.minFreeBytes
+        jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
+        jobLimits.scratchNode = scratchNode
+        jobLimits.hls.ladder = config.ladder
+        jobLimits.hls.ladderCopyTop = config.ladderCopyTop
+        jobLimits.hls.segmentFormat = config.segmentFormat
+        return JobRunner(
+            layout: layout, store: store, queue: queue, io: io, publisher: publisher,
+            downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
+    }
+
+    /// A node of several sharing one PostgreSQL store (`[store] url`), one inbox and one S3 bucket: the claimer
+    /// records drops claimed here, `JobPuller` feeds this node's workers from the shared queue under leases.
+    private func runShared(_ settings: StoreSettings) async throws {
+        if let unsupported = Self.unsupportedOnSharedStore(config) {
+            throw ConfigError.badValue(key: "store.url", reason: unsupported)
+        }
+        let layout = InboxLayout(root: config.inbox)
+        try Preflight.check(config, layout: layout)
+        _ = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
+        Curl.globalInit()
+        LibAVLog.install(logger: Logger(label: "inboxd.libav"))
+        let store = try PGJobStore(url: settings.url, node: settings.node, leaseSeconds: settings.leaseSeconds, logger: logger)
+        let client = Task { await store.client.run() }
+        defer { client.cancel() }
+        do { try await store.migrate(timeoutSeconds: 15) } catch {
+            throw StartupError.store(url: Self.redacted(settings.url), reason: "\(error)")
+        }
+        let limits = config.limits, workerCount = config.workers
+        let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
+        let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
+        let io = BlockingIO.start(threads: 4)
+        let runner = makeRunner(layout: layout, store: store, queue: queue, io: io, scratchNode: settings.node)
+        let puller = JobPuller(store: store, queue: queue, layout: layout, io: io, workers: config.workers,
+                               runningCap: config.limits.runningCap(workers: config.workers),
+                               pollSeconds: config.recoveryPollSeconds, logger: logger)
+        let recovery = Recovery(layout: layout, store: store, queue: queue, pollSeconds: config.recoveryPollSeconds, io: io, logger: logger,
+                                shared: true, onRunnable: { puller.wake() }, onSweep: { gate.reopen() })
+        let webhooks = config.webhooks, allow = config.urlIngest.allow
+        let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
+                              notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
+                              onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
+            // The claim is recorded: its directory is unlocked again and whichever node has a free worker takes it.
+            _ = job
+            puller.wake()
+        }
+        let readiness = ReadinessFlags()
+        let watcher = InboxWatcher(
+            layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
+            allowHardLinks: config.allowHardLinks, scanIntervalSeconds: config.scanIntervalSeconds, useInotify: config.useInotify,
+            io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
+        let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds,
+                                 logger: logger, onJobEnd: { gate.reopen(); puller.wake() })
+        let metrics = InboxMetrics.bootstrap()
+        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, logger: logger,
+                                        onListening: readiness.httpListening)
+        logger.info("inboxd starting", metadata: [
+            "inbox.path": "\(layout.root)", "store": "\(Self.redacted(settings.url))", "store.node": "\(settings.node)",
+            "store.lease_s": "\(settings.leaseSeconds)", "listen": "\(config.listen)", "workers": "\(config.workers)",
+            "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
+        ])
+        try await runServices([
+            .init(service: puller),
+            .init(service: workers),
+            .init(service: recovery),
+            .init(service: watcher),
+            .init(service: HTTPService(app: http, address: config.listen)),
+            .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
+        ], io: io)
+    }
+
+    /// Features the PostgreSQL store does not carry yet: configuring one with `[store] url` is an error at start.
+    static func unsupportedOnSharedStore(_ config: Config) -> String? {
+        if !config.webhooks.endpoints.isEmpty || config.webhooks.notifyURLSecret != nil {
+            return "webhooks ([[webhooks]], notify_url_secret) are not available on the PostgreSQL store yet; remove them or use the SQLite db"
+        }
+        return nil
+    }
+
+    /// The store URL without its password, for logs and errors.
+    static func redacted(_ url: String) -> String {
+        guard var u = URLComponents(string: url), u.password != nil else { return url }
+        u.password = "***"
+        return u.string ?? url
+    }
+
     /// A webhook body's `data`: the `/status` answer, exactly as the status API encodes it.
     @Sendable static func statusJSON(_ row: VideoRow) throws -> String {
         String(decoding: try JSONEncoder.api.encode(StatusResponse(row)), as: UTF8.self)
@@ -123,7 +214,7 @@ struct Daemon {
     /// A queued job's place in the scheduler (`SchedulingPolicy`): its row's owner, priority and age, and the owner's
     /// running cap — the users row's `max_running_jobs` (0 = none), else none for admins and ownerless drops, else
     /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0.
-    static func ticket(_ id: String, store: JobStore, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
+    static func ticket(_ id: String, store: any JobStoring, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
         guard let entry = (try? await store.queueEntry(id)) ?? nil else { return SchedulingPolicy.Ticket() }
         let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
         return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
@@ -131,7 +222,7 @@ struct Daemon {
     }
 
     /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).
-    static func statusLine(queue: JobQueue, store: JobStore) async -> String {
+    static func statusLine(queue: JobQueue, store: any JobStoring) async -> String {
         let retrying = (try? await store.retriesNotDue().count).map(String.init) ?? "?"
         return "\(await queue.running) running, \(await queue.queued) queued, \(retrying) retrying"
     }

@@ -11,10 +11,10 @@ public enum EventRoutes {
         public var events: [RowJSON]
     }
 
-    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+    public static func register<Context: RequestContext>(on router: Router<Context>, store: some StatusReading) {
         router.get("/api/videos/{video_id}/events") { _, context -> EventList in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            let events = try await store.bulk.read { db in try VideoQueries.events(db, videoID: id)?.map(RowJSON.init) }
+            let events = try await store.events(id)
             guard let events else { throw APIError.notFound(id) }
             return EventList(video_id: id, events: events)
         }

@@ -12,7 +12,7 @@ import Store
 public enum EventStreamRoutes {
     public static let heartbeat: Duration = .seconds(10)
 
-    public static func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+    public static func register<Context: RequestContext>(on router: Router<Context>, store: some StatusFeedStore) {
         router.get("/api/videos/{video_id}/stream") { request, context -> Response in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
             guard let first = try await store.video(id) else { throw APIError.notFound(id) }
@@ -35,7 +35,7 @@ public enum EventStreamRoutes {
         }
     }
 
-    private static func stream(id: String, first: VideoRow, store: StatusStore, writer: inout any ResponseBodyWriter) async throws {
+    private static func stream(id: String, first: VideoRow, store: some StatusFeedStore, writer: inout any ResponseBodyWriter) async throws {
         var feed = StatusFeed.Video(id: id, first: first, store: store)
         var sequence = 0
         let clock = ContinuousClock()

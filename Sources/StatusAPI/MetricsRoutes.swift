@@ -57,8 +57,13 @@ public final class InboxMetrics: Sendable {
 
     /// Refreshes the db-derived metrics and renders everything.
     public func scrape(_ db: some DatabaseReader) async throws -> [UInt8] {
+        try await scrape { lastEvent in try await db.read { db in try Snapshot(db, afterEvent: lastEvent) } }
+    }
+
+    /// The same from any store: `read` gives the totals and the audit entries after the id it is passed.
+    public func scrape(reading read: (Int64) async throws -> Snapshot) async throws -> [UInt8] {
         let lastEvent = tracker.withLock { $0.lastEventID }
-        let snapshot = try await db.read { db in try Snapshot(db, afterEvent: lastEvent) }
+        let snapshot = try await read(lastEvent)
         let totals = snapshot.totals
         for status in JobStatus.allCases {
             registry.makeGauge(descriptor: Name.jobs, labels: [("status", status.rawValue)])
@@ -82,17 +87,28 @@ public final class InboxMetrics: Sendable {
     }
 
     public func register<Context: RequestContext>(on router: Router<Context>, store: StatusStore) {
+        register(on: router) { lastEvent in try await store.bulk.read { db in try Snapshot(db, afterEvent: lastEvent) } }
+    }
+
+    /// `/metrics` over any store (the shared PostgreSQL one of a node of several).
+    public func register<Context: RequestContext>(on router: Router<Context>,
+                                                  reading read: @escaping @Sendable (Int64) async throws -> Snapshot) {
         router.get("/metrics") { _, _ -> Response in
-            let text = try await self.scrape(store.bulk)
+            let text = try await self.scrape(reading: read)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
     }
 
     /// One read transaction's worth: the job totals and the audit entries appended since the last scrape.
-    struct Snapshot: Sendable {
-        var totals: VideoQueries.Totals
-        var events: [EventRow]
+    public struct Snapshot: Sendable {
+        public var totals: VideoQueries.Totals
+        public var events: [EventRow]
+
+        public init(totals: VideoQueries.Totals, events: [EventRow]) {
+            self.totals = totals
+            self.events = events
+        }
 
         init(_ db: Database, afterEvent: Int64) throws {
             totals = try VideoQueries.totals(db)

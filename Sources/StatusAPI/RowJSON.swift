@@ -11,6 +11,11 @@ public struct RowJSON: ResponseEncodable, Sendable {
         columns = row.columnNames.map { name in (name, row[name] as DatabaseValue) }
     }
 
+    /// A row read from another store (PostgreSQL), in its column order.
+    public init(columns: [(name: String, value: DatabaseValue)]) {
+        self.columns = columns
+    }
+
     public subscript(_ name: String) -> DatabaseValue? { columns.first { $0.name == name }?.value }
 
     public func encode(to encoder: Encoder) throws {

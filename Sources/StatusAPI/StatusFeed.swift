@@ -10,6 +10,17 @@ public protocol StatusFeedSource: Sendable {
     mutating func next() async throws -> [StatusResponse]?
 }
 
+/// What a one-job feed reads: the job's row, and a wait for the store to change. The SQLite store polls every
+/// `StatusFeed.pollInterval`; a shared store (PostgreSQL) is woken by a NOTIFY from whichever node wrote, with a slow
+/// poll behind it.
+public protocol StatusFeedStore: Sendable {
+    func video(_ id: String) async throws -> VideoRow?
+    /// A mark of the store's changes so far; `waitForChange(since:)` returns once there is a newer one (or after a
+    /// while: a fallback poll).
+    func changeMark() -> UInt64
+    func waitForChange(since mark: UInt64) async throws
+}
+
 public enum StatusFeed {
     public static let pollInterval: Duration = .milliseconds(250)
 
@@ -17,21 +28,24 @@ public enum StatusFeed {
     /// job is ready or failed (or its row is deleted).
     public struct Video: StatusFeedSource {
         private let id: String
-        private let store: StatusStore
+        private let store: any StatusFeedStore
         private var row: VideoRow
         private var lastSent: Key?
         private var polled = false
+        private var mark: UInt64
 
-        public init(id: String, first: VideoRow, store: StatusStore) {
+        public init(id: String, first: VideoRow, store: any StatusFeedStore) {
             self.id = id
             self.store = store
             self.row = first
+            self.mark = store.changeMark()
         }
 
         public mutating func next() async throws -> [StatusResponse]? {
             if polled {
                 guard row.status == .processing else { return nil }
-                try await Task.sleep(for: StatusFeed.pollInterval)
+                try await store.waitForChange(since: mark)
+                mark = store.changeMark()  // before the read: a change after it wakes the next wait at once
                 guard let next = try await store.video(id) else { return nil }
                 row = next
             }

@@ -5,7 +5,7 @@ import Store
 /// `db`, one serial connection (the fastest on 2 cores), serves the point reads clients poll (`/status`,
 /// `/healthz`, one video, bearer-token lookups); `bulk`, a pool of readers, serves the scans and the long-lived
 /// pollers (`/metrics`, lists, events, SSE), so a slow scrape or many streams never delay a status read.
-public struct StatusStore: Sendable {
+public struct StatusStore: StatusReading {
     public let db: DatabaseQueue
     public let bulk: DatabasePool
 
@@ -19,8 +19,31 @@ public struct StatusStore: Sendable {
         try await bulk.read { db in try VideoQueries.row(db, id) }
     }
 
+    /// The live feeds poll the SQLite file every `StatusFeed.pollInterval`: no mark, no wake-up.
+    public func changeMark() -> UInt64 { 0 }
+    public func waitForChange(since mark: UInt64) async throws { try await Task.sleep(for: StatusFeed.pollInterval) }
+
+    /// `/healthz`: the db answers.
+    public func ping() async throws {
+        _ = try await db.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    /// One job's audit log, oldest first; nil when there is no such job.
+    public func events(_ id: String) async throws -> [RowJSON]? {
+        try await bulk.read { db in try VideoQueries.events(db, videoID: id)?.map(RowJSON.init) }
+    }
+
     /// The whole row, every column, for `GET /api/videos/{id}`.
     public func videoJSON(_ id: String) async throws -> RowJSON? {
         try await db.read { db in try VideoQueries.wholeRow(db, id).map(RowJSON.init) }
     }
+}
+
+/// What the per-job status routes read (`/healthz`, `/status`, the whole row, the audit log, the live feeds): the
+/// SQLite reader (`StatusStore`) or, on a node of several, the shared PostgreSQL store.
+public protocol StatusReading: StatusFeedStore {
+    func ping() async throws
+    func status(_ id: String) async throws -> StatusResponse?
+    func videoJSON(_ id: String) async throws -> RowJSON?
+    func events(_ id: String) async throws -> [RowJSON]?
 }

@@ -4,7 +4,7 @@ import GRDB
 /// `PRAGMA user_version` so admins and scripts can see the version with plain `sqlite3`.
 /// Shipped migrations are never edited; a change is a new migration.
 public enum Schema {
-    public static let version = 7
+    public static let version = 8
 
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -116,6 +116,16 @@ public enum Schema {
                 ALTER TABLE videos ADD COLUMN preview_url TEXT;
                 ALTER TABLE videos ADD COLUMN playable_at TEXT;
                 PRAGMA user_version = 7;
+                """)
+        }
+        m.registerMigration("v8: leases") { db in
+            // Several nodes on one PostgreSQL store: the node running a job (`locked_by`) and until when its lease
+            // holds (`lease_until`, renewed by its heartbeat). A single SQLite node leaves both NULL; the columns
+            // exist here too so both stores have the same schema.
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN locked_by TEXT;
+                ALTER TABLE videos ADD COLUMN lease_until TEXT;
+                PRAGMA user_version = 8;
                 """)
         }
         return m

@@ -9,6 +9,13 @@ extension VideoQueries {
         public var createdAt: String
         /// The owner's active `users` row, if there is one.
         public var user: UserRow?
+
+        public init(owner: String, priority: Int, createdAt: String, user: UserRow?) {
+            self.owner = owner
+            self.priority = priority
+            self.createdAt = createdAt
+            self.user = user
+        }
     }
 
     public static func queueEntry(_ db: Database, _ id: String) throws -> QueueEntry? {

@@ -64,6 +64,8 @@ extension VideoQueries {
         public var queued = 0
         /// Media bytes of ready jobs.
         public var readyBytes: Int64 = 0
+
+        public init() {}
     }
 
     public static func totals(_ db: Database) throws -> Totals {

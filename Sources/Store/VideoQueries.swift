@@ -37,6 +37,12 @@ public enum VideoQueries {
         /// An admin or `inboxd retry` set a finished (failed) row back to `processing`: re-run it from `failed/<id>/`.
         public let retryRequested: Bool
         public let updatedAt: String
+
+        public init(id: String, retryRequested: Bool, updatedAt: String) {
+            self.id = id
+            self.retryRequested = retryRequested
+            self.updatedAt = updatedAt
+        }
     }
 
     /// Rows in `processing`, oldest first; uploads still `receiving` are the upload area's (`UploadSweeper`), not jobs yet.

@@ -43,6 +43,9 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
     public var previewURL: String?
     /// When the master was first published (ISO 8601 UTC); null before.
     public var playableAt: String?
+    /// The node running the job and until when its lease holds (PostgreSQL store, several nodes); NULL on SQLite.
+    public var lockedBy: String? = nil
+    public var leaseUntil: String? = nil
 
     public enum CodingKeys: String, CodingKey {
         case videoID = "video_id", title, description, userID = "user_id", username, status, visibility, phase, progress
@@ -50,7 +53,7 @@ public struct VideoRow: Codable, Sendable, Equatable, FetchableRecord, Persistab
         case nextAttemptAt = "next_attempt_at", source, sourceURL = "source_url", sidecar
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at"
         case durationS = "duration_s", width, height, videoCodec = "video_codec", audioCodec = "audio_codec", sizeBytes = "size_bytes"
-        case priority, previewURL = "preview_url", playableAt = "playable_at"
+        case priority, previewURL = "preview_url", playableAt = "playable_at", lockedBy = "locked_by", leaseUntil = "lease_until"
     }
 
     public init(

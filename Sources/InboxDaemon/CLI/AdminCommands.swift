@@ -19,8 +19,8 @@ struct RetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let store = try JobStore(path: try common.load().db)
-            let ids = try await store.retry(ids: allFailed ? nil : [videoID!.lowercased()])
+            let wanted = allFailed ? nil : [videoID!.lowercased()]
+            let ids = try await withJobStore(try common.load()) { try await $0.retry(ids: wanted) }
             if let videoID, ids.isEmpty {
                 throw ValidationError("no failed job with id \(videoID)")
             }
@@ -31,15 +31,23 @@ struct RetryCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job, human-readable.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show one job, human-readable; without an id, the jobs in processing and the node running each.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Video id.") var videoID: String
+    @Argument(help: "Video id.") var videoID: String?
 
     func run() async throws {
         do {
-            let store = try JobStore(path: try common.load().db)
-            guard let r = try await store.row(videoID.lowercased()) else { throw ValidationError("no job with id \(videoID)") }
+            guard let videoID else {
+                let jobs = try await withJobStore(try common.load()) { try await $0.processingJobs() }
+                print(Self.table(jobs))
+                return
+            }
+            let id = videoID.lowercased()
+            guard let r = try await withJobStore(try common.load(), { try await $0.row(id) }) else {
+                throw ValidationError("no job with id \(videoID)")
+            }
             var lines = [
                 "video_id:   \(r.videoID)", "title:      \(r.title)",
                 "status:     \(r.status) (phase \(r.phase), progress \(Int((r.progress * 100).rounded()))%)",
@@ -47,6 +55,7 @@ struct StatusCommand: AsyncParsableCommand {
                 "created_at: \(r.createdAt)", "updated_at: \(r.updatedAt)",
             ]
             if let e = r.error { lines.append("error:      \(e)\(r.failureReason.map { " [\($0)]" } ?? "")") }
+            if let node = r.lockedBy { lines.append("node:       \(node) (lease until \(r.leaseUntil ?? "-"))") }
             if let next = r.nextAttemptAt { lines.append("next try:   \(next) (transient failure; attempt \(r.attempts + 1) then)") }
             if r.status == .ready { lines += ["video_url:  \(r.videoURL)", "thumbnail:  \(r.thumbnailURL)"] }
             if let d = r.durationS {
@@ -54,6 +63,32 @@ struct StatusCommand: AsyncParsableCommand {
             }
             print(lines.joined(separator: "\n"))
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+}
+
+/// Runs `body` on the store the config names: the PostgreSQL one of `[store] url`, else the SQLite file `db`.
+func withJobStore<T: Sendable>(_ config: Config, _ body: @Sendable (any JobStoring) async throws -> T) async throws -> T {
+    if let shared = config.store {
+        return try await PGJobStore.with(url: shared.url, node: shared.node, leaseSeconds: shared.leaseSeconds,
+                                         logger: Logger(label: "inboxd.store")) { try await body($0) }
+    }
+    return try await body(try JobStore(path: config.db))
+}
+
+extension StatusCommand {
+    /// One line per job in processing: id, phase, progress, attempts and the node holding it (`-` when none does:
+    /// waiting for a worker, or on the SQLite store).
+    static func table(_ jobs: [VideoRow]) -> String {
+        var lines = ["VIDEO_ID                              PHASE        PROGRESS  ATTEMPTS  NODE (LEASE UNTIL)"]
+        for j in jobs {
+            let node = j.lockedBy.map { "\($0) (\(j.leaseUntil ?? "-"))" } ?? "-"
+            lines.append(j.videoID.padding(toLength: 38, withPad: " ", startingAt: 0)
+                + j.phase.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
+                + "\(Int((j.progress * 100).rounded()))%".padding(toLength: 10, withPad: " ", startingAt: 0)
+                + "\(j.attempts)".padding(toLength: 10, withPad: " ", startingAt: 0) + node)
+        }
+        lines.append("\(jobs.count) job(s) in processing")
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -23,7 +23,12 @@ struct DoctorCommand: ParsableCommand {
         print(Finding.ok("config parses").line)
         var findings = DirectoryCheck.findings(config)
         findings += FreeSpaceCheck.findings(config)
-        findings.append(DatabaseCheck.finding(config.db))
+        if let store = config.store {
+            // The shared store's reachability is checked by every node at start (and by `inboxd status`).
+            findings.append(.ok("store is PostgreSQL \(Daemon.redacted(store.url)), node \(store.node) (not opened by doctor)"))
+        } else {
+            findings.append(DatabaseCheck.finding(config.db))
+        }
         findings.append(InotifyCheck.finding(incoming: InboxLayout(root: config.inbox).incoming))
         for (label, names) in EncoderCatalog.required {
             findings.append(names.contains(where: EncoderCatalog.has)

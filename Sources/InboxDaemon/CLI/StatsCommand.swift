@@ -21,7 +21,7 @@ struct StatsCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         do {
-            let db = try StoreDatabase.openReader(path: try common.load().db)
+            let db = try StoreDatabase.openReader(path: try common.sqliteDB(for: "stats"))
             let stats = try await db.read { db in try JobStats.compute(db, window: window) }
             if json {
                 print(String(decoding: try JSONEncoder.api.encode(stats), as: UTF8.self))

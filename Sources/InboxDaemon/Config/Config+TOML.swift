@@ -83,6 +83,7 @@ extension Config {
             throw ConfigError.badValue(key: "cors_origins", reason: problem)
         }
         webAssetsDir = try r.string("web_assets_dir").map(path) ?? webAssetsDir
+        if let t = try r.table("store") { store = try Self.store(TableReader(table: t, prefix: "store.")) }
         if let t = try r.table("retry") { retry = try Self.retry(TableReader(table: t, prefix: "retry.")) }
         if let t = try r.table("limits") { limits = try Self.limits(TableReader(table: t, prefix: "limits.")) }
         if let t = try r.table("http") { http = try Self.http(TableReader(table: t, prefix: "http.")) }
@@ -209,6 +210,24 @@ extension Config {
         c.retryMaxDelaySeconds = try r.seconds("retry_max_delay_seconds") ?? c.retryMaxDelaySeconds
         try r.rejectUnknown()
         return c
+    }
+
+    private static func store(_ r: TableReader) throws -> StoreSettings {
+        guard let url = try r.string("url") else {
+            throw ConfigError.badValue(key: "store.url", reason: "required in a [store] table (without [store], the SQLite file `db` is the store)")
+        }
+        _ = try PGJobStore.configuration(url: url)  // a malformed URL fails here, at start
+        var s = StoreSettings(url: url)
+        if let node = try r.string("node") {
+            guard (1...200).contains(node.count), !node.hasPrefix("."),
+                  node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw ConfigError.badValue(key: "store.node", reason: "must be 1…200 letters, digits, '.', '_' or '-' (it names the node's scratch directory)")
+            }
+            s.node = node
+        }
+        s.leaseSeconds = try r.int("lease_seconds", min: 3) ?? s.leaseSeconds
+        try r.rejectUnknown()
+        return s
     }
 
     private static func retry(_ r: TableReader) throws -> RetryPolicy {

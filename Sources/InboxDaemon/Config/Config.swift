@@ -62,6 +62,8 @@ struct Config: Sendable {
     var partners = PartnerSettings()
     /// `[[webhooks]]`, `notify_url_secret` and the `webhook_*` delivery keys.
     var webhooks = WebhookSettings()
+    /// `[store]`: the shared PostgreSQL job store of several nodes; nil = the SQLite file `db` (one node).
+    var store: StoreSettings?
 
     init(inbox: String, db: String, output: String) {
         self.inbox = inbox
@@ -73,6 +75,16 @@ struct Config: Sendable {
         let base = publicURL ?? "http://\(listen.urlAuthority)"
         return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
+}
+
+/// `[store]`: PostgreSQL instead of the SQLite file, so several inboxd nodes share one job store.
+struct StoreSettings: Sendable {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`.
+    var url: String
+    /// This node's name in `locked_by`; default host name and process id.
+    var node: String = PGJobStore.defaultNodeName()
+    /// How long a running job's lease holds without a heartbeat (renewed every third of it).
+    var leaseSeconds: Int = 30
 }
 
 /// `[retry]`: how a transient failure is retried. The n-th retry waits `base_seconds · 2^(n-1)`, at most

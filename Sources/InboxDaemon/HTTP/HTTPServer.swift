@@ -39,23 +39,29 @@ enum HTTPServer {
             reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver, assets: assets)
-        let limits = config.http
-        let counter = ConnectionCounter(limit: limits.maxConnections)
-        let sockets = WebSocketRoutes.router(store: statusStore, logger: logger).buildResponder()
-        let server = HTTPServerBuilder { responder in
-            GuardedHTTPChannel(
-                inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: sockets,
-                    configuration: .init(http1: .init(additionalChannelHandlers: [CloseAfterResponseHandler()]),
-                                         ws: .init(autoPing: .enabled(timePeriod: .seconds(30))))),
-                makeGuard: { ConnectionGuardHandler(limits: limits, counter: counter) })
-        }
+        let server = serverBuilder(limits: config.http, sockets: WebSocketRoutes.router(store: statusStore, logger: logger))
         return Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
             onServerRunning: { _ in onListening() },
             logger: logger)
+    }
+}
+
+extension HTTPServer {
+    /// HTTP/1 with WebSocket upgrades to `sockets`, behind the connection guard (limits and timeouts of `[http]`).
+    static func serverBuilder(limits: HTTPLimits, sockets: Router<StatusSocketContext>) -> HTTPServerBuilder {
+        let counter = ConnectionCounter(limit: limits.maxConnections)
+        let responder = sockets.buildResponder()
+        return HTTPServerBuilder { http in
+            GuardedHTTPChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: http, webSocketResponder: responder,
+                    configuration: .init(http1: .init(additionalChannelHandlers: [CloseAfterResponseHandler()]),
+                                         ws: .init(autoPing: .enabled(timePeriod: .seconds(30))))),
+                makeGuard: { ConnectionGuardHandler(limits: limits, counter: counter) })
+        }
     }
 }
 

@@ -30,15 +30,7 @@ enum WebSocketRoutes {
     static func router(store: StatusStore, logger: Logger) -> Router<StatusSocketContext> {
         let router = Router(context: StatusSocketContext.self)
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: store.db)))
-        router.ws("/api/videos/{video_id}/ws", shouldUpgrade: { _, context in
-            let id = try APIError.validateID(try context.parameters.require("video_id"))
-            guard try await store.video(id) != nil else { throw APIError.notFound(id) }
-            return .upgrade([:])
-        }, onUpgrade: { inbound, outbound, context in
-            let id = try APIError.validateID(try context.requestContext.parameters.require("video_id"))
-            guard let first = try await store.video(id) else { return }
-            try await pump(StatusFeed.Video(id: id, first: first, store: store), inbound: inbound, outbound: outbound)
-        })
+        addVideoSocket(to: router, store: store)
         router.ws("/api/ws", shouldUpgrade: { _, context in
             _ = try context.requireUser()
             return .upgrade([:])
@@ -48,6 +40,19 @@ enum WebSocketRoutes {
             try await pump(feed, inbound: inbound, outbound: outbound)
         })
         return router
+    }
+
+    /// `GET /api/videos/{video_id}/ws` on `router`, fed by `store` (the SQLite reader, or the shared PostgreSQL store).
+    static func addVideoSocket(to router: Router<StatusSocketContext>, store: some StatusFeedStore) {
+        router.ws("/api/videos/{video_id}/ws", shouldUpgrade: { _, context in
+            let id = try APIError.validateID(try context.parameters.require("video_id"))
+            guard try await store.video(id) != nil else { throw APIError.notFound(id) }
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            let id = try APIError.validateID(try context.requestContext.parameters.require("video_id"))
+            guard let first = try await store.video(id) else { return }
+            try await pump(StatusFeed.Video(id: id, first: first, store: store), inbound: inbound, outbound: outbound)
+        })
     }
 
     /// The same paths on the plain HTTP router, for requests without `Upgrade: websocket` (and for the route table

@@ -6,7 +6,9 @@ import Synchronization
 /// A job that this process owns: its directory in `processing/` and the lock that proves it.
 struct ClaimedJob: Sendable {
     let videoID: String
-    let lock: DirectoryLock
+    /// The job directory's lock, held while the job is queued or runs here. A node of a shared store may run a job
+    /// without it: there the lease is the arbiter (a stalled node on this host may still hold the lock).
+    let lock: DirectoryLock?
     /// When it was queued here (its wait for a worker is the job's `queued_s`).
     var queuedAt = ContinuousClock.now
 }
@@ -29,7 +31,7 @@ final class Claimer: Sendable {
     static let originFile = ".origin"
 
     private let layout: InboxLayout
-    private let store: JobStore
+    private let store: any JobStoring
     private let logger: Logger
     private let onClaimed: @Sendable (ClaimedJob) async -> Void
     private let onUnrecorded: @Sendable () -> Void
@@ -42,7 +44,7 @@ final class Claimer: Sendable {
     /// logged at most every 30 s.
     private let lastComplaint = Mutex<[String: Double]>([:])
 
-    init(layout: InboxLayout, store: JobStore, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
+    init(layout: InboxLayout, store: any JobStoring, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
          onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
         self.io = io
@@ -130,7 +132,7 @@ final class Claimer: Sendable {
         }
         guard !recorded.isEmpty else { return done }
 
-        var duplicates: [String: JobStore.AdoptError] = [:]
+        var duplicates: [String: AdoptError] = [:]
         do {
             duplicates = try await store.recordClaims(recorded.map(\.row))
             logger.debug("claims recorded", metadata: ["claim.count": "\(recorded.count)", "claim.duplicates": "\(duplicates.count)"])

@@ -7,14 +7,14 @@ import Synchronization
 /// watcher neither reads their sidecars nor asks the db again on every tick; `reopen` (a job ended, or recovery's
 /// periodic sweep) makes the next claim look again.
 final class QueueGate: Sendable {
-    private let store: JobStore
+    private let store: any JobStoring
     private let defaults: UserLimits
     private let logger: Logger
     private let full = Mutex<Set<String>>([])
     /// Users whose full queue was logged at notice level; a later look that finds it still full stays quiet.
     private let announced = Mutex<Set<String>>([])
 
-    init(store: JobStore, defaults: UserLimits, logger: Logger) {
+    init(store: any JobStoring, defaults: UserLimits, logger: Logger) {
         self.store = store
         self.defaults = defaults
         self.logger = logger

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Store
 
 /// The files of one job directory: its sidecar, its media (nil for URL ingest) and an optional thumbnail.
 struct JobFiles: Sendable {
@@ -31,5 +32,18 @@ struct JobFiles: Sendable {
         } else {
             thumbnailPath = nil
         }
+    }
+}
+
+extension JobFiles {
+    /// The row of a claimed job made from its files (a claim whose row was never recorded: the claiming process died
+    /// between its rename and its insert), at the priority the owner may have.
+    func claimRow(id: String, store: any JobStoring) async -> VideoRow {
+        var row = VideoRow(
+            videoID: id, title: sidecar.title, description: sidecar.description,
+            userID: sidecar.userID, username: sidecar.username, visibility: sidecar.visibility,
+            source: mediaPath == nil ? .url : .drop, sourceURL: sidecar.sourceURL, sidecar: sidecar.raw)
+        row.priority = await store.priority(asked: sidecar.priority, owner: row.username)
+        return row
     }
 }

@@ -104,6 +104,17 @@ actor JobQueue {
     var runningOwners: [String: Int] { runningByOwner }
 
     var running: Int { active.count }
+    /// Jobs queued or handed to a worker here: a node of a shared store takes more only while this is below its workers.
+    var load: Int { pending.count + ownerOf.count }
+
+    /// The ids of `load`: the jobs whose leases this node renews.
+    var loadIDs: [String] { pending.map(\.job.videoID) + Array(ownerOf.keys) }
+
+    /// Jobs held back (see `hold`) whose time has not come.
+    var heldIDs: [String] {
+        let now = Date()
+        return holds.filter { $0.value > now }.map(\.key)
+    }
     var queued: Int { pending.count }
 
     /// Stops handing out jobs; queued ones stay in `processing/` for the next start.
@@ -113,6 +124,9 @@ actor JobQueue {
         for w in waiters { w.continuation.resume(returning: nil) }
         waiters.removeAll()
     }
+
+    /// Stops one running job (its lease went to another node).
+    func cancel(_ id: String, _ cause: CancelCause) { active[id]?.cancel(cause) }
 
     func cancelAll(_ cause: CancelCause) {
         for control in active.values { control.cancel(cause) }

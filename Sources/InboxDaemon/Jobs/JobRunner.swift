@@ -21,6 +21,9 @@ final class JobRunner: Sendable {
         var conversionPriority = ThreadPriority.normal
         /// Ladder, copy-top and segment format (`segmentSeconds` above wins over its own).
         var hls = HLSOptions()
+        /// A node of several (shared store): its scratch is `work/<id>/<node>`, so a node that lost a job's lease
+        /// and has not noticed yet never writes into the scratch of the node that took the job over.
+        var scratchNode: String?
     }
 
     /// Test-only fault hook: `INBOXD_TEST_CRASH_ON=<text>` aborts the process while converting a media file whose
@@ -28,7 +31,7 @@ final class JobRunner: Sendable {
     private static let crashOn = ProcessInfo.processInfo.environment["INBOXD_TEST_CRASH_ON"].flatMap { $0.isEmpty ? nil : $0 }
 
     private let layout: InboxLayout
-    let store: JobStore
+    let store: any JobStoring
     private let publisher: any Publisher
     private let downloader: URLDownloader
     let limits: Limits
@@ -37,7 +40,7 @@ final class JobRunner: Sendable {
     let io: BlockingIO
     private let logger: Logger
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
+    init(layout: InboxLayout, store: any JobStoring, queue: JobQueue, io: BlockingIO, publisher: any Publisher, downloader: URLDownloader,
          limits: Limits, logger: Logger) {
         self.io = io
         self.layout = layout
@@ -60,7 +63,7 @@ final class JobRunner: Sendable {
         let id = job.videoID
         var log = logger
         log[metadataKey: "job.id"] = "\(id)"
-        let work = layout.work(id)
+        let work = layout.work(id) + (limits.scratchNode.map { "/" + $0 } ?? "")
         await blocking { FileSystem.removeTree(work) }
         let watchdog = Task { await self.watch(id: id, control: control) }
         defer { watchdog.cancel() }
@@ -87,6 +90,14 @@ final class JobRunner: Sendable {
                 FileSystem.removeTree(done)
             }
             log.info("Background processing completed successfully for video \(id)")
+        } catch let lost as LeaseLost {
+            // Another node took the job over (this one did not renew its lease in time): its run is the one that
+            // counts, and the shared files are its now.
+            await blocking { FileSystem.removeTree(work) }
+            log.warning("lost the job's lease; leaving the job to the node that took it over", metadata: ["error": "\(lost)"])
+        } catch where control.cancelCause == LeaseLost.cancelCause {
+            await blocking { FileSystem.removeTree(work) }
+            log.warning("lost the job's lease; leaving the job to the node that took it over", metadata: ["error": "\(error)"])
         } catch {
             await blocking { FileSystem.removeTree(work) }
             if control.cancelCause == .shutdown {
@@ -191,12 +202,7 @@ final class JobRunner: Sendable {
         } else {
             let layout = self.layout
             let files = try await io.run { try JobFiles(directory: dir, layout: layout) }
-            var row = VideoRow(
-                videoID: id, title: files.sidecar.title, description: files.sidecar.description,
-                userID: files.sidecar.userID, username: files.sidecar.username, visibility: files.sidecar.visibility,
-                source: files.mediaPath == nil ? .url : .drop, sourceURL: files.sidecar.sourceURL, sidecar: files.sidecar.raw)
-            row.priority = await store.priority(asked: files.sidecar.priority, owner: row.username)
-            try await store.recordClaim(row)
+            try await store.recordClaim(await files.claimRow(id: id, store: store))
         }
         switch try await store.startAttempt(id, maxAttempts: limits.retry.maxAttempts) {
         case .started(let row):

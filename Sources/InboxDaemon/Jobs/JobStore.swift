@@ -7,22 +7,13 @@ import Store
 /// `VideoQueries`') that also appends to `events`, so the audit log and the row never disagree, and queues the
 /// webhooks the change causes (`WebhookOutbox`) in that same transaction. GRDB runs the SQLite calls on its own
 /// queue, off Swift's cooperative pool.
-final class JobStore: Sendable {
+final class JobStore: JobStoring {
     let pool: DatabasePool
     let outbox: WebhookOutbox
 
     init(path: String, outbox: WebhookOutbox = .none) throws {
         pool = try StoreDatabase.openWriter(path: path)
         self.outbox = outbox
-    }
-
-    enum AdoptError: Error, CustomStringConvertible {
-        case duplicate(videoID: String, status: JobStatus)
-        var description: String {
-            switch self {
-            case .duplicate(let id, let status): "video_id \(id) already exists (status \(status))"
-            }
-        }
     }
 
     /// Records a claimed drop. A row made earlier by the HTTP receiver (status processing) is adopted; any other
@@ -61,12 +52,7 @@ final class JobStore: Sendable {
 
     /// Inserts a row for a new job that is already known to be bad (bad sidecar, symlink, orphan).
     func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
-        var r = row
-        r.status = .failed
-        r.error = error
-        r.failureReason = reason
-        r.finishedAt = Timestamp.string()
-        let failed = r
+        let failed = row.rejected(error: error, reason: reason)
         let outbox = self.outbox
         try await pool.write { db in
             try VideoQueries.insert(db, failed, message: error, onConflict: .replace)
@@ -78,13 +64,6 @@ final class JobStore: Sendable {
         try await pool.read { db in try VideoQueries.row(db, id) }
     }
 
-    enum AttemptStart {
-        case started(VideoRow)
-        /// `max_attempts` attempts were used up; the row is now failed with this reason.
-        case exhausted(FailureReason, String)
-        case vanished
-    }
-
     /// Starts an attempt: status processing, attempts + 1 (counted before the work, so a drop that kills the
     /// process is known by its count on the next start), error cleared. With every attempt used, the job fails
     /// instead: `crashed` when the last attempt never ended (the process died), else the last retry's reason.
@@ -93,16 +72,7 @@ final class JobStore: Sendable {
         return try await pool.write { db in
             guard let current = try VideoQueries.row(db, id) else { return .vanished }
             if current.attempts >= maxAttempts {
-                let reason: FailureReason
-                let message: String
-                if current.phase == .retrying {
-                    reason = current.failureReason ?? .other
-                    message = "gave up after \(current.attempts) attempts: \(current.error ?? "transient failure")"
-                } else {
-                    reason = .crashed
-                    message = "inboxd stopped during each of \(current.attempts) attempts (the last in phase \(current.phase)); "
-                        + "not retried again. The input may crash libav or exhaust memory."
-                }
+                let (reason, message) = AttemptStart.exhaustion(of: current)
                 try VideoQueries.markFailed(db, id, error: message, reason: reason)
                 try outbox.record(db, videoID: id, event: .failed)
                 return .exhausted(reason, message)
@@ -124,7 +94,7 @@ final class JobStore: Sendable {
     }
 
     /// Ids of jobs in `retrying` whose time has not come yet.
-    func retriesNotDue(now: Date = Date()) async throws -> Set<String> {
+    func retriesNotDue(now: Date) async throws -> Set<String> {
         try await pool.read { db in try VideoQueries.retriesNotDue(db, now: Timestamp.string(now)) }
     }
 
@@ -164,16 +134,6 @@ final class JobStore: Sendable {
     /// A user's jobs in `processing`.
     func processingCount(username: String) async throws -> Int {
         try await pool.read { db in try VideoQueries.processingCount(db, username: username) }
-    }
-
-    /// A job's priority: `asked` (default 0), at most the owner's `max_priority` (0 for a name with no active user,
-    /// or when the db cannot say). A drop with no owner came from someone who may write `incoming/` itself, so its
-    /// priority is taken as asked.
-    func priority(asked: Int?, owner: String?) async -> Int {
-        guard let asked else { return 0 }
-        guard let owner, !owner.isEmpty else { return asked }
-        let user = (try? await self.user(owner)) ?? nil
-        return min(asked, user?.maxPriority ?? 0)
     }
 
     /// The active user named `username`, if any.
@@ -216,6 +176,12 @@ final class JobStore: Sendable {
     /// Rows in `processing`, oldest first.
     func processingRows() async throws -> [VideoQueries.ProcessingRow] {
         try await pool.read { db in try VideoQueries.processingRows(db) }
+    }
+
+    func processingJobs() async throws -> [VideoRow] {
+        try await pool.read { db in
+            try VideoRow.filter(Column("status") == JobStatus.processing.rawValue).order(Column("created_at"), Column("video_id")).fetchAll(db)
+        }
     }
 
     /// A retry requested by SQL: a fresh attempt budget, counted from here.

@@ -11,7 +11,7 @@ final class PhaseSpan: Sendable {
         let value = Mutex<(latest: Double, written: Double)>((0, -1))
     }
 
-    private let store: JobStore
+    private let store: any JobStoring
     private let id: String
     private let control: JobControl
     private let cell = Cell()
@@ -42,7 +42,7 @@ final class PhaseSpan: Sendable {
         }
     }
 
-    init(store: JobStore, id: String, control: JobControl) {
+    init(store: any JobStoring, id: String, control: JobControl) {
         self.store = store
         self.id = id
         self.control = control

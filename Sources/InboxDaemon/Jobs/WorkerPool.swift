@@ -74,7 +74,7 @@ final class WorkerPool: Service {
 /// `recovery_poll_seconds`, so a retry needs no restart.
 final class Recovery: Service {
     private let layout: InboxLayout
-    private let store: JobStore
+    private let store: any JobStoring
     private let queue: JobQueue
     private let pollSeconds: Double
     private let io: BlockingIO
@@ -86,9 +86,17 @@ final class Recovery: Service {
     /// hung db or disk would, so a test can see the watchdog pings stop.
     private static let wedged = ProcessInfo.processInfo.environment["INBOXD_TEST_WEDGE"] == "scheduler"
 
-    init(layout: InboxLayout, store: JobStore, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger,
-         onSweep: @escaping @Sendable () -> Void = {}) {
+    /// A store shared by several nodes (PostgreSQL): jobs reach the workers through leases (`JobPuller`), not
+    /// through directory locks; a job made runnable here (a retry moved back from `failed/`) is announced by
+    /// `onRunnable` instead of queued.
+    private let shared: Bool
+    private let onRunnable: @Sendable () -> Void
+
+    init(layout: InboxLayout, store: any JobStoring, queue: JobQueue, pollSeconds: Double, io: BlockingIO, logger: Logger,
+         shared: Bool = false, onRunnable: @escaping @Sendable () -> Void = {}, onSweep: @escaping @Sendable () -> Void = {}) {
         self.onSweep = onSweep
+        self.shared = shared
+        self.onRunnable = onRunnable
         self.io = io
         self.layout = layout
         self.store = store
@@ -134,6 +142,11 @@ final class Recovery: Service {
             guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
             candidates.append(id)
         }
+        if shared {
+            // Leases, not directory locks, say who runs a job: only a claim without a row is looked at here.
+            guard let known = try? await store.existing(candidates) else { return }
+            candidates.removeAll { known.contains($0) }
+        }
         // Lock on the pool: a job directory whose lock nobody holds was abandoned (a crash, a dead second daemon).
         let unlocked = candidates
         let abandoned = (try? await io.run { () -> [ClaimedJob] in
@@ -148,8 +161,12 @@ final class Recovery: Service {
                 return ClaimedJob(videoID: id, lock: lock)
             }
         }) ?? []
-        for job in abandoned where await queue.enqueue(job) {
-            logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
+        if shared {
+            for job in abandoned { await recordAbandonedClaim(job) }
+        } else {
+            for job in abandoned where await queue.enqueue(job) {
+                logger.notice("resuming abandoned job", metadata: ["job.id": "\(job.videoID)"])
+            }
         }
         await removeStaleScratch(claimed: Set(claimed))
         let rows: [VideoQueries.ProcessingRow]
@@ -168,6 +185,23 @@ final class Recovery: Service {
             }
         }
         if failedNeedScan.exchange(false, ordering: .relaxed) { await recordUnrecordedFailures() }
+    }
+
+    /// Shared store: a job directory with no row (the claiming node died between its rename and its insert) gets its
+    /// row from its sidecar; then it is unlocked and whichever node's puller takes its lease runs it.
+    private func recordAbandonedClaim(_ job: ClaimedJob) async {
+        let id = job.videoID, layout = self.layout
+        do {
+            // Asked again under the lock: a claim that was in progress at the first look has recorded its row by now.
+            guard try await store.existing([id]).isEmpty else { return }
+            let files = try await io.run { try JobFiles(directory: layout.processing(id), layout: layout) }
+            try await store.recordClaim(await files.claimRow(id: id, store: store))
+        } catch {
+            logger.error("cannot record an abandoned claim", metadata: ["job.id": "\(id)", "error": "\(error)"])
+            return
+        }
+        logger.notice("recorded an abandoned claim; it runs on the next free node", metadata: ["job.id": "\(id)"])
+        onRunnable()
     }
 
     /// `work/<id>` of a job that is neither running here nor claimed (a crash after the job's end): scratch only,
@@ -220,6 +254,13 @@ final class Recovery: Service {
             return
         }
         guard let lock else { return }
+        if shared {
+            // Unlocked again at once: whichever node's puller takes the row's lease runs it.
+            _ = lock
+            logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
+            onRunnable()
+            return
+        }
         if await queue.enqueue(ClaimedJob(videoID: id, lock: lock)) {
             logger.notice("retrying failed job from its kept originals", metadata: ["job.id": "\(id)"])
         }

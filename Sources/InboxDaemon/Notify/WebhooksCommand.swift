@@ -16,7 +16,7 @@ struct WebhooksCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let pool = try StoreDatabase.openWriter(path: try common.load().db)
+                let pool = try StoreDatabase.openWriter(path: try common.sqliteDB(for: "webhooks"))
                 let rows = try pool.read { db in try WebhookQueries.list(db, failedOnly: failed, limit: max(limit, 1)) }
                 print("id\tstate\tevent\tvideo_id\tattempts\tlast_status\twhen\turl\tlast_error")
                 for r in rows {
@@ -36,7 +36,7 @@ struct WebhooksCommand: ParsableCommand {
         func run() throws {
             do {
                 let config = try common.load()
-                let pool = try StoreDatabase.openWriter(path: config.db)
+                let pool = try StoreDatabase.openWriter(path: try common.sqliteDB(for: "webhooks"))
                 let now = Date()
                 let until = now.addingTimeInterval(config.webhooks.retryHours * 3600)
                 let found = try pool.write { db in

@@ -10,6 +10,7 @@ enum StartupError: Error, CustomStringConvertible {
     case cannotCreate(setting: String, path: String, reason: String)
     case listen(address: String, reason: String)
     case inotifyLimit(String)
+    case store(url: String, reason: String)
 
     var description: String {
         switch self {
@@ -21,6 +22,7 @@ enum StartupError: Error, CustomStringConvertible {
         case .cannotCreate(let setting, let path, let reason): "cannot create \(setting) directory \(path): \(reason)"
         case .listen(let address, let reason): "cannot listen on \(address): \(reason)"
         case .inotifyLimit(let message): message
+        case .store(let url, let reason): "cannot open the PostgreSQL store \(url) (check [store] url): \(reason)"
         }
     }
 

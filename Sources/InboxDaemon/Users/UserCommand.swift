@@ -59,7 +59,7 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let admin = UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db))
+                let admin = UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user")))
                 let (row, token) = try admin.add(username: name, canUpload: upload, isAdmin: self.admin, limits: limits.changes())
                 print("created user '\(row.username)' (id \(row.id ?? 0), upload \(row.canUpload ? "yes" : "no"), admin \(row.isAdmin ? "yes" : "no"))")
                 print("token (shown only now; store it safely):")
@@ -83,7 +83,7 @@ struct UserCommand: ParsableCommand {
                 var changes = limits.changes()
                 changes.canUpload = upload
                 changes.isAdmin = admin
-                let row = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db)).modify(username: name, changes)
+                let row = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).modify(username: name, changes)
                 print("modified user '\(row.username)': \(List.describe(row))")
             } catch { throw fail(error) }
         }
@@ -95,7 +95,7 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let users = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db)).list()
+                let users = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).list()
                 print("id\tusername\tupload\tadmin\tcreated_at\trevoked_at\tlimits")
                 for u in users {
                     print("\(u.id ?? 0)\t\(u.username)\t\(u.canUpload ? "yes" : "no")\t\(u.isAdmin ? "yes" : "no")\t\(u.createdAt)\t\(u.revokedAt ?? "-")\t\(Self.limits(u))")
@@ -121,7 +121,7 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             do {
-                try UserAdmin(db: try StoreDatabase.openWriter(path: try common.load().db)).revoke(username: name)
+                try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).revoke(username: name)
                 print("revoked user '\(name)'")
             } catch { throw fail(error) }
         }

@@ -1,0 +1,45 @@
+import Foundation
+import HTTPKit
+import Hummingbird
+import Logging
+import StatusAPI
+
+/// The HTTP surface of a node on the shared PostgreSQL store (`[store] url`): the per-job status routes — `/healthz`
+/// (naming the node), `/status`, the whole row, the audit log, SSE `/stream` and WebSocket `/ws`, `/metrics` — read from the
+/// shared store, so every node answers for every job, and its live feeds are woken by the NOTIFY of whichever node
+/// wrote. The rest of the API (lists, stats, `/api/ws`, the receiver and its bearer tokens) is the
+/// SQLite store's for now and answers 501 with that reason.
+enum SharedStoreHTTP {
+    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, logger: Logger,
+                     onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
+        router.add(middleware: MetricsMiddleware())
+        metrics.register(on: router) { after in try await store.metricsSnapshot(afterEvent: after) }
+        StatusRoutes.register(on: router, store: store, health: ["node": store.node])
+        EventRoutes.register(on: router, store: store)
+        EventStreamRoutes.register(on: router, store: store)
+        OpenAPIDocument.register(on: router)
+        // The routes of the full API this node does not serve yet, by name (the router does not fall back from a
+        // literal path to a wildcard), then anything else.
+        let unported = ["/api/videos", "/api/videos/youtube", "/api/videos/{video_id}/file",
+                        "/api/videos/{video_id}/ws", "/api/ws", "/api/uploads/", "/api/uploads/{video_id}", "/api/stats", "/**"]
+        for path in unported {
+            for method in [HTTPRequest.Method.get, .post, .patch, .head, .delete, .put, .options] {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in
+                    throw APIError(.notImplemented, "not_implemented",
+                                   "this route is not available on the PostgreSQL store yet (see README, Scaling out)")
+                }
+            }
+        }
+        let sockets = Router(context: StatusSocketContext.self)
+        WebSocketRoutes.addVideoSocket(to: sockets, store: store)
+        return Application(
+            router: router,
+            server: HTTPServer.serverBuilder(limits: config.http, sockets: sockets),
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "inboxd"),
+            onServerRunning: { _ in onListening() },
+            logger: logger)
+    }
+}
