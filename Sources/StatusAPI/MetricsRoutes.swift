@@ -90,11 +90,13 @@ public final class InboxMetrics: Sendable {
         register(on: router) { lastEvent in try await store.bulk.read { db in try Snapshot(db, afterEvent: lastEvent) } }
     }
 
-    /// `/metrics` over any store (the shared PostgreSQL one of a node of several).
-    public func register<Context: RequestContext>(on router: Router<Context>,
+    /// `/metrics` over any store (the shared PostgreSQL one of a node of several). `node`: a `node="…"` label on every
+    /// sample, so one Prometheus scraping every node keeps them apart (the db-wide gauges then read the same on each).
+    public func register<Context: RequestContext>(on router: Router<Context>, node: String? = nil,
                                                   reading read: @escaping @Sendable (Int64) async throws -> Snapshot) {
         router.get("/metrics") { _, _ -> Response in
-            let text = try await self.scrape(reading: read)
+            var text = try await self.scrape(reading: read)
+            if let node { text = PrometheusText.addingLabel("node", node, to: text) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }

@@ -252,10 +252,12 @@ import Testing
         #expect(ran.count == 1, "the job ran on exactly one node")
         let health = try HTTPClient.get(nodes[1].baseURL + "/healthz")
         #expect(health.status == 200 && health.json?["node"] as? String == "node1", "\(health.body)")
-        // Each node's /metrics counts the shared store's jobs.
-        for n in nodes {
+        // Each node's /metrics counts the shared store's jobs, every sample labelled with the node.
+        for (i, n) in nodes.enumerated() {
             let m = try HTTPClient.get(n.baseURL + "/metrics")
-            #expect(m.status == 200 && m.body.contains("inboxd_jobs{status=\"ready\"} 1"), "\(m.body.prefix(2000))")
+            #expect(m.status == 200 && m.body.contains("inboxd_jobs{node=\"node\(i)\",status=\"ready\"} 1"), "\(m.body.prefix(2000))")
+            let samples = m.body.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
+            #expect(!samples.isEmpty && samples.allSatisfy { $0.contains("{node=\"node\(i)\"") }, "\(samples.prefix(5))")
         }
         let list = try HTTPClient.get(nodes[1].baseURL + "/api/videos")
         #expect(list.status == 501 && list.json?["error"] as? String == "not_implemented", "\(list.body)")

@@ -16,7 +16,7 @@ enum SharedStoreHTTP {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
-        metrics.register(on: router) { after in try await store.metricsSnapshot(afterEvent: after) }
+        metrics.register(on: router, node: store.node) { after in try await store.metricsSnapshot(afterEvent: after) }
         StatusRoutes.register(on: router, store: store, health: ["node": store.node])
         EventRoutes.register(on: router, store: store)
         EventStreamRoutes.register(on: router, store: store)
