@@ -50,3 +50,35 @@ func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Do
         (try? d.status(id).json?["phase"] as? String) == phase ? true : nil
     }
 }
+
+/// Two daemons sharing one inbox and one db (`extraTOML` given to both), started; cleaned up after `body`.
+func withTwoDaemonsOnOneInbox(extraTOML: String = "", _ body: (DaemonHarness, DaemonHarness) throws -> Void) throws {
+    var options = DaemonHarness.Options()
+    options.workers = 2
+    options.extraTOML = extraTOML
+    let a = try DaemonHarness(options)
+    defer { a.cleanUp() }
+    options.sharing = a
+    let b = try DaemonHarness(options)
+    defer { b.cleanUp() }
+    try a.start()
+    try b.start()
+    try body(a, b)
+}
+
+/// Drops `count` one-second clips into `d`'s inbox and expects every job ready, each claimed once, in one attempt.
+func dropClipsAndExpectEachReadyOnce(_ d: DaemonHarness, count: Int, timeout: Double) throws {
+    let media = try MediaFactory()
+    let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
+    for i in 0..<count {
+        try d.drop(media: src, as: "d\(i).mp4", sidecar: ["title": "drop \(i)"])
+    }
+    _ = try eventually(timeout: timeout, "\(count) finished jobs") { () -> Bool? in
+        (try? d.sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "\(count)" ? true : nil
+    }
+    #expect(try d.sql("SELECT count(*) FROM videos") == "\(count)")
+    #expect(try d.sql("SELECT count(*) FROM videos WHERE status='ready'") == "\(count)")
+    #expect(try d.sql("SELECT count(DISTINCT title) FROM videos") == "\(count)")
+    #expect(try d.sql("SELECT count(*) FROM events WHERE message='claimed'") == "\(count)")
+    #expect(try d.sql("SELECT max(attempts) FROM videos") == "1")
+}

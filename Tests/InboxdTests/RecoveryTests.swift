@@ -135,31 +135,12 @@ import Testing
     }
 
     @Test func twoDaemonsOnOneInboxProcess200DropsEachExactlyOnce() throws {
-        let media = try MediaFactory()
-        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
-        var options = DaemonHarness.Options()
-        options.workers = 2
-        let a = try DaemonHarness(options)
-        defer { a.cleanUp() }
-        options.sharing = a
-        let b = try DaemonHarness(options)
-        defer { b.cleanUp() }
-        try a.start()
-        try b.start()
-        for i in 0..<200 {
-            try a.drop(media: src, as: "d\(i).mp4", sidecar: ["title": "drop \(i)"])
+        try withTwoDaemonsOnOneInbox { a, b in
+            try dropClipsAndExpectEachReadyOnce(a, count: 200, timeout: 400)
+            let logs = a.logText() + b.logText()
+            #expect(logs.components(separatedBy: "Background processing completed successfully").count - 1 == 200)
+            #expect(a.logText().contains("drop claimed") && b.logText().contains("drop claimed"), "both daemons took work")
+            Check.inboxIsClean(a)
         }
-        _ = try eventually(timeout: 400, "200 finished jobs") { () -> Bool? in
-            (try? a.sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "200" ? true : nil
-        }
-        #expect(try a.sql("SELECT count(*) FROM videos") == "200")
-        #expect(try a.sql("SELECT count(*) FROM videos WHERE status='ready'") == "200")
-        #expect(try a.sql("SELECT count(DISTINCT title) FROM videos") == "200")
-        #expect(try a.sql("SELECT count(*) FROM events WHERE message='claimed'") == "200")
-        #expect(try a.sql("SELECT max(attempts) FROM videos") == "1")
-        let logs = a.logText() + b.logText()
-        #expect(logs.components(separatedBy: "Background processing completed successfully").count - 1 == 200)
-        #expect(a.logText().contains("drop claimed") && b.logText().contains("drop claimed"), "both daemons took work")
-        Check.inboxIsClean(a)
     }
 }

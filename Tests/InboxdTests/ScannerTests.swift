@@ -54,30 +54,13 @@ import Testing
     /// Two nodes on one shared inbox and db, both blind to each other's writes: each drop is claimed by exactly one
     /// node, and the other skips it without a word (no error, no failed row).
     @Test func twoScanningNodesClaimEachDropOnceAndTheLoserSaysNothing() throws {
-        let media = try MediaFactory()
-        let src = try media.h264AAC(seconds: 1, width: 64, height: 48)
-        var options = DaemonHarness.Options()
-        options.extraTOML = Self.blind
-        let a = try DaemonHarness(options)
-        defer { a.cleanUp() }
-        options.sharing = a
-        let b = try DaemonHarness(options)
-        defer { b.cleanUp() }
-        try a.start()
-        try b.start()
-        for i in 0..<40 {
-            try a.drop(media: src, as: "n\(i).mp4", sidecar: ["title": "node drop \(i)"])
+        try withTwoDaemonsOnOneInbox(extraTOML: Self.blind) { a, b in
+            try dropClipsAndExpectEachReadyOnce(a, count: 40, timeout: 180)
+            for log in [a.logText(), b.logText()] {
+                #expect(!log.contains("cannot claim"), "a lost race is not an error")
+                #expect(!log.contains(" error ") && !log.contains(" critical "), "no error lines")
+            }
+            Check.inboxIsClean(a)
         }
-        _ = try eventually(timeout: 180, "40 finished jobs") { () -> Bool? in
-            (try? a.sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "40" ? true : nil
-        }
-        #expect(try a.sql("SELECT count(*) FROM videos WHERE status='ready'") == "40")
-        #expect(try a.sql("SELECT count(*) FROM events WHERE message='claimed'") == "40")
-        #expect(try a.sql("SELECT max(attempts) FROM videos") == "1")
-        for log in [a.logText(), b.logText()] {
-            #expect(!log.contains("cannot claim"), "a lost race is not an error")
-            #expect(!log.contains(" error ") && !log.contains(" critical "), "no error lines")
-        }
-        Check.inboxIsClean(a)
     }
 }
