@@ -27,7 +27,8 @@ import Testing
         try d.drop(media: src, as: "live.webm", sidecar: ["title": "Live", "video_id": id])
 
         let preview = try eventually(timeout: 60, "a preview while processing") { () -> [String: Any]? in
-            guard let j = try d.status(id).json else { return nil }
+            // Not claimed yet: 404 until the watcher has taken the drop.
+            guard let j = try d.status(id).json, j["status"] != nil else { return nil }
             if j["status"] as? String != "processing" { throw LiveFailure("no preview while processing: \(j)") }
             return j["preview_url"] is String ? j : nil
         }
@@ -80,7 +81,8 @@ import Testing
         try d.drop(media: src, as: "remux.mp4", sidecar: ["title": "remux"])
         let id = try d.videoID(title: "remux")
         let seen = try eventually(timeout: 60, "a preview while processing") { () -> (String, Playlist)? in
-            guard let j = try d.status(id).json else { return nil }
+            // Not claimed yet: 404 until the watcher has taken the drop.
+            guard let j = try d.status(id).json, j["status"] != nil else { return nil }
             if j["status"] as? String != "processing" { throw LiveFailure("no preview while processing: \(j)") }
             guard let master = j["preview_url"] as? String else { return nil }
             return (master, try Playlist(url: try Playlist.variant(of: master)))
@@ -144,7 +146,8 @@ import Testing
         try d.drop(media: src, as: "s3.webm", sidecar: ["title": "s3 live", "video_id": id])
         let base = "\(s3.endpoint)/\(s3.bucket)/live/videos/\(id)"
         let master = try eventually(timeout: 60, "a preview while processing") { () -> String? in
-            guard let j = try d.status(id).json else { return nil }
+            // Not claimed yet: 404 until the watcher has taken the drop.
+            guard let j = try d.status(id).json, j["status"] != nil else { return nil }
             if j["status"] as? String != "processing" { throw LiveFailure("no preview while processing: \(j)") }
             return j["preview_url"] as? String
         }
