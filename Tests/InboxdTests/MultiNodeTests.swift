@@ -207,7 +207,7 @@ import Testing
         #expect(nodes.contains { $0.logText().contains("recorded an abandoned claim") })
 
         // Commands that work on the SQLite file alone refuse a PostgreSQL config instead of using a file no node reads.
-        for command in [["user", "list"], ["stats"], ["webhooks", "list"]] {
+        for command in [["stats"], ["webhooks", "list"]] {
             let r = try nodes[0].cli(command)
             #expect(r.status != 0 && r.stderr.contains("not available on the PostgreSQL store"), "\(command): \(r.stderr)")
         }

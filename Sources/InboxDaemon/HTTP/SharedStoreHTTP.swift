@@ -10,21 +10,26 @@ import StatusAPI
 /// wrote. The rest of the API (lists, stats, `/api/ws`, the receiver and its bearer tokens) is the
 /// SQLite store's for now and answers 501 with that reason.
 enum SharedStoreHTTP {
-    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, logger: Logger,
+    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, logger: Logger,
                      onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
+        let users = UserDirectory(lookup: store)
+        router.add(middleware: BearerAuthMiddleware(users: users))
+        router.add(middleware: PathGuardMiddleware())
+        if config.s3 == nil { router.add(middleware: HTTPServer.publishedFiles(config.output, logger: logger)) }
         metrics.register(on: router) { after in try await store.metricsSnapshot(afterEvent: after) }
         StatusRoutes.register(on: router, store: store, health: ["node": store.node])
         EventRoutes.register(on: router, store: store)
         EventStreamRoutes.register(on: router, store: store)
         OpenAPIDocument.register(on: router)
+        WatchRoutes.register(on: router, store: store, users: users, assets: assets)
         // The routes of the full API this node does not serve yet, by name (the router does not fall back from a
         // literal path to a wildcard), then anything else.
         let unported = ["/api/videos", "/api/videos/youtube", "/api/videos/{video_id}/file",
-                        "/api/videos/{video_id}/ws", "/api/ws", "/api/uploads/", "/api/uploads/{video_id}", "/api/stats", "/**"]
+                        "/api/videos/{video_id}/ws", "/api/ws", "/api/uploads/", "/api/uploads/{video_id}", "/api/stats"]
         for path in unported {
             for method in [HTTPRequest.Method.get, .post, .patch, .head, .delete, .put, .options] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in

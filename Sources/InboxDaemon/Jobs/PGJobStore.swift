@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Logging
 import Pipeline
 import StatusAPI
@@ -17,12 +18,12 @@ import Store
 /// has passed, another node takes the job and re-runs it from the shared `processing/<id>/`. Every write of a
 /// running job's state checks the lease is still this node's, so a node that lost it can never mark the job
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
-final class PGJobStore: JobStoring, StatusReading {
+final class PGJobStore: JobStoring, StatusReading, UserTokenLookup {
     let client: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
     let leaseSeconds: Int
-    private let logger: Logger
+    let logger: Logger
     /// The channel a NOTIFY on new or requeued work goes to (a trigger on `videos` sends it).
     static let jobsChannel = "inboxd_jobs"
     /// The channel a NOTIFY on every change of `videos` goes to: wakes the status feeds (SSE, WebSocket) of every node.
@@ -355,7 +356,7 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     /// One transaction; an error the body threw (a duplicate, a lost lease) comes out as itself, not wrapped.
-    private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
         do {
             return try await client.withTransaction(logger: logger) { c in try await body(c, logger) }
@@ -366,7 +367,7 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     /// Rows a statement ending in `RETURNING` changed.
-    private static func changed(_ rows: PostgresRowSequence) async throws -> Int {
+    static func changed(_ rows: PostgresRowSequence) async throws -> Int {
         try await rows.collect().count
     }
 
@@ -537,25 +538,50 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     func user(_ username: String) async throws -> UserRow? {
-        let rows = try await client.query("""
-            SELECT id, username, can_upload, is_admin, token_hash, created_at, revoked_at, max_priority, max_running_jobs,
-              max_queued_jobs, uploads_per_minute, upload_bytes_per_hour
-            FROM users WHERE username = \(username) AND revoked_at IS NULL
-            """, logger: logger)
-        for try await r in rows {
-            let (id, name, canUpload, isAdmin, hash, created, revoked) = try r.decode((Int64, String, Int, Int, String, String, String?).self)
-            var u = UserRow(username: name, canUpload: canUpload != 0, isAdmin: isAdmin != 0, tokenHash: hash, createdAt: created)
-            u.id = id
-            u.revokedAt = revoked
-            let a = r.makeRandomAccess()
-            u.maxPriority = try a["max_priority"].decode(Int.self)
-            u.maxRunningJobs = try a["max_running_jobs"].decode(Int?.self)
-            u.maxQueuedJobs = try a["max_queued_jobs"].decode(Int?.self)
-            u.uploadsPerMinute = try a["uploads_per_minute"].decode(Int?.self)
-            u.uploadBytesPerHour = try a["upload_bytes_per_hour"].decode(Int64?.self)
-            return u
+        try await Self.firstUser(client.query("""
+            SELECT \(unescaped: Self.userColumns) FROM users WHERE username = \(username) AND revoked_at IS NULL
+            """, logger: logger))
+    }
+
+    /// The bearer-token lookup of the HTTP API (`UserDirectory`): revoked users too, which it refuses by name.
+    func user(tokenHash: String) async throws -> UserRow? {
+        try await Self.firstUser(client.query("""
+            SELECT \(unescaped: Self.userColumns) FROM users WHERE token_hash = \(tokenHash)
+            """, logger: logger))
+    }
+
+    static let userColumns = """
+        id, username, can_upload, is_admin, token_hash, created_at, revoked_at, max_priority, max_running_jobs, \
+        max_queued_jobs, uploads_per_minute, upload_bytes_per_hour
+        """
+
+    /// Every user, by id (`inboxd user list`).
+    func users() async throws -> [UserRow] {
+        var users: [UserRow] = []
+        for try await r in try await client.query("SELECT \(unescaped: Self.userColumns) FROM users ORDER BY id", logger: logger) {
+            users.append(try Self.user(r))
         }
+        return users
+    }
+
+    static func firstUser(_ rows: PostgresRowSequence) async throws -> UserRow? {
+        for try await r in rows { return try user(r) }
         return nil
+    }
+
+    /// A row of `userColumns`.
+    static func user(_ r: PostgresRow) throws -> UserRow {
+        let (id, name, canUpload, isAdmin, hash, created, revoked) = try r.decode((Int64, String, Int, Int, String, String, String?).self)
+        var u = UserRow(username: name, canUpload: canUpload != 0, isAdmin: isAdmin != 0, tokenHash: hash, createdAt: created)
+        u.id = id
+        u.revokedAt = revoked
+        let a = r.makeRandomAccess()
+        u.maxPriority = try a["max_priority"].decode(Int.self)
+        u.maxRunningJobs = try a["max_running_jobs"].decode(Int?.self)
+        u.maxQueuedJobs = try a["max_queued_jobs"].decode(Int?.self)
+        u.uploadsPerMinute = try a["uploads_per_minute"].decode(Int?.self)
+        u.uploadBytesPerHour = try a["upload_bytes_per_hour"].decode(Int64?.self)
+        return u
     }
 
     func markReady(_ id: String, _ published: PublishedVideo) async throws {

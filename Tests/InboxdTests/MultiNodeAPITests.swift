@@ -1,0 +1,81 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The API of a node on the shared PostgreSQL store beyond the per-job status routes: local publishing's files and
+/// the watch page on every node, and users (`inboxd user …` on the shared store, bearer tokens checked by any node).
+@Suite(.serialized) struct MultiNodeAPITests {
+    /// Two nodes (shared inbox and output dir, one PostgreSQL), a public and a private job dropped on node0, users
+    /// made with the CLI on the shared store: node1 serves the files node0 or node1 published, the watch pages, and
+    /// checks the tokens the CLI made, until revoked.
+    @Test func everyNodeServesPublishedFilesWatchPagesAndTheSharedUsers() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let media = try MediaFactory()
+        let clip = try media.h264AAC(seconds: 1)
+        let nodes = try MultiNodeTests.nodes(2, url: url)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+        let (a, b) = (nodes[0], nodes[1])
+
+        // Users on the shared store, made through node0's config, listed through node1's.
+        let alice = try a.cli(["user", "add", "alice", "--upload"])
+        #expect(alice.status == 0, "\(alice.stderr)")
+        let aliceToken = try #require(alice.stdout.split(separator: "\n").last.map(String.init))
+        let bob = try a.cli(["user", "add", "bob"])
+        let bobToken = try #require(bob.stdout.split(separator: "\n").last.map(String.init))
+        let again = try b.cli(["user", "add", "alice"])
+        #expect(again.status != 0 && again.stderr.contains("user 'alice' already exists"), "\(again.stderr)")
+        let bad = try b.cli(["user", "add", "no/slash"])
+        #expect(bad.status != 0 && bad.stderr.contains("must be 1-64 characters"), "\(bad.stderr)")
+        let modified = try b.cli(["user", "modify", "bob", "--max-queued-jobs", "3"])
+        #expect(modified.status == 0 && modified.stdout.contains("max_queued_jobs=3"), "\(modified.stdout) \(modified.stderr)")
+        #expect(try b.cli(["user", "modify", "nobody", "--admin"]).stderr.contains("no active user 'nobody'"))
+        let list = try b.cli(["user", "list"])
+        #expect(list.status == 0 && list.stdout.contains("\talice\tyes\tno\t") && list.stdout.contains("\tbob\tno\tno\t"), "\(list.stdout)")
+        #expect(!list.stdout.contains(aliceToken))
+        #expect(try pg.sql("SELECT count(*) FROM users", url: url) == "2")
+
+        let open = UUID().uuidString.lowercased(), secret = UUID().uuidString.lowercased()
+        try a.drop(media: clip, as: "open.mp4", sidecar: ["title": "Open talk", "video_id": open])
+        try a.drop(media: clip, as: "secret.mp4", sidecar: ["title": "Secret talk", "video_id": secret, "visibility": "private", "username": "alice"])
+        #expect(try b.waitFor(open, timeout: 60)["status"] as? String == "ready")
+        #expect(try b.waitFor(secret, timeout: 60)["status"] as? String == "ready")
+
+        // Published files, from the shared output dir, on both nodes, whichever published them.
+        for n in nodes {
+            let master = try HTTPClient.get("\(n.baseURL)/videos/\(open)/master.m3u8")
+            #expect(master.status == 200 && master.body.hasPrefix("#EXTM3U"), "node \(n.port): \(master.status) \(master.body.prefix(200))")
+            let head = try Shell.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", "\(n.baseURL)/videos/\(open)/thumbnail.jpg"])
+            #expect(head.stdout == "200 image/jpeg", "\(head.stdout)")
+            #expect(try HTTPClient.get("\(n.baseURL)/videos/\(open)/nothing.m3u8").status == 404)
+            #expect(try HTTPClient.get("\(n.baseURL)/videos/\(open)/%2e%2e/%2e%2e/etc/passwd").status == 400)
+            // The watch page and its assets.
+            let page = try HTTPClient.get("\(n.baseURL)/videos/\(open)")
+            #expect(page.status == 200 && page.body.contains("Open talk") && page.body.contains("master.m3u8"), "\(page.body.prefix(500))")
+            #expect(try HTTPClient.get("\(n.baseURL)/assets/watch.js").status == 200)
+            #expect(try HTTPClient.get("\(n.baseURL)/videos/\(UUID().uuidString.lowercased())").status == 404)
+            #expect(try HTTPClient.get("\(n.baseURL)/videos/bad%20id").status == 400)
+        }
+
+        // A private video's page: its owner's token (header or ?token=), not another user's, not none.
+        let page = "\(b.baseURL)/videos/\(secret)"
+        let anonymous = try HTTPClient.get(page)
+        #expect(anonymous.status == 401 && anonymous.body.contains("This video is private") && !anonymous.body.contains("Secret talk"))
+        #expect(try HTTPClient.get(page + "?token=wrong").status == 401)
+        #expect(try HTTPClient.get(page + "?token=\(bobToken)").status == 403)
+        #expect(try HTTPClient.get(page, headers: ["Authorization: Bearer \(bobToken)"]).status == 403)
+        let owner = try HTTPClient.get(page, headers: ["Authorization: Bearer \(aliceToken)"])
+        #expect(owner.status == 200 && owner.body.contains("Secret talk"), "\(owner.status) \(owner.body.prefix(300))")
+        #expect(try HTTPClient.get(page + "?token=\(aliceToken)").status == 200)
+
+        // Revoked on the shared store: refused by every node at once.
+        let revoke = try b.cli(["user", "revoke", "alice"])
+        #expect(revoke.status == 0, "\(revoke.stderr)")
+        for n in nodes {
+            let r = try HTTPClient.get("\(n.baseURL)/videos/\(secret)?token=\(aliceToken)")
+            #expect(r.status == 401 && r.body.contains("unknown or revoked token"), "\(r.body.prefix(300))")
+        }
+        #expect(try a.cli(["user", "revoke", "alice"]).stderr.contains("no active user 'alice'"))
+    }
+}
