@@ -172,7 +172,7 @@ struct Daemon {
         let metrics = InboxMetrics.bootstrap()
         let assets = WebAssets.load(directory: config.webAssetsDir)
         Self.warnMissingPlayerFiles(assets, logger: logger)
-        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, logger: logger,
+        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, logger: logger,
                                         onListening: readiness.httpListening)
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "store": "\(Self.redacted(settings.url))", "store.node": "\(settings.node)",

@@ -3,11 +3,12 @@ import TestSupport
 import Testing
 
 /// The API of a node on the shared PostgreSQL store beyond the per-job status routes: local publishing's files and
-/// the watch page on every node, and users (`inboxd user …` on the shared store, bearer tokens checked by any node).
+/// the watch page on every node, users (`inboxd user …` on the shared store, bearer tokens checked by any node) and
+/// the receiver's uploads.
 @Suite(.serialized) struct MultiNodeAPITests {
     /// Two nodes (shared inbox and output dir, one PostgreSQL), a public and a private job dropped on node0, users
-    /// made with the CLI on the shared store: node1 serves the files node0 or node1 published, the watch pages, and
-    /// checks the tokens the CLI made, until revoked.
+    /// made with the CLI on the shared store: node1 serves the files node0 or node1 published, the watch pages, checks
+    /// the tokens the CLI made (private pages, uploads to either node that any node converts), until revoked.
     @Test func everyNodeServesPublishedFilesWatchPagesAndTheSharedUsers() throws {
         let pg = try PostgresServer.shared.get()
         let url = try pg.database()
@@ -68,6 +69,34 @@ import Testing
         let owner = try HTTPClient.get(page, headers: ["Authorization: Bearer \(aliceToken)"])
         #expect(owner.status == 200 && owner.body.contains("Secret talk"), "\(owner.status) \(owner.body.prefix(300))")
         #expect(try HTTPClient.get(page + "?token=\(aliceToken)").status == 200)
+
+        // Uploads with the CLI-made token, to either node: the row is in PostgreSQL before the 202, the drop lands in
+        // the shared inbox, some node claims it once and converts it.
+        let up = try CurlResult.run(["-F", "video=@\(clip)", "-F", "title=uploaded to node1", "\(b.baseURL)/api/videos/"], token: aliceToken)
+        #expect(up.status == 202, "\(up.body)")
+        let uploaded = try #require(up.json?["video_id"] as? String)
+        #expect(try pg.sql("SELECT username FROM videos WHERE video_id = '\(uploaded)'", url: url) == "alice")
+        let rawID = UUID().uuidString.lowercased()
+        let put = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(a.baseURL)/api/videos/\(rawID)/file?title=raw"], token: aliceToken)
+        #expect(put.status == 202, "\(put.body)")
+        #expect(try a.waitFor(uploaded, timeout: 60)["status"] as? String == "ready")
+        #expect(try b.waitFor(rawID, timeout: 60)["status"] as? String == "ready")
+        for id in [uploaded, rawID] {
+            #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND message = 'claimed'", url: url) == "1")
+            #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND message = 'accepted by the HTTP receiver'", url: url) == "1")
+        }
+        // Refusals: no token, a user without the upload flag, an id that exists; nothing recorded for them.
+        #expect(try CurlResult.run(["-F", "video=@\(clip)", "\(b.baseURL)/api/videos/"]).status == 401)
+        let refused = try CurlResult.run(["-F", "video=@\(clip)", "\(b.baseURL)/api/videos/"], token: bobToken)
+        #expect(refused.status == 403 && refused.body.contains("may not upload"), "\(refused.body)")
+        let again409 = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(b.baseURL)/api/videos/\(rawID)/file?title=again"], token: aliceToken)
+        #expect(again409.status == 409, "\(again409.body)")
+        #expect(try MultiNodeTests.count(pg, url, "true") == 4)
+        // Still the SQLite store's: 501 with the reason.
+        for (method, path) in [("GET", "/api/videos"), ("POST", "/api/uploads"), ("GET", "/api/stats")] {
+            let r = try HTTPClient.request(["-X", method, "\(b.baseURL)\(path)"], headers: ["Authorization: Bearer \(aliceToken)"])
+            #expect(r.status == 501 && r.body.contains("not available on the PostgreSQL store"), "\(method) \(path): \(r.status) \(r.body)")
+        }
 
         // Revoked on the shared store: refused by every node at once.
         let revoke = try b.cli(["user", "revoke", "alice"])

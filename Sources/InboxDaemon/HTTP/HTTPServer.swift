@@ -31,7 +31,7 @@ enum HTTPServer {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
+            journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver, assets: assets)
         let server = serverBuilder(limits: config.http, sockets: WebSocketRoutes.router(store: statusStore, logger: logger))

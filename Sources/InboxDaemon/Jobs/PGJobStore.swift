@@ -18,7 +18,7 @@ import Store
 /// has passed, another node takes the job and re-runs it from the shared `processing/<id>/`. Every write of a
 /// running job's state checks the lease is still this node's, so a node that lost it can never mark the job
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
-final class PGJobStore: JobStoring, StatusReading, UserTokenLookup {
+final class PGJobStore: JobStoring, StatusReading, UserTokenLookup, UploadJournal {
     let client: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
@@ -399,6 +399,14 @@ final class PGJobStore: JobStoring, StatusReading, UserTokenLookup {
             try await event(c, row.videoID, row.status, row.phase, "claimed", logger: logger)
         } else {
             try await insert(c, row, message: "claimed", replace: false, logger: logger)
+        }
+    }
+
+    /// The HTTP receiver's row (`UploadJournal`), before the drop's sidecar appears in the shared inbox: inserted
+    /// (never replaced) with its first audit entry; the claim of whichever node sees the drop adopts it.
+    func recordAcceptedUpload(_ row: VideoRow) async throws {
+        try await transaction { c, logger in
+            try await Self.insert(c, row, message: "accepted by the HTTP receiver", replace: false, logger: logger)
         }
     }
 
