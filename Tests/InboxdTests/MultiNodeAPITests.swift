@@ -14,7 +14,8 @@ import Testing
         let url = try pg.database()
         let media = try MediaFactory()
         let clip = try media.h264AAC(seconds: 1)
-        let nodes = try MultiNodeTests.nodes(2, url: url)
+        let server = try HTTPFixtureServer(root: media.directory)
+        let nodes = try MultiNodeTests.nodes(2, url: url, extraTOML: "[url_ingest]\nallow = [\"127.0.0.1\"]")
         defer { for n in nodes.reversed() { n.cleanUp() } }
         for n in nodes { try n.start() }
         let (a, b) = (nodes[0], nodes[1])
@@ -79,9 +80,16 @@ import Testing
         let rawID = UUID().uuidString.lowercased()
         let put = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(a.baseURL)/api/videos/\(rawID)/file?title=raw"], token: aliceToken)
         #expect(put.status == 202, "\(put.body)")
+        let ingest = try CurlResult.run(["-H", "Content-Type: application/json", "-d",
+                                         #"{"url":"\#(server.baseURL)/files/\#((clip as NSString).lastPathComponent)","title":"fetched"}"#,
+                                         "\(b.baseURL)/api/videos/youtube"], token: aliceToken)
+        #expect(ingest.status == 202, "\(ingest.body)")
+        let fetched = try #require(ingest.json?["video_id"] as? String)
         #expect(try a.waitFor(uploaded, timeout: 60)["status"] as? String == "ready")
         #expect(try b.waitFor(rawID, timeout: 60)["status"] as? String == "ready")
-        for id in [uploaded, rawID] {
+        #expect(try a.waitFor(fetched, timeout: 60)["status"] as? String == "ready")
+        #expect(try pg.sql("SELECT source FROM videos WHERE video_id = '\(fetched)'", url: url) == "url")
+        for id in [uploaded, rawID, fetched] {
             #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND message = 'claimed'", url: url) == "1")
             #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND message = 'accepted by the HTTP receiver'", url: url) == "1")
         }
@@ -91,7 +99,7 @@ import Testing
         #expect(refused.status == 403 && refused.body.contains("may not upload"), "\(refused.body)")
         let again409 = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(b.baseURL)/api/videos/\(rawID)/file?title=again"], token: aliceToken)
         #expect(again409.status == 409, "\(again409.body)")
-        #expect(try MultiNodeTests.count(pg, url, "true") == 4)
+        #expect(try MultiNodeTests.count(pg, url, "true") == 5)
         // Still the SQLite store's: 501 with the reason.
         for (method, path) in [("GET", "/api/videos"), ("POST", "/api/uploads"), ("GET", "/api/stats")] {
             let r = try HTTPClient.request(["-X", method, "\(b.baseURL)\(path)"], headers: ["Authorization: Bearer \(aliceToken)"])
