@@ -100,8 +100,39 @@ import Testing
         let again409 = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(b.baseURL)/api/videos/\(rawID)/file?title=again"], token: aliceToken)
         #expect(again409.status == 409, "\(again409.body)")
         #expect(try MultiNodeTests.count(pg, url, "true") == 5)
+        // The admins' job list, from the shared store on any node, a page at a time.
+        let root = try a.cli(["user", "add", "root", "--admin"])
+        let rootToken = try #require(root.stdout.split(separator: "\n").last.map(String.init))
+        var listed: [String] = [], cursor: String? = nil
+        repeat {
+            let r = try HTTPClient.get("\(b.baseURL)/api/videos?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), headers: ["Authorization: Bearer \(rootToken)"])
+            #expect(r.status == 200, "\(r.body)")
+            let items = r.json?["items"] as? [[String: Any]] ?? []
+            #expect(items.count <= 2 && !items.isEmpty)
+            listed += items.compactMap { $0["video_id"] as? String }
+            cursor = r.json?["next_cursor"] as? String
+        } while cursor != nil && listed.count < 10
+        let order = try pg.sql("SELECT string_agg(video_id, ',' ORDER BY created_at COLLATE \"C\", video_id COLLATE \"C\") FROM videos", url: url)
+        #expect(listed.joined(separator: ",") == order, "\(listed) vs \(order)")
+        let mine = try HTTPClient.get("\(a.baseURL)/api/videos?user=alice&status=ready", headers: ["Authorization: Bearer \(rootToken)"])
+        #expect((mine.json?["items"] as? [[String: Any]])?.count == 4, "\(mine.body)")
+        #expect(try HTTPClient.get("\(a.baseURL)/api/videos?status=done", headers: ["Authorization: Bearer \(rootToken)"]).status == 400)
+        #expect(try HTTPClient.get("\(a.baseURL)/api/videos", headers: ["Authorization: Bearer \(aliceToken)"]).status == 403)
+        #expect(try HTTPClient.get("\(a.baseURL)/api/videos").status == 401)
+
+        // Stats over the shared store, on any node: the five jobs, each counted once.
+        let stats = try HTTPClient.get("\(a.baseURL)/api/stats", headers: ["Authorization: Bearer \(rootToken)"])
+        let jobs = stats.json?["jobs"] as? [String: Any] ?? [:]
+        #expect(stats.status == 200 && jobs["created"] as? Int == 5 && jobs["ready"] as? Int == 5 && jobs["failed"] as? Int == 0, "\(stats.body)")
+        #expect((stats.json?["bytes"] as? [String: Any])?["out"] as? Int ?? 0 > 0, "\(stats.body)")
+        let cli = try b.cli(["stats", "--json"])
+        #expect(cli.status == 0 && ((try? JSONSerialization.jsonObject(with: Data(cli.stdout.utf8))) as? [String: Any])
+            .flatMap { $0["jobs"] as? [String: Any] }?["ready"] as? Int == 5, "\(cli.stdout) \(cli.stderr)")
+        #expect(try HTTPClient.get("\(b.baseURL)/api/stats?since=yesterday", headers: ["Authorization: Bearer \(rootToken)"]).status == 400)
+        #expect(try HTTPClient.get("\(b.baseURL)/api/stats", headers: ["Authorization: Bearer \(aliceToken)"]).status == 403)
+
         // Still the SQLite store's: 501 with the reason.
-        for (method, path) in [("GET", "/api/videos"), ("POST", "/api/uploads"), ("GET", "/api/stats")] {
+        for (method, path) in [("POST", "/api/uploads"), ("GET", "/api/ws")] {
             let r = try HTTPClient.request(["-X", method, "\(b.baseURL)\(path)"], headers: ["Authorization: Bearer \(aliceToken)"])
             #expect(r.status == 501 && r.body.contains("not available on the PostgreSQL store"), "\(method) \(path): \(r.status) \(r.body)")
         }

@@ -9,8 +9,8 @@ import StatusAPI
 /// shared store, so every node answers for every job, and its live feeds are woken by the NOTIFY of whichever node
 /// wrote; bearer tokens checked against the shared `users` table; the watch page; local publishing's files from the
 /// shared output dir; the receiver's one-request uploads (multipart, raw PUT, URL ingest), whose row goes to the
-/// shared store and whose drop lands in the shared inbox for any node to claim. The rest (lists, stats, `/api/ws`,
-/// tus) is the SQLite store's for now and answers 501 with that reason.
+/// shared store and whose drop lands in the shared inbox for any node to claim; the admins' job list and stats. The
+/// rest (`/api/ws`, tus) is the SQLite store's for now and answers 501 with that reason.
 enum SharedStoreHTTP {
     static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO, logger: Logger,
                      onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
@@ -24,6 +24,8 @@ enum SharedStoreHTTP {
         if config.s3 == nil { router.add(middleware: HTTPServer.publishedFiles(config.output, logger: logger)) }
         metrics.register(on: router) { after in try await store.metricsSnapshot(afterEvent: after) }
         StatusRoutes.register(on: router, store: store, health: ["node": store.node])
+        VideoListRoutes.register(on: router, store: store)
+        StatsRoutes.register(on: router, store: store)
         EventRoutes.register(on: router, store: store)
         EventStreamRoutes.register(on: router, store: store)
         OpenAPIDocument.register(on: router)
@@ -37,7 +39,7 @@ enum SharedStoreHTTP {
         // The routes of the full API this node does not serve yet, by name (the router does not fall back from a
         // literal path to a wildcard), then anything else.
         let unported: [(String, [HTTPRequest.Method])] = [
-            ("/api/videos", [.get, .head]), ("/api/ws", [.get]), ("/api/stats", [.get, .head]),
+            ("/api/ws", [.get]),
             ("/api/uploads", [.post, .options]), ("/api/uploads/{video_id}", [.head, .patch, .delete, .post]),
         ]
         for (path, methods) in unported {

@@ -18,7 +18,7 @@ import Store
 /// has passed, another node takes the job and re-runs it from the shared `processing/<id>/`. Every write of a
 /// running job's state checks the lease is still this node's, so a node that lost it can never mark the job
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
-final class PGJobStore: JobStoring, StatusReading, UserTokenLookup, UploadJournal {
+final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, UserTokenLookup, UploadJournal {
     let client: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
@@ -706,6 +706,49 @@ final class PGJobStore: JobStoring, StatusReading, UserTokenLookup, UploadJourna
             return try Self.json(r)
         }
         return nil
+    }
+
+    /// `GET /api/videos` (`VideoListing`): the SQLite query's conditions and order; `COLLATE "C"` keeps the order and
+    /// the cursor's comparisons in byte order, as SQLite's, whatever the database's locale.
+    func page(status: JobStatus?, user: String?, after: (createdAt: String, videoID: String)?, limit: Int) async throws -> [RowJSON] {
+        let s = status?.rawValue, created = after?.createdAt, id = after?.videoID
+        var rows: [RowJSON] = []
+        for try await r in try await client.query("""
+            SELECT * FROM videos
+            WHERE (\(s)::text IS NULL OR status = \(s)) AND (\(user)::text IS NULL OR username = \(user) OR user_id = \(user))
+              AND (\(created)::text IS NULL OR created_at COLLATE "C" > \(created)
+                   OR (created_at = \(created) AND video_id COLLATE "C" > \(id)))
+            ORDER BY created_at COLLATE "C", video_id COLLATE "C" LIMIT \(limit)
+            """, logger: logger) {
+            rows.append(try Self.json(r))
+        }
+        return rows
+    }
+
+    /// `GET /api/stats` (`StatsReading`): the SQLite store's three reads, then the same arithmetic (`JobStats.make`).
+    func stats(window: StatsWindow) async throws -> JobStats {
+        let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
+        var created: [String: Int] = [:]
+        for try await (status, n) in try await client.query("""
+            SELECT status, COUNT(*) FROM videos WHERE created_at >= \(since) AND created_at <= \(until) GROUP BY status
+            """, logger: logger).decode((String, Int).self) {
+            created[status] = n
+        }
+        var finished: [Row] = []
+        for try await r in try await client.query("""
+            SELECT \(unescaped: JobStats.finishedColumns) FROM videos
+            WHERE finished_at >= \(since) AND finished_at <= \(until) AND status IN ('ready', 'failed')
+            """, logger: logger) {
+            let json = try Self.json(r)
+            finished.append(Row(Dictionary(uniqueKeysWithValues: json.columns.map { ($0.name, $0.value as (any DatabaseValueConvertible)?) })))
+        }
+        var retries = 0
+        for try await n in try await client.query("""
+            SELECT COUNT(*) FROM events WHERE phase = 'retrying' AND at >= \(since) AND at <= \(until)
+            """, logger: logger).decode(Int.self) {
+            retries = n
+        }
+        return JobStats.make(window: window, created: created, finished: finished, retries: retries)
     }
 
     func events(_ id: String) async throws -> [RowJSON]? {
