@@ -36,8 +36,8 @@ enum SharedStoreHTTP {
             journal: store, pool: io.pool, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         receiver.addRoutes(to: router)
-        // The routes of the full API this node does not serve yet, by name (the router does not fall back from a
-        // literal path to a wildcard), then anything else.
+        // The routes of the full API this node does not serve yet, by name: 501 with the reason. Any other unknown
+        // path is a 404 (after the file server had its look).
         let unported: [(String, [HTTPRequest.Method])] = [
             ("/api/ws", [.get]),
             ("/api/uploads", [.post, .options]), ("/api/uploads/{video_id}", [.head, .patch, .delete, .post]),
