@@ -71,6 +71,18 @@ import Testing
         #expect(owner.status == 200 && owner.body.contains("Secret talk"), "\(owner.status) \(owner.body.prefix(300))")
         #expect(try HTTPClient.get(page + "?token=\(aliceToken)").status == 200)
 
+        // The all-jobs WebSocket on node0, open before the uploads: an admin sees every job's changes, whichever node
+        // made them, alice only hers.
+        let ops = try a.cli(["user", "add", "ops", "--admin"])
+        let opsToken = try #require(ops.stdout.split(separator: "\n").last.map(String.init))
+        let readyIDs: @Sendable ([String]) -> Set<String> = { frames in
+            Set(frames.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                .filter { $0["status"] as? String == "ready" }.compactMap { $0["video_id"] as? String })
+        }
+        let aliceSocket = WebSocketTests.Socket("ws://127.0.0.1:\(a.port)/api/ws", token: aliceToken) { readyIDs($0).count >= 3 }
+        let opsSocket = WebSocketTests.Socket("ws://127.0.0.1:\(a.port)/api/ws", token: opsToken) { readyIDs($0).count >= 4 }
+        usleep(700_000)  // both sockets are open before the uploads
+
         // Uploads with the CLI-made token, to either node: the row is in PostgreSQL before the 202, the drop lands in
         // the shared inbox, some node claims it once and converts it.
         let up = try CurlResult.run(["-F", "video=@\(clip)", "-F", "title=uploaded to node1", "\(b.baseURL)/api/videos/"], token: aliceToken)
@@ -88,6 +100,11 @@ import Testing
         #expect(try a.waitFor(uploaded, timeout: 60)["status"] as? String == "ready")
         #expect(try b.waitFor(rawID, timeout: 60)["status"] as? String == "ready")
         #expect(try a.waitFor(fetched, timeout: 60)["status"] as? String == "ready")
+        let dropped = UUID().uuidString.lowercased()
+        try b.drop(media: clip, as: "late.mp4", sidecar: ["title": "late", "video_id": dropped])
+        #expect(try b.waitFor(dropped, timeout: 60)["status"] as? String == "ready")
+        #expect(readyIDs(try aliceSocket.wait()) == [uploaded, rawID, fetched])
+        #expect(readyIDs(try opsSocket.wait()) == [uploaded, rawID, fetched, dropped])
         #expect(try pg.sql("SELECT source FROM videos WHERE video_id = '\(fetched)'", url: url) == "url")
         for id in [uploaded, rawID, fetched] {
             #expect(try pg.sql("SELECT count(*) FROM events WHERE video_id = '\(id)' AND message = 'claimed'", url: url) == "1")
@@ -99,7 +116,7 @@ import Testing
         #expect(refused.status == 403 && refused.body.contains("may not upload"), "\(refused.body)")
         let again409 = try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", clip, "\(b.baseURL)/api/videos/\(rawID)/file?title=again"], token: aliceToken)
         #expect(again409.status == 409, "\(again409.body)")
-        #expect(try MultiNodeTests.count(pg, url, "true") == 5)
+        #expect(try MultiNodeTests.count(pg, url, "true") == 6)
         // The admins' job list, from the shared store on any node, a page at a time.
         let root = try a.cli(["user", "add", "root", "--admin"])
         let rootToken = try #require(root.stdout.split(separator: "\n").last.map(String.init))
@@ -120,19 +137,22 @@ import Testing
         #expect(try HTTPClient.get("\(a.baseURL)/api/videos", headers: ["Authorization: Bearer \(aliceToken)"]).status == 403)
         #expect(try HTTPClient.get("\(a.baseURL)/api/videos").status == 401)
 
-        // Stats over the shared store, on any node: the five jobs, each counted once.
+        // Stats over the shared store, on any node: the six jobs, each counted once.
         let stats = try HTTPClient.get("\(a.baseURL)/api/stats", headers: ["Authorization: Bearer \(rootToken)"])
         let jobs = stats.json?["jobs"] as? [String: Any] ?? [:]
-        #expect(stats.status == 200 && jobs["created"] as? Int == 5 && jobs["ready"] as? Int == 5 && jobs["failed"] as? Int == 0, "\(stats.body)")
+        #expect(stats.status == 200 && jobs["created"] as? Int == 6 && jobs["ready"] as? Int == 6 && jobs["failed"] as? Int == 0, "\(stats.body)")
         #expect((stats.json?["bytes"] as? [String: Any])?["out"] as? Int ?? 0 > 0, "\(stats.body)")
         let cli = try b.cli(["stats", "--json"])
         #expect(cli.status == 0 && ((try? JSONSerialization.jsonObject(with: Data(cli.stdout.utf8))) as? [String: Any])
-            .flatMap { $0["jobs"] as? [String: Any] }?["ready"] as? Int == 5, "\(cli.stdout) \(cli.stderr)")
+            .flatMap { $0["jobs"] as? [String: Any] }?["ready"] as? Int == 6, "\(cli.stdout) \(cli.stderr)")
         #expect(try HTTPClient.get("\(b.baseURL)/api/stats?since=yesterday", headers: ["Authorization: Bearer \(rootToken)"]).status == 400)
         #expect(try HTTPClient.get("\(b.baseURL)/api/stats", headers: ["Authorization: Bearer \(aliceToken)"]).status == 403)
 
         // Still the SQLite store's: 501 with the reason.
-        for (method, path) in [("POST", "/api/uploads"), ("GET", "/api/ws")] {
+        let plainWS = try HTTPClient.get("\(b.baseURL)/api/ws", headers: ["Authorization: Bearer \(aliceToken)"])
+        #expect(plainWS.status == 426, "\(plainWS.body)")
+        #expect(try HTTPClient.get("\(b.baseURL)/api/ws").status == 401)
+        for (method, path) in [("POST", "/api/uploads"), ("PATCH", "/api/uploads/\(rawID)")] {
             let r = try HTTPClient.request(["-X", method, "\(b.baseURL)\(path)"], headers: ["Authorization: Bearer \(aliceToken)"])
             #expect(r.status == 501 && r.body.contains("not available on the PostgreSQL store"), "\(method) \(path): \(r.status) \(r.body)")
         }

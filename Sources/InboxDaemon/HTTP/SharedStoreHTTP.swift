@@ -9,8 +9,9 @@ import StatusAPI
 /// shared store, so every node answers for every job, and its live feeds are woken by the NOTIFY of whichever node
 /// wrote; bearer tokens checked against the shared `users` table; the watch page; local publishing's files from the
 /// shared output dir; the receiver's one-request uploads (multipart, raw PUT, URL ingest), whose row goes to the
-/// shared store and whose drop lands in the shared inbox for any node to claim; the admins' job list and stats. The
-/// rest (`/api/ws`, tus) is the SQLite store's for now and answers 501 with that reason.
+/// shared store and whose drop lands in the shared inbox for any node to claim; the admins' job list and stats; the
+/// all-jobs WebSocket `/api/ws` (`SharedChanges`). Resumable (tus) uploads are the SQLite store's for now: their
+/// routes answer 501 with that reason.
 enum SharedStoreHTTP {
     static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO, logger: Logger,
                      onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
@@ -38,8 +39,8 @@ enum SharedStoreHTTP {
         receiver.addRoutes(to: router)
         // The routes of the full API this node does not serve yet, by name: 501 with the reason. Any other unknown
         // path is a 404 (after the file server had its look).
+        WebSocketRoutes.registerPlainHTTP(on: router, store: store)
         let unported: [(String, [HTTPRequest.Method])] = [
-            ("/api/ws", [.get]),
             ("/api/uploads", [.post, .options]), ("/api/uploads/{video_id}", [.head, .patch, .delete, .post]),
         ]
         for (path, methods) in unported {
@@ -51,7 +52,11 @@ enum SharedStoreHTTP {
             }
         }
         let sockets = Router(context: StatusSocketContext.self)
+        sockets.add(middleware: BearerAuthMiddleware(users: users))
         WebSocketRoutes.addVideoSocket(to: sockets, store: store)
+        WebSocketRoutes.addChangesSocket(to: sockets) { user in
+            SharedChanges(store: store) { row in user.isAdmin || user.owns(row) }
+        }
         return Application(
             router: router,
             server: HTTPServer.serverBuilder(limits: config.http, sockets: sockets),

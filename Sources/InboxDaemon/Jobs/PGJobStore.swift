@@ -800,6 +800,25 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
 
     func changeMark() -> UInt64 { changes.mark }
 
+    /// The newest audit entry's id (0 for none).
+    func lastEventID() async throws -> Int64 {
+        for try await n in try await client.query("SELECT COALESCE(max(id), 0)::bigint FROM events", logger: logger).decode(Int64.self) {
+            return n
+        }
+        return 0
+    }
+
+    /// Audit entries after `id`, oldest first: their ids and jobs.
+    func eventEntries(after id: Int64, limit: Int) async throws -> [(id: Int64, videoID: String)] {
+        var entries: [(id: Int64, videoID: String)] = []
+        for try await (n, video) in try await client.query(
+            "SELECT id, video_id FROM events WHERE id > \(id) ORDER BY id LIMIT \(limit)", logger: logger
+        ).decode((Int64, String).self) {
+            entries.append((n, video))
+        }
+        return entries
+    }
+
     func waitForChange(since mark: UInt64) async throws {
         await changes.wait(since: mark, atMost: Self.feedFallback)
         try Task.checkCancellation()
