@@ -58,11 +58,7 @@ struct Daemon {
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
         let assets = WebAssets.load(directory: config.webAssetsDir)
-        if !assets.missingPlayerFiles.isEmpty {
-            logger.warning("watch page player files missing: pages will say so (run scripts/bootstrap, or fix web_assets_dir)", metadata: [
-                "web.assets_dir": "\(assets.directory)", "web.missing": "\(assets.missingPlayerFiles.joined(separator: ","))",
-            ])
-        }
+        Self.warnMissingPlayerFiles(assets, logger: logger)
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
                                    io: io, resumable: uploads, assets: assets, logger: logger, onListening: readiness.httpListening)
 
@@ -174,7 +170,9 @@ struct Daemon {
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds,
                                  logger: logger, onJobEnd: { gate.reopen(); puller.wake() })
         let metrics = InboxMetrics.bootstrap()
-        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, logger: logger,
+        let assets = WebAssets.load(directory: config.webAssetsDir)
+        Self.warnMissingPlayerFiles(assets, logger: logger)
+        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, logger: logger,
                                         onListening: readiness.httpListening)
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "store": "\(Self.redacted(settings.url))", "store.node": "\(settings.node)",
@@ -189,6 +187,14 @@ struct Daemon {
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
         ], io: io)
+    }
+
+    static func warnMissingPlayerFiles(_ assets: WebAssets, logger: Logger) {
+        if !assets.missingPlayerFiles.isEmpty {
+            logger.warning("watch page player files missing: pages will say so (run scripts/bootstrap, or fix web_assets_dir)", metadata: [
+                "web.assets_dir": "\(assets.directory)", "web.missing": "\(assets.missingPlayerFiles.joined(separator: ","))",
+            ])
+        }
     }
 
     /// Features the PostgreSQL store does not carry yet: configuring one with `[store] url` is an error at start.

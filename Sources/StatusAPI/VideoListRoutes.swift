@@ -7,6 +7,18 @@ import Store
 /// `GET /api/videos` (admins only): every job, filtered by `status` and `user`, in a stable order by
 /// `(created_at, video_id)`, a page at a time. The cursor is opaque to clients (it is the last row's sort key, hex
 /// `created_at` "." `video_id`); any string of that shape is a valid position, so a stale cursor never fails.
+/// What the list reads: one page of whole rows in `(created_at, video_id)` order (byte order of the text), after
+/// `after`, at most `limit`; the SQLite reader or the shared PostgreSQL store.
+public protocol VideoListing: Sendable {
+    func page(status: JobStatus?, user: String?, after: (createdAt: String, videoID: String)?, limit: Int) async throws -> [RowJSON]
+}
+
+extension StatusStore: VideoListing {
+    public func page(status: JobStatus?, user: String?, after: (createdAt: String, videoID: String)?, limit: Int) async throws -> [RowJSON] {
+        try await bulk.read { db in try VideoQueries.page(db, status: status, user: user, after: after, limit: limit).map(RowJSON.init) }
+    }
+}
+
 public enum VideoListRoutes {
     public struct Page: ResponseEncodable {
         public var items: [RowJSON]
@@ -24,7 +36,7 @@ public enum VideoListRoutes {
     public static let defaultLimit = 50
     public static let maxLimit = 500
 
-    public static func register<Context: AuthenticatedRequestContext>(on router: Router<Context>, store: StatusStore) {
+    public static func register<Context: AuthenticatedRequestContext>(on router: Router<Context>, store: some VideoListing) {
         router.get("/api/videos") { request, context -> Page in
             _ = try context.requireAdmin()
             let q = request.uri.queryParameters
@@ -49,9 +61,7 @@ public enum VideoListRoutes {
                 return (createdAt: position.0, videoID: position.1)
             }
             let bound = limit + 1
-            var rows = try await store.bulk.read { db in
-                try VideoQueries.page(db, status: status, user: user, after: after, limit: bound).map(RowJSON.init)
-            }
+            var rows = try await store.page(status: status, user: user, after: after, limit: bound)
             var next: String?
             if rows.count > limit {
                 rows.removeLast(rows.count - limit)

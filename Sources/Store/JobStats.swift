@@ -139,19 +139,34 @@ public struct JobStats: Codable, Sendable, Equatable {
         ("queued", "queued_s"), ("downloading", "download_s"), ("probing", "probe_s"), ("converting", "convert_s"), ("uploading", "upload_s"),
     ]
 
+    /// The columns of the finished jobs the stats read (`finishedColumns`, then `make`).
+    public static let finishedColumns = """
+        status, failure_reason, duration_s, queued_s, download_s, probe_s, convert_s, upload_s, cpu_s, speed_factor, \
+        input_bytes, output_bytes
+        """
+
     public static func compute(_ db: Database, window: StatsWindow) throws -> JobStats {
         let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
-        var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
+        var created: [String: Int] = [:]
         for r in try Row.fetchAll(db, sql: """
             SELECT status, COUNT(*) AS n FROM videos WHERE created_at >= ? AND created_at <= ? GROUP BY status
             """, arguments: [since, until]) {
-            byStatus[r["status"], default: 0] += r["n"] as Int
+            created[r["status"], default: 0] += r["n"] as Int
         }
         let finished = try Row.fetchAll(db, sql: """
-            SELECT status, failure_reason, duration_s, queued_s, download_s, probe_s, convert_s, upload_s, cpu_s, speed_factor,
-                   input_bytes, output_bytes
-            FROM videos WHERE finished_at >= ? AND finished_at <= ? AND status IN (?, ?)
+            SELECT \(finishedColumns) FROM videos WHERE finished_at >= ? AND finished_at <= ? AND status IN (?, ?)
             """, arguments: [since, until, JobStatus.ready, JobStatus.failed])
+        let retries = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE phase = ? AND at >= ? AND at <= ?",
+                                       arguments: [JobPhase.retrying, since, until]) ?? 0
+        return make(window: window, created: created, finished: finished, retries: retries)
+    }
+
+    /// The stats from what a store read for `window`: the jobs created in it by status, the rows (`finishedColumns`)
+    /// of the jobs that finished in it, the deferred retries that began in it.
+    public static func make(window: StatsWindow, created: [String: Int], finished: [Row], retries: Int) -> JobStats {
+        let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
+        var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
+        for (status, n) in created { byStatus[status, default: 0] += n }
         let ready = finished.filter { $0["status"] == JobStatus.ready.rawValue }
         let failed = finished.count - ready.count
         let mediaSeconds = ready.compactMap { $0["duration_s"] as Double? }.reduce(0, +)
@@ -166,8 +181,6 @@ public struct JobStats: Codable, Sendable, Equatable {
         let measured = ready.filter { ($0["cpu_s"] as Double?) != nil && (($0["duration_s"] as Double?) ?? 0) > 0 }
         let cpuTotal = measured.compactMap { $0["cpu_s"] as Double? }.reduce(0, +)
         let cpuMedia = measured.compactMap { $0["duration_s"] as Double? }.reduce(0, +)
-        let retries = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE phase = ? AND at >= ? AND at <= ?",
-                                       arguments: [JobPhase.retrying, since, until]) ?? 0
         return JobStats(
             since: since, until: until,
             jobs: Jobs(created: byStatus.values.reduce(0, +), by_status: byStatus, finished: finished.count, ready: ready.count, failed: failed),

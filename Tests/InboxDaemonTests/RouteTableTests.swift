@@ -23,7 +23,7 @@ import Yams
         let table = RouteTable()
         router.add(middleware: UnmatchedRouteMiddleware(routes: table))
         let receiver = Receiver(incoming: dir + "/incoming", limits: ReceiverLimits(maxUploadBytes: 1 << 20, minFreeBytes: 0),
-                                reader: statusStore.db, journal: jobStore, pool: pool)
+                                journal: jobStore, pool: pool)
         APIRoutes.register(on: router, table: table, statusStore: statusStore, metrics: InboxMetrics(), receiver: receiver,
                            assets: WebAssets.load(directory: dir + "/web"))
         do { try await body(router, table) } catch {

@@ -61,7 +61,7 @@ import TokenHash
         let store = try StatusStore(path: dir + "/inboxd.db")
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: store.db)))
-        WatchRoutes.register(on: router, store: store, assets: WebAssets.load(directory: dir + "/web"))
+        WatchRoutes.register(on: router, store: store, users: UserDirectory(db: store.db), assets: WebAssets.load(directory: dir + "/web"))
         try await Application(router: router).test(.router) { client in
             try await body(Rig(client: client, ready: ids[0], secret: ids[1], failed: ids[2], processing: ids[3]))
         }

@@ -30,7 +30,7 @@ struct CommonOptions: ParsableArguments {
         return c
     }
 
-    /// The SQLite db of a command that works on it alone (users, webhooks, stats): with `[store] url` the command
+    /// The SQLite db of a command that works on it alone (webhooks): with `[store] url` the command
     /// would read or write a file the nodes do not use, so it is an error that says so.
     func sqliteDB(for command: String) throws -> String {
         let c = try load()

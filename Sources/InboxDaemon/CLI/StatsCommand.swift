@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import HTTPKit
+import Logging
 import Store
 
-/// `inboxd stats [--since 24h] [--until T] [--json]`: the `/api/stats` report, read from the db directly (read-only),
+/// `inboxd stats [--since 24h] [--until T] [--json]`: the `/api/stats` report, read from the store directly (read-only;
+/// the shared PostgreSQL one with `[store] url`),
 /// as a table or as the endpoint's JSON.
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,8 +23,15 @@ struct StatsCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         do {
-            let db = try StoreDatabase.openReader(path: try common.sqliteDB(for: "stats"))
-            let stats = try await db.read { db in try JobStats.compute(db, window: window) }
+            let config = try common.load()
+            let stats: JobStats
+            if let shared = config.store, common.db == nil {
+                stats = try await PGJobStore.with(url: shared.url, node: shared.node, leaseSeconds: shared.leaseSeconds,
+                                                  logger: Logger(label: "inboxd.store")) { try await $0.stats(window: window) }
+            } else {
+                let db = try StoreDatabase.openReader(path: config.db)
+                stats = try await db.read { db in try JobStats.compute(db, window: window) }
+            }
             if json {
                 print(String(decoding: try JSONEncoder.api.encode(stats), as: UTF8.self))
             } else {

@@ -18,7 +18,7 @@ enum APIRoutes {
         WebSocketRoutes.registerPlainHTTP(on: router, store: statusStore)
         metrics.register(on: router, store: statusStore)
         OpenAPIDocument.register(on: router)
-        WatchRoutes.register(on: router, store: statusStore, assets: assets)
+        WatchRoutes.register(on: router, store: statusStore, users: UserDirectory(db: statusStore.db), assets: assets)
         receiver.addRoutes(to: router)
         table.record(router)
     }

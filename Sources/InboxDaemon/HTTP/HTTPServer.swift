@@ -26,17 +26,12 @@ enum HTTPServer {
         router.add(middleware: UnmatchedRouteMiddleware(routes: routes))
         router.add(middleware: PathGuardMiddleware())
         if config.s3 == nil {
-            router.add(middleware: FileMiddleware(config.output, urlBasePath: nil, searchForIndexHtml: false, logger: logger)
-                .withAdditionalMediaTypes(forFileExtensions: [
-                    "m3u8": MediaType(type: .application, subType: "vnd.apple.mpegurl"),
-                    "ts": MediaType(type: .video, subType: "mp2t"),
-                    "m4s": MediaType(type: .video, subType: "iso.segment"),
-                ]))
+            router.add(middleware: publishedFiles(config.output, logger: logger))
         }
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            reader: statusStore.db, journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
+            journal: jobStore, pool: io.pool, resumable: resumable, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         APIRoutes.register(on: router, table: routes, statusStore: statusStore, metrics: metrics, receiver: receiver, assets: assets)
         let server = serverBuilder(limits: config.http, sockets: WebSocketRoutes.router(store: statusStore, logger: logger))
@@ -50,6 +45,16 @@ enum HTTPServer {
 }
 
 extension HTTPServer {
+    /// Local publishing's files (`output`), with the HLS media types; the routes' 404s fall through to them.
+    static func publishedFiles<Context: RequestContext>(_ output: String, logger: Logger) -> FileMiddleware<Context, LocalFileSystem> {
+        FileMiddleware(output, urlBasePath: nil, searchForIndexHtml: false, logger: logger)
+            .withAdditionalMediaTypes(forFileExtensions: [
+                "m3u8": MediaType(type: .application, subType: "vnd.apple.mpegurl"),
+                "ts": MediaType(type: .video, subType: "mp2t"),
+                "m4s": MediaType(type: .video, subType: "iso.segment"),
+            ])
+    }
+
     /// HTTP/1 with WebSocket upgrades to `sockets`, behind the connection guard (limits and timeouts of `[http]`).
     static func serverBuilder(limits: HTTPLimits, sockets: Router<StatusSocketContext>) -> HTTPServerBuilder {
         let counter = ConnectionCounter(limit: limits.maxConnections)

@@ -7,26 +7,44 @@ import StatusAPI
 /// The HTTP surface of a node on the shared PostgreSQL store (`[store] url`): the per-job status routes — `/healthz`
 /// (naming the node), `/status`, the whole row, the audit log, SSE `/stream` and WebSocket `/ws`, `/metrics` — read from the
 /// shared store, so every node answers for every job, and its live feeds are woken by the NOTIFY of whichever node
-/// wrote. The rest of the API (lists, stats, `/api/ws`, the receiver and its bearer tokens) is the
-/// SQLite store's for now and answers 501 with that reason.
+/// wrote; bearer tokens checked against the shared `users` table; the watch page; local publishing's files from the
+/// shared output dir; the receiver's one-request uploads (multipart, raw PUT, URL ingest), whose row goes to the
+/// shared store and whose drop lands in the shared inbox for any node to claim; the admins' job list and stats; the
+/// all-jobs WebSocket `/api/ws` (`SharedChanges`). Resumable (tus) uploads are the SQLite store's for now: their
+/// routes answer 501 with that reason.
 enum SharedStoreHTTP {
-    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, logger: Logger,
+    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO, logger: Logger,
                      onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
+        let users = UserDirectory(lookup: store)
+        router.add(middleware: BearerAuthMiddleware(users: users))
+        router.add(middleware: PathGuardMiddleware())
+        if config.s3 == nil { router.add(middleware: HTTPServer.publishedFiles(config.output, logger: logger)) }
         metrics.register(on: router, node: store.node) { after in try await store.metricsSnapshot(afterEvent: after) }
         StatusRoutes.register(on: router, store: store, health: ["node": store.node])
+        VideoListRoutes.register(on: router, store: store)
+        StatsRoutes.register(on: router, store: store)
         EventRoutes.register(on: router, store: store)
         EventStreamRoutes.register(on: router, store: store)
         OpenAPIDocument.register(on: router)
-        // The routes of the full API this node does not serve yet, by name (the router does not fall back from a
-        // literal path to a wildcard), then anything else.
-        let unported = ["/api/videos", "/api/videos/youtube", "/api/videos/{video_id}/file",
-                        "/api/videos/{video_id}/ws", "/api/ws", "/api/uploads/", "/api/uploads/{video_id}", "/api/stats", "/**"]
-        for path in unported {
-            for method in [HTTPRequest.Method.get, .post, .patch, .head, .delete, .put, .options] {
+        WatchRoutes.register(on: router, store: store, users: users, assets: assets)
+        let receiver = Receiver(
+            incoming: InboxLayout(root: config.inbox).incoming,
+            limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
+            journal: store, pool: io.pool, userLimits: config.limits,
+            notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
+        receiver.addRoutes(to: router)
+        // The routes of the full API this node does not serve yet, by name: 501 with the reason. Any other unknown
+        // path is a 404 (after the file server had its look).
+        WebSocketRoutes.registerPlainHTTP(on: router, store: store)
+        let unported: [(String, [HTTPRequest.Method])] = [
+            ("/api/uploads", [.post, .options]), ("/api/uploads/{video_id}", [.head, .patch, .delete, .post]),
+        ]
+        for (path, methods) in unported {
+            for method in methods {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
                     throw APIError(.notImplemented, "not_implemented",
                                    "this route is not available on the PostgreSQL store yet (see README, Scaling out)")
@@ -34,7 +52,11 @@ enum SharedStoreHTTP {
             }
         }
         let sockets = Router(context: StatusSocketContext.self)
+        sockets.add(middleware: BearerAuthMiddleware(users: users))
         WebSocketRoutes.addVideoSocket(to: sockets, store: store)
+        WebSocketRoutes.addChangesSocket(to: sockets) { user in
+            SharedChanges(store: store) { row in user.isAdmin || user.owns(row) }
+        }
         return Application(
             router: router,
             server: HTTPServer.serverBuilder(limits: config.http, sockets: sockets),

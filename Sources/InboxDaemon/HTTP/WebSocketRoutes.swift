@@ -31,15 +31,20 @@ enum WebSocketRoutes {
         let router = Router(context: StatusSocketContext.self)
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: store.db)))
         addVideoSocket(to: router, store: store)
+        addChangesSocket(to: router) { user in StatusFeed.Changes(store: store) { row in user.isAdmin || user.owns(row) } }
+        return router
+    }
+
+    /// `GET /api/ws` on `router`: `feed` makes the caller's feed of changes (the SQLite poller, or the shared store's).
+    static func addChangesSocket<Feed: StatusFeedSource>(to router: Router<StatusSocketContext>,
+                                                        feed: @escaping @Sendable (UserRow) -> Feed) {
         router.ws("/api/ws", shouldUpgrade: { _, context in
             _ = try context.requireUser()
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             let user = try context.requestContext.requireUser()
-            let feed = StatusFeed.Changes(store: store) { row in user.isAdmin || user.owns(row) }
-            try await pump(feed, inbound: inbound, outbound: outbound)
+            try await pump(feed(user), inbound: inbound, outbound: outbound)
         })
-        return router
     }
 
     /// `GET /api/videos/{video_id}/ws` on `router`, fed by `store` (the SQLite reader, or the shared PostgreSQL store).
@@ -57,7 +62,7 @@ enum WebSocketRoutes {
 
     /// The same paths on the plain HTTP router, for requests without `Upgrade: websocket` (and for the route table
     /// that is checked against `openapi.yaml`).
-    static func registerPlainHTTP(on router: Router<APIRequestContext>, store: StatusStore) {
+    static func registerPlainHTTP(on router: Router<APIRequestContext>, store: some StatusFeedStore) {
         router.get("/api/videos/{video_id}/ws") { _, context -> Response in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
             guard try await store.video(id) != nil else { throw APIError.notFound(id) }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPKit
 import Logging
 import Pipeline
 import StatusAPI
@@ -17,12 +18,12 @@ import Store
 /// has passed, another node takes the job and re-runs it from the shared `processing/<id>/`. Every write of a
 /// running job's state checks the lease is still this node's, so a node that lost it can never mark the job
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
-final class PGJobStore: JobStoring, StatusReading {
+final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, UserTokenLookup, UploadJournal {
     let client: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
     let leaseSeconds: Int
-    private let logger: Logger
+    let logger: Logger
     /// The channel a NOTIFY on new or requeued work goes to (a trigger on `videos` sends it).
     static let jobsChannel = "inboxd_jobs"
     /// The channel a NOTIFY on every change of `videos` goes to: wakes the status feeds (SSE, WebSocket) of every node.
@@ -355,7 +356,7 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     /// One transaction; an error the body threw (a duplicate, a lost lease) comes out as itself, not wrapped.
-    private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
         do {
             return try await client.withTransaction(logger: logger) { c in try await body(c, logger) }
@@ -366,7 +367,7 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     /// Rows a statement ending in `RETURNING` changed.
-    private static func changed(_ rows: PostgresRowSequence) async throws -> Int {
+    static func changed(_ rows: PostgresRowSequence) async throws -> Int {
         try await rows.collect().count
     }
 
@@ -398,6 +399,14 @@ final class PGJobStore: JobStoring, StatusReading {
             try await event(c, row.videoID, row.status, row.phase, "claimed", logger: logger)
         } else {
             try await insert(c, row, message: "claimed", replace: false, logger: logger)
+        }
+    }
+
+    /// The HTTP receiver's row (`UploadJournal`), before the drop's sidecar appears in the shared inbox: inserted
+    /// (never replaced) with its first audit entry; the claim of whichever node sees the drop adopts it.
+    func recordAcceptedUpload(_ row: VideoRow) async throws {
+        try await transaction { c, logger in
+            try await Self.insert(c, row, message: "accepted by the HTTP receiver", replace: false, logger: logger)
         }
     }
 
@@ -537,25 +546,50 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     func user(_ username: String) async throws -> UserRow? {
-        let rows = try await client.query("""
-            SELECT id, username, can_upload, is_admin, token_hash, created_at, revoked_at, max_priority, max_running_jobs,
-              max_queued_jobs, uploads_per_minute, upload_bytes_per_hour
-            FROM users WHERE username = \(username) AND revoked_at IS NULL
-            """, logger: logger)
-        for try await r in rows {
-            let (id, name, canUpload, isAdmin, hash, created, revoked) = try r.decode((Int64, String, Int, Int, String, String, String?).self)
-            var u = UserRow(username: name, canUpload: canUpload != 0, isAdmin: isAdmin != 0, tokenHash: hash, createdAt: created)
-            u.id = id
-            u.revokedAt = revoked
-            let a = r.makeRandomAccess()
-            u.maxPriority = try a["max_priority"].decode(Int.self)
-            u.maxRunningJobs = try a["max_running_jobs"].decode(Int?.self)
-            u.maxQueuedJobs = try a["max_queued_jobs"].decode(Int?.self)
-            u.uploadsPerMinute = try a["uploads_per_minute"].decode(Int?.self)
-            u.uploadBytesPerHour = try a["upload_bytes_per_hour"].decode(Int64?.self)
-            return u
+        try await Self.firstUser(client.query("""
+            SELECT \(unescaped: Self.userColumns) FROM users WHERE username = \(username) AND revoked_at IS NULL
+            """, logger: logger))
+    }
+
+    /// The bearer-token lookup of the HTTP API (`UserDirectory`): revoked users too, which it refuses by name.
+    func user(tokenHash: String) async throws -> UserRow? {
+        try await Self.firstUser(client.query("""
+            SELECT \(unescaped: Self.userColumns) FROM users WHERE token_hash = \(tokenHash)
+            """, logger: logger))
+    }
+
+    static let userColumns = """
+        id, username, can_upload, is_admin, token_hash, created_at, revoked_at, max_priority, max_running_jobs, \
+        max_queued_jobs, uploads_per_minute, upload_bytes_per_hour
+        """
+
+    /// Every user, by id (`inboxd user list`).
+    func users() async throws -> [UserRow] {
+        var users: [UserRow] = []
+        for try await r in try await client.query("SELECT \(unescaped: Self.userColumns) FROM users ORDER BY id", logger: logger) {
+            users.append(try Self.user(r))
         }
+        return users
+    }
+
+    static func firstUser(_ rows: PostgresRowSequence) async throws -> UserRow? {
+        for try await r in rows { return try user(r) }
         return nil
+    }
+
+    /// A row of `userColumns`.
+    static func user(_ r: PostgresRow) throws -> UserRow {
+        let (id, name, canUpload, isAdmin, hash, created, revoked) = try r.decode((Int64, String, Int, Int, String, String, String?).self)
+        var u = UserRow(username: name, canUpload: canUpload != 0, isAdmin: isAdmin != 0, tokenHash: hash, createdAt: created)
+        u.id = id
+        u.revokedAt = revoked
+        let a = r.makeRandomAccess()
+        u.maxPriority = try a["max_priority"].decode(Int.self)
+        u.maxRunningJobs = try a["max_running_jobs"].decode(Int?.self)
+        u.maxQueuedJobs = try a["max_queued_jobs"].decode(Int?.self)
+        u.uploadsPerMinute = try a["uploads_per_minute"].decode(Int?.self)
+        u.uploadBytesPerHour = try a["upload_bytes_per_hour"].decode(Int64?.self)
+        return u
     }
 
     func markReady(_ id: String, _ published: PublishedVideo) async throws {
@@ -674,6 +708,49 @@ final class PGJobStore: JobStoring, StatusReading {
         return nil
     }
 
+    /// `GET /api/videos` (`VideoListing`): the SQLite query's conditions and order; `COLLATE "C"` keeps the order and
+    /// the cursor's comparisons in byte order, as SQLite's, whatever the database's locale.
+    func page(status: JobStatus?, user: String?, after: (createdAt: String, videoID: String)?, limit: Int) async throws -> [RowJSON] {
+        let s = status?.rawValue, created = after?.createdAt, id = after?.videoID
+        var rows: [RowJSON] = []
+        for try await r in try await client.query("""
+            SELECT * FROM videos
+            WHERE (\(s)::text IS NULL OR status = \(s)) AND (\(user)::text IS NULL OR username = \(user) OR user_id = \(user))
+              AND (\(created)::text IS NULL OR created_at COLLATE "C" > \(created)
+                   OR (created_at = \(created) AND video_id COLLATE "C" > \(id)))
+            ORDER BY created_at COLLATE "C", video_id COLLATE "C" LIMIT \(limit)
+            """, logger: logger) {
+            rows.append(try Self.json(r))
+        }
+        return rows
+    }
+
+    /// `GET /api/stats` (`StatsReading`): the SQLite store's three reads, then the same arithmetic (`JobStats.make`).
+    func stats(window: StatsWindow) async throws -> JobStats {
+        let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
+        var created: [String: Int] = [:]
+        for try await (status, n) in try await client.query("""
+            SELECT status, COUNT(*) FROM videos WHERE created_at >= \(since) AND created_at <= \(until) GROUP BY status
+            """, logger: logger).decode((String, Int).self) {
+            created[status] = n
+        }
+        var finished: [Row] = []
+        for try await r in try await client.query("""
+            SELECT \(unescaped: JobStats.finishedColumns) FROM videos
+            WHERE finished_at >= \(since) AND finished_at <= \(until) AND status IN ('ready', 'failed')
+            """, logger: logger) {
+            let json = try Self.json(r)
+            finished.append(Row(Dictionary(uniqueKeysWithValues: json.columns.map { ($0.name, $0.value as (any DatabaseValueConvertible)?) })))
+        }
+        var retries = 0
+        for try await n in try await client.query("""
+            SELECT COUNT(*) FROM events WHERE phase = 'retrying' AND at >= \(since) AND at <= \(until)
+            """, logger: logger).decode(Int.self) {
+            retries = n
+        }
+        return JobStats.make(window: window, created: created, finished: finished, retries: retries)
+    }
+
     func events(_ id: String) async throws -> [RowJSON]? {
         guard try await !existing([id]).isEmpty else { return nil }
         var out: [RowJSON] = []
@@ -722,6 +799,25 @@ final class PGJobStore: JobStoring, StatusReading {
     }
 
     func changeMark() -> UInt64 { changes.mark }
+
+    /// The newest audit entry's id (0 for none).
+    func lastEventID() async throws -> Int64 {
+        for try await n in try await client.query("SELECT COALESCE(max(id), 0)::bigint FROM events", logger: logger).decode(Int64.self) {
+            return n
+        }
+        return 0
+    }
+
+    /// Audit entries after `id`, oldest first: their ids and jobs.
+    func eventEntries(after id: Int64, limit: Int) async throws -> [(id: Int64, videoID: String)] {
+        var entries: [(id: Int64, videoID: String)] = []
+        for try await (n, video) in try await client.query(
+            "SELECT id, video_id FROM events WHERE id > \(id) ORDER BY id LIMIT \(limit)", logger: logger
+        ).decode((Int64, String).self) {
+            entries.append((n, video))
+        }
+        return entries
+    }
 
     func waitForChange(since mark: UInt64) async throws {
         await changes.wait(since: mark, atMost: Self.feedFallback)

@@ -1,7 +1,7 @@
 import GRDB
 import Store
 
-extension JobStore: UploadJournal {
+extension JobStore: ResumableJournal {
     /// The receiver's row: inserted (never replaced) with its first audit entry, in one transaction. The claim
     /// later adopts it (`recordClaim`).
     func recordAcceptedUpload(_ row: VideoRow) async throws {

@@ -15,11 +15,11 @@ import Store
 struct Receiver: Sendable {
     let incoming: String
     let limits: ReceiverLimits
-    let reader: DatabaseQueue
     let committer: DropCommitter
     let journal: any UploadJournal
     let pool: NIOThreadPool
-    let resumable: ResumableUploads
+    /// The tus routes; nil on a store that keeps no `uploads` rows (PostgreSQL, for now).
+    let resumable: ResumableUploads?
     let admission: UploadAdmission
     var rates: UploadRateLimiter { admission.rates }
     /// Why an upload's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
@@ -27,24 +27,24 @@ struct Receiver: Sendable {
 
     /// `pool` runs every blocking file call of uploads (its threads are the receiver's "dedicated threads").
     /// `resumable` (the tus routes) defaults to an upload area beside `incoming/` with a 24 h expiry.
-    init(incoming: String, limits: ReceiverLimits, reader: DatabaseQueue, journal: any UploadJournal, pool: NIOThreadPool,
+    init(incoming: String, limits: ReceiverLimits, journal: any UploadJournal, pool: NIOThreadPool,
          resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits(),
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
-        let admission = UploadAdmission(reader: reader, rates: UploadRateLimiter(defaults: userLimits))
+        let admission = UploadAdmission(journal: journal, rates: UploadRateLimiter(defaults: userLimits))
         self.admission = admission
         self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
         self.limits = limits
-        self.reader = reader
         self.pool = pool
         self.journal = journal
         let committer = DropCommitter(incoming: incoming, pool: pool)
         self.committer = committer
-        var uploads = resumable ?? ResumableUploads(
-            area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
-            limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
-        uploads.admission = admission
-        uploads.notifyURLRefusal = notifyURLRefusal
+        var uploads = resumable ?? (journal as? any ResumableJournal).map { journal in
+            ResumableUploads(area: UploadArea(root: (incoming as NSString).deletingLastPathComponent + "/uploads"), committer: committer,
+                             limits: limits, journal: journal, pool: pool, expirySeconds: 86_400)
+        }
+        uploads?.admission = admission
+        uploads?.notifyURLRefusal = notifyURLRefusal
         self.resumable = uploads
     }
 
@@ -52,7 +52,7 @@ struct Receiver: Sendable {
         router.post("/api/videos", use: uploadMultipart)
         router.post("/api/videos/youtube", use: ingestURL)
         router.put("/api/videos/{video_id}/file", use: uploadRaw)
-        resumable.addRoutes(to: router)
+        resumable?.addRoutes(to: router)
     }
 
     /// The request's Content-Type, when its media type is `type` (parameters such as `boundary` aside); else 415.
@@ -134,7 +134,7 @@ struct Receiver: Sendable {
             try checkNotifyURL(form)
             return (query, form)
         }
-        if try await reader.read({ db in try VideoQueries.exists(db, id) }) {
+        if try await journal.video(id) != nil {
             throw APIError.refusal(.conflict, "conflict", "video \(id) already exists")
         }
         try limits.check(request, incoming: incoming)

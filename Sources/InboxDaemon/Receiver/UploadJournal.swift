@@ -1,10 +1,17 @@
 import Store
 
-/// Where the receiver records an accepted upload: the daemon's single db writer. The row must be committed
-/// before the sidecar appears (the watcher then finds a row for the drop) and before the 202, so a client's
-/// first status poll already finds the job. Resumable uploads keep their `uploads` row here too.
+/// Where the receiver records an accepted upload: the job store (the SQLite file's single writer, or the shared
+/// PostgreSQL store). The row must be committed before the sidecar appears (the watcher then finds a row for the
+/// drop) and before the 202, so a client's first status poll already finds the job.
 protocol UploadJournal: Sendable {
     func recordAcceptedUpload(_ row: VideoRow) async throws
+    func video(_ id: String) async throws -> VideoRow?
+    /// The user's jobs in processing, for `max_queued_jobs`.
+    func processingCount(username: String) async throws -> Int
+}
+
+/// Resumable (tus) uploads keep their `uploads` row beside the job's (the SQLite store only, for now).
+protocol ResumableJournal: UploadJournal {
 
     func createResumableUpload(video: VideoRow, upload: UploadRow) async throws
     func resumableUpload(_ id: String) async throws -> UploadRow?
@@ -14,5 +21,4 @@ protocol UploadJournal: Sendable {
     func recordUploadProgress(_ id: String, _ progress: Double) async throws
     func completeResumableUpload(_ id: String) async throws
     func endResumableUpload(_ id: String, state: UploadState, error: String, reason: FailureReason) async throws
-    func video(_ id: String) async throws -> VideoRow?
 }

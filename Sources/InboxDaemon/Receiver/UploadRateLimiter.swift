@@ -95,14 +95,14 @@ final class UploadRateLimiter: Sendable {
 /// caller who may not upload, then 429 for one over a rate limit or with a full queue. Refusals come before any body
 /// is read.
 struct UploadAdmission: Sendable {
-    let reader: DatabaseQueue
+    let journal: any UploadJournal
     let rates: UploadRateLimiter
 
     /// `declared`: the bytes the upload announces (Content-Length, or tus's Upload-Length), for `upload_bytes_per_hour`.
     func admit(_ request: Request, _ context: some AuthenticatedRequestContext, declared: Int64?) async throws -> UserRow {
         try await refusingUnreadBody(request) {
             let user = try context.requireUploader()
-            let queued = try await reader.read { db in try VideoQueries.processingCount(db, username: user.username) }
+            let queued = try await journal.processingCount(username: user.username)
             do throws(APIError) { try rates.admit(user, declared: declared, queued: queued) } catch {
                 context.logger.notice("upload refused by a per-user limit", metadata: ["user.name": "\(user.username)", "error": "\(error.detail)"])
                 throw error

@@ -2,9 +2,20 @@ import GRDB
 import Store
 import TokenHash
 
-/// The `users` table's admin operations behind `inboxd user …`. Writes go through the daemon's db file with a
-/// normal writer connection (WAL and a busy timeout make this safe next to a running daemon).
-struct UserAdmin {
+/// The `users` table's admin operations behind `inboxd user …`, on either store: `UserAdmin` (the SQLite file) or
+/// `PGUserAdmin` (the shared PostgreSQL store of `[store] url`, which every node reads tokens from).
+protocol UserAdministering: Sendable {
+    /// Creates the user and returns its token, which exists nowhere else afterwards.
+    func add(username: String, canUpload: Bool, isAdmin: Bool, limits: UserAdmin.Changes) async throws -> (UserRow, String)
+    /// Changes an active user's flags and limits; the daemon reads them on the next job or request.
+    func modify(username: String, _ changes: UserAdmin.Changes) async throws -> UserRow
+    func list() async throws -> [UserRow]
+    func revoke(username: String) async throws
+}
+
+/// The SQLite store's users. Writes go through the daemon's db file with a normal writer connection (WAL and a busy
+/// timeout make this safe next to a running daemon).
+struct UserAdmin: UserAdministering {
     let db: DatabasePool
 
     enum Failure: Error, CustomStringConvertible {
@@ -25,17 +36,23 @@ struct UserAdmin {
 
     /// Creates the user and returns its token, which exists nowhere else afterwards.
     func add(username: String, canUpload: Bool, isAdmin: Bool, limits: Changes = Changes()) throws -> (UserRow, String) {
+        var (row, token) = try Self.newUser(username: username, canUpload: canUpload, isAdmin: isAdmin, limits: limits)
+        try db.write { db in
+            guard try UserRow.filter(Column("username") == username).fetchCount(db) == 0 else { throw Failure.exists(username) }
+            try row.insert(db)
+            row.id = db.lastInsertedRowID
+        }
+        return (row, token)
+    }
+
+    /// A valid name's new row (no id yet) and its token.
+    static func newUser(username: String, canUpload: Bool, isAdmin: Bool, limits: Changes) throws -> (UserRow, String) {
         guard (1...64).contains(username.count),
               username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
               !username.hasPrefix(".") else { throw Failure.invalidName(username) }
         let token = TokenHash.newToken()
         var row = UserRow(username: username, canUpload: canUpload, isAdmin: isAdmin, tokenHash: TokenHash.hash(token))
         limits.apply(to: &row)
-        try db.write { db in
-            guard try UserRow.filter(Column("username") == username).fetchCount(db) == 0 else { throw Failure.exists(username) }
-            try row.insert(db)
-            row.id = db.lastInsertedRowID
-        }
         return (row, token)
     }
 
@@ -63,7 +80,6 @@ struct UserAdmin {
         }
     }
 
-    /// Changes an active user's flags and limits (`inboxd user modify`); the daemon reads them on the next job or request.
     func modify(username: String, _ changes: Changes) throws -> UserRow {
         guard !changes.isEmpty else { throw Failure.nothingToChange }
         return try db.write { db in
@@ -78,7 +94,6 @@ struct UserAdmin {
         try db.read { db in try UserRow.order(Column("id")).fetchAll(db) }
     }
 
-    /// Marks the user revoked (kept for the audit trail; its token stops working at once).
     func revoke(username: String) throws {
         try db.write { db in
             try db.execute(sql: "UPDATE users SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL",

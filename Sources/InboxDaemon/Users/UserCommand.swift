@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Store
 
 /// `inboxd user add|modify|list|revoke`: who may upload (`--upload`) and list every job (`--admin`), and each user's
 /// queue limits (README, "Queue management").
-struct UserCommand: ParsableCommand {
+struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage the users whose bearer tokens the HTTP receiver and status API accept.",
         subcommands: [Add.self, Modify.self, List.self, Revoke.self])
@@ -47,7 +48,7 @@ struct UserCommand: ParsableCommand {
         }
     }
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a user and print its token once, alone on the last line (only its SHA-256 is stored).")
 
@@ -57,10 +58,12 @@ struct UserCommand: ParsableCommand {
         @Flag(help: "May list every job (GET /api/videos) and read /api/stats.") var admin = false
         @OptionGroup var limits: LimitOptions
 
-        func run() throws {
+        func run() async throws {
             do {
-                let admin = UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user")))
-                let (row, token) = try admin.add(username: name, canUpload: upload, isAdmin: self.admin, limits: limits.changes())
+                let (upload, admin, limits) = (upload, self.admin, limits.changes())
+                let (row, token) = try await withUserAdmin(common) {
+                    try await $0.add(username: name, canUpload: upload, isAdmin: admin, limits: limits)
+                }
                 print("created user '\(row.username)' (id \(row.id ?? 0), upload \(row.canUpload ? "yes" : "no"), admin \(row.isAdmin ? "yes" : "no"))")
                 print("token (shown only now; store it safely):")
                 print(token)
@@ -68,7 +71,7 @@ struct UserCommand: ParsableCommand {
         }
     }
 
-    struct Modify: ParsableCommand {
+    struct Modify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change a user's flags and limits (the token stays the same).")
 
@@ -78,24 +81,24 @@ struct UserCommand: ParsableCommand {
         @Flag(inversion: .prefixedNo, help: "Is an admin.") var admin: Bool?
         @OptionGroup var limits: LimitOptions
 
-        func run() throws {
+        func run() async throws {
             do {
                 var changes = limits.changes()
                 changes.canUpload = upload
                 changes.isAdmin = admin
-                let row = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).modify(username: name, changes)
+                let row = try await withUserAdmin(common) { [changes] in try await $0.modify(username: name, changes) }
                 print("modified user '\(row.username)': \(List.describe(row))")
             } catch { throw fail(error) }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List users (tokens are never shown).")
         @OptionGroup var common: CommonOptions
 
-        func run() throws {
+        func run() async throws {
             do {
-                let users = try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).list()
+                let users = try await withUserAdmin(common) { try await $0.list() }
                 print("id\tusername\tupload\tadmin\tcreated_at\trevoked_at\tlimits")
                 for u in users {
                     print("\(u.id ?? 0)\t\(u.username)\t\(u.canUpload ? "yes" : "no")\t\(u.isAdmin ? "yes" : "no")\t\(u.createdAt)\t\(u.revokedAt ?? "-")\t\(Self.limits(u))")
@@ -114,16 +117,27 @@ struct UserCommand: ParsableCommand {
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a user's token at once (the row is kept for the audit trail).")
         @OptionGroup var common: CommonOptions
         @Argument(help: "User name.") var name: String
 
-        func run() throws {
+        func run() async throws {
             do {
-                try UserAdmin(db: try StoreDatabase.openWriter(path: try common.sqliteDB(for: "user"))).revoke(username: name)
+                try await withUserAdmin(common) { try await $0.revoke(username: name) }
                 print("revoked user '\(name)'")
             } catch { throw fail(error) }
         }
     }
+}
+
+/// Runs `body` on the users of the store the config names: the shared PostgreSQL store of `[store] url` (unless
+/// `--db` names a SQLite file), else the SQLite file `db`.
+func withUserAdmin<T: Sendable>(_ common: CommonOptions, _ body: @Sendable (any UserAdministering) async throws -> T) async throws -> T {
+    let config = try common.load()
+    if let shared = config.store, common.db == nil {
+        return try await PGJobStore.with(url: shared.url, node: shared.node, leaseSeconds: shared.leaseSeconds,
+                                         logger: Logger(label: "inboxd.store")) { try await body(PGUserAdmin(store: $0)) }
+    }
+    return try await body(UserAdmin(db: try StoreDatabase.openWriter(path: config.db)))
 }

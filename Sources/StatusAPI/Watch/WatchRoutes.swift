@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPKit
 import Hummingbird
 import Store
@@ -9,8 +8,11 @@ import Store
 /// 404 for an unknown id, and for a private video without the owner's or an admin's token 401/403 (pages that do
 /// not name the title). A browser cannot send a header on a navigation, so the token may come as `?token=`.
 public enum WatchRoutes {
-    public static func register<Context: AuthenticatedRequestContext>(on router: Router<Context>, store: StatusStore, assets: WebAssets) {
-        let users = UserDirectory(db: store.db)
+    /// `users` resolves a `?token=` for private videos; without it (a store that keeps no users) a private video's
+    /// page answers 401 saying so.
+    public static func register<Context: AuthenticatedRequestContext>(
+        on router: Router<Context>, store: some StatusReading, users: UserDirectory?, assets: WebAssets
+    ) {
         router.get("/videos/{video_id}") { request, context -> Response in
             let raw = try context.parameters.require("video_id")
             guard let id = VideoID.lookupKey(raw) else {
@@ -23,17 +25,21 @@ public enum WatchRoutes {
                 }
                 engine = e
             }
-            guard let (row, preview) = try await store.db.read({ db in try watchRow(db, id) }) else {
+            guard let row = try await store.video(id) else {
                 return page(.notFound, assets, heading: "No such video", text: "There is no video with id \(id).")
             }
             if row.visibility == .private {
+                guard let users else {
+                    return page(.unauthorized, assets, heading: "Private video",
+                                text: "This video is private, and this node's store keeps no users to check a token against.")
+                }
                 var authentication = context.authentication
                 if let token = request.uri.queryParameters["token"] {
                     authentication = try await users.authentication(for: "Bearer \(token)")
                 }
                 if let refusal = refusal(authentication, row: row, assets: assets) { return refusal }
             }
-            var watch = WatchPage(row: row, previewURL: preview)
+            var watch = WatchPage(row: row, previewURL: row.previewURL)
             watch.engine = engine
             watch.links = assets.links
             return Response(status: .ok, headers: headers(for: watch, private: row.visibility == .private),
@@ -48,12 +54,6 @@ public enum WatchRoutes {
             }
             return assets.response(file, request: request)
         }
-    }
-
-    /// The row and its `preview_url` (the master of the segments published so far, while processing).
-    static func watchRow(_ db: Database, _ id: String) throws -> (VideoRow, String?)? {
-        guard let row = try VideoQueries.row(db, id) else { return nil }
-        return (row, row.previewURL)
     }
 
     /// nil when the caller may watch this private video (its owner, or an admin), else the 401/403 page.

@@ -18,7 +18,7 @@ struct ResumableUploads: Sendable {
     let area: UploadArea
     let committer: DropCommitter
     let limits: ReceiverLimits
-    let journal: any UploadJournal
+    let journal: any ResumableJournal
     let pool: NIOThreadPool
     /// `upload_expiry_hours`: an upload with no new data for this long expires.
     let expirySeconds: Double
