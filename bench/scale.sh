@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Scaling out (issue 12): CPU-bound transcode throughput of one inboxd node against two nodes sharing one inbox and
 # one PostgreSQL store (`[store] url`), each node pinned to a core of its own (`taskset -c 0`, `taskset -c 1`) with
-# workers = 1. The same JOBS drops (VP9/Opus clips of CLIP_SECONDS, so every job transcodes to x264) are put into
-# the inbox before the nodes start; the time is from the nodes' start until every row is `ready`.
+# workers = 1. The nodes start and answer /healthz first; then the same JOBS drops (VP9/Opus clips of CLIP_SECONDS,
+# so every job transcodes to x264), staged beside the inbox, are renamed into `incoming/` at once; the time is from
+# those renames until every row is `ready` (throughput of running nodes: process start-up is not a job's cost).
 # Goal: two nodes finish >= 1.8x the jobs per second of one. Needs 2 cores; PostgreSQL 15 (scripts/bootstrap) is
 # started here as an unprivileged user in a temp dir (initdb, pg_ctl) and stopped at the end.
-# JOBS=12 CLIP_SECONDS=6 (QUICK=1: 6 jobs of 3 s). Build first: swift build -c release.
+# JOBS=16 CLIP_SECONDS=6 (QUICK=1: 6 jobs of 3 s). Build first: swift build -c release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 INBOXD=${INBOXD:-${INBOXD_BIN:-.build/release/inboxd}}
 INBOXD=$(realpath "$INBOXD")
-if [ "$QUICK" = 1 ]; then JOBS=${JOBS:-6}; CLIP_SECONDS=${CLIP_SECONDS:-3}; else JOBS=${JOBS:-12}; CLIP_SECONDS=${CLIP_SECONDS:-6}; fi
+if [ "$QUICK" = 1 ]; then JOBS=${JOBS:-6}; CLIP_SECONDS=${CLIP_SECONDS:-3}; else JOBS=${JOBS:-16}; CLIP_SECONDS=${CLIP_SECONDS:-6}; fi
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/inboxd-bench-scale}
 PGBIN=/usr/lib/postgresql/15/bin
 [ -x "$INBOXD" ] || { echo "missing $INBOXD: run 'swift build -c release --product inboxd'" >&2; exit 1; }
@@ -49,26 +50,27 @@ as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
     -o "-k $PGDIR -p $PGPORT -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null
 psql_() { psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U inboxd -d "$1" -c "$2"; }
 
-# run NODES: a fresh database and inbox, JOBS drops, NODES nodes pinned to cores 0.., wall seconds until all ready.
+# run NODES: a fresh database and inbox, NODES nodes pinned to cores 0.. and answering /healthz, then JOBS drops
+# renamed in at once; prints the wall seconds from the renames until every row is done.
 run() {
-    local nodes=$1 db="scale$1_$RANDOM" root="$WORK/run$1" i
+    local nodes=$1 db="scale$1_$RANDOM" root="$WORK/run$1" i port
     trap 'for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done' EXIT # this runs in $(…): its own trap
     psql_ postgres "CREATE DATABASE $db" >/dev/null
-    mkdir -p "$root/inbox/incoming" "$root/output"
+    mkdir -p "$root/inbox/incoming" "$root/staged" "$root/output"
     for i in $(seq "$JOBS"); do
-        cp "$CLIP" "$root/inbox/incoming/clip$i.webm"
+        cp "$CLIP" "$root/staged/clip$i.webm"
         printf '{"title":"scale %s","video_id":"%s"}' "$i" "$(python3 -c 'import uuid; print(uuid.uuid4())')" \
-            > "$root/inbox/incoming/clip$i.webm.json"
+            > "$root/staged/clip$i.webm.json"
     done
-    sleep 0.3 # older than settle_seconds when the nodes look
-    local started; started=$(date +%s.%N)
     PIDS=()
+    local ports=()
     for i in $(seq 0 $((nodes - 1))); do
+        port=$(free_port); ports+=("$port")
         cat > "$root/node$i.toml" <<TOML
 inbox = "$root/inbox"
 db = "$root/node$i.db"
 output = "$root/output"
-listen = "127.0.0.1:$(free_port)"
+listen = "127.0.0.1:$port"
 workers = 1
 settle_seconds = 0.2
 recovery_poll_seconds = 1
@@ -81,10 +83,22 @@ TOML
         taskset -c "$i" "$INBOXD" run --config "$root/node$i.toml" >"$root/node$i.log" 2>&1 &
         PIDS+=($!)
     done
-    until [ "$(psql_ "$db" "SELECT count(*) FROM videos WHERE status <> 'processing'" 2>/dev/null || echo 0)" = "$JOBS" ]; do
-        sleep 0.1
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a node died; see $root" >&2; cat "$root"/node*.log >&2; exit 1; }; done
+    for port in "${ports[@]}"; do
+        for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     done
+    local started; started=$(date +%s.%N)
+    for i in $(seq "$JOBS"); do mv "$root/staged/clip$i.webm" "$root/inbox/incoming/"; done
+    for i in $(seq "$JOBS"); do mv "$root/staged/clip$i.webm.json" "$root/inbox/incoming/"; done
+    # One psql waits inside the server (a loop of 20 ms sleeps) rather than a psql process started every few ms,
+    # whose start-up would take CPU from the nodes when both cores are theirs.
+    psql_ "$db" "DO \$\$ BEGIN WHILE (SELECT count(*) FROM videos WHERE status <> 'processing') < $JOBS LOOP
+        PERFORM pg_sleep(0.02); END LOOP; END \$\$" &
+    local waiter=$!
+    while kill -0 "$waiter" 2>/dev/null; do
+        sleep 0.2
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a node died; see $root" >&2; cat "$root"/node*.log >&2; kill "$waiter"; exit 1; }; done
+    done
+    wait "$waiter"
     local ended; ended=$(date +%s.%N)
     local failed; failed=$(psql_ "$db" "SELECT count(*) FROM videos WHERE status = 'failed'")
     [ "$failed" = 0 ] || { echo "$failed job(s) failed" >&2; psql_ "$db" "SELECT error FROM videos WHERE status='failed' LIMIT 3" >&2; exit 1; }
