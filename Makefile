@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/inboxd
 
-.PHONY: bootstrap build run test soak bench bench-quick deb test-package clean
+.PHONY: bootstrap build run test test-serial soak bench bench-quick deb test-package clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -13,7 +13,12 @@ build: bootstrap
 run: build
 	$(BIN) run --config examples/inbox/inboxd.toml
 
+# Every suite, in two processes side by side (scripts/run-tests; TEST_JOBS=1 for one). test-serial: swift test, one process.
 test: bootstrap
+	$(SWIFT) build --build-tests
+	INBOXD_BIN=$(CURDIR)/$(BIN) scripts/run-tests
+
+test-serial: bootstrap
 	$(SWIFT) build --build-tests
 	INBOXD_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --skip-build --no-parallel
 

@@ -34,8 +34,7 @@ struct DiskFullTests {
         try d.drop(media: src, as: "full.mp4", sidecar: ["title": "full"])
         let id = try d.videoID(title: "full")
 
-        try waitForPhase(d, id, "retrying", timeout: 60)
-        let waiting = try #require(try d.status(id).json)
+        let waiting = try waitForPhase(d, id, "retrying", timeout: 60)
         #expect(waiting["status"] as? String == "processing", "\(waiting)")
         #expect(waiting["next_attempt_at"] is String, "a retrying job says when it runs again: \(waiting)")
         #expect((waiting["attempts"] as? Int ?? 0) >= 1, "\(waiting)")

@@ -45,9 +45,12 @@ func eventually<T>(timeout: Double = 30, _ what: String, _ body: () throws -> T?
 }
 
 /// Waits until the job's status answer shows `phase`.
-func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Double = 60) throws {
-    _ = try eventually(timeout: timeout, "job \(id) to reach phase \(phase)") { () -> Bool? in
-        (try? d.status(id).json?["phase"] as? String) == phase ? true : nil
+/// Waits until job `id` is in `phase`; returns the status answer that showed it (a later read may already be past it).
+@discardableResult
+func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Double = 60) throws -> [String: Any] {
+    try eventually(timeout: timeout, "job \(id) to reach phase \(phase)") { () -> [String: Any]? in
+        guard let json = try? d.status(id).json, json["phase"] as? String == phase else { return nil }
+        return json
     }
 }
 

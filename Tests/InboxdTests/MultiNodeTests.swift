@@ -107,6 +107,8 @@ import Testing
         let keys = Set(try s3.listKeys(prefix: "multi/videos/"))
         let missing = all.filter { !keys.contains("multi/videos/\($0)/master.m3u8") }
         #expect(missing.isEmpty, "playlists missing in S3: \(missing.prefix(5))")
+        // A job's processing/ directory goes just after its row turns ready.
+        _ = try? eventually(timeout: 15, "processing/ to empty") { Check.entries(nodes[0].inbox + "/processing").isEmpty ? true : nil }
         #expect(Check.entries(nodes[0].inbox + "/processing").isEmpty)
         #expect(Check.entries(nodes[0].inbox + "/incoming").isEmpty)
         print("MultiNodeTests: \(orphans.count) job(s) of the killed node finished elsewhere \(String(format: "%.1f", tookOver)) s after the kill")
