@@ -233,7 +233,16 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
               FOR EACH STATEMENT EXECUTE FUNCTION inboxd_notify_changes()
             """,
         ]),
+        // PostgreSQL only (`postgresOnlyMigrations`): the receiver's per-user upload windows, shared by the nodes
+        // (`PGJobStore+UploadWindows`). A SQLite node keeps them in memory.
+        ("pg: upload usage", [
+            "CREATE TABLE upload_usage (id BIGSERIAL PRIMARY KEY, username TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, bytes BIGINT)",
+            "CREATE INDEX upload_usage_by_user ON upload_usage(username, at)",
+        ]),
     ]
+
+    /// The migrations of `migrations` with no SQLite counterpart in `Schema.migrator` (what only several nodes need).
+    static let postgresOnlyMigrations: Set<String> = ["pg: upload usage"]
 
     /// Applies pending migrations under a session advisory lock, so nodes starting together apply each once.
     /// A database migrated by a newer inboxd (a migration this one does not know) is refused.
