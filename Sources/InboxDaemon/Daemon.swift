@@ -139,7 +139,7 @@ struct Daemon {
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
         let store = try PGJobStore(url: settings.url, node: settings.node, leaseSeconds: settings.leaseSeconds, logger: logger)
-        let client = Task { await store.client.run() }
+        let client = Task { await store.run() }
         defer { client.cancel() }
         do { try await store.migrate(timeoutSeconds: 15) } catch {
             throw StartupError.store(url: Self.redacted(settings.url), reason: "\(error)")

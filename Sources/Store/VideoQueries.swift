@@ -49,7 +49,7 @@ public enum VideoQueries {
     public static func processingRows(_ db: Database) throws -> [ProcessingRow] {
         try Row.fetchAll(db, sql: """
             SELECT video_id, finished_at IS NOT NULL AS finished, updated_at FROM videos
-            WHERE status = ? AND phase != ? ORDER BY created_at
+            WHERE status = ? AND phase != ? ORDER BY created_at, video_id
             """, arguments: [JobStatus.processing, JobPhase.receiving])
             .map { ProcessingRow(id: $0["video_id"], retryRequested: $0["finished"], updatedAt: $0["updated_at"]) }
     }

@@ -12,41 +12,11 @@ import TestSupport
 /// server from `PostgresServer`). On PostgreSQL a node writes a running job's state only under its lease, so each
 /// test takes the job first (`take`), as the node's puller does.
 @Suite(.serialized) struct JobStoreContractTests {
-    enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case sqlite, postgres
-        var testDescription: String { rawValue }
-    }
+    typealias Kind = StoreKind
+    static let logger = StoreRig.logger
 
-    static let logger = Logger(label: "test.store")
-
-    /// Runs `body` with a fresh store of `kind`; `lease` takes the job's lease where the store has leases.
-    /// A store of either kind with what the status side reads from it: the writer, a way to take a job's lease,
-    /// the status reader and the `/metrics` totals.
-    struct Rig: Sendable {
-        let store: any JobStoring
-        let lease: @Sendable (String) async throws -> Void
-        let reader: any StatusReading
-        let totals: @Sendable () async throws -> VideoQueries.Totals
-    }
-
-    static func withRig(_ kind: Kind, node: String = "node-a", _ body: @Sendable (Rig) async throws -> Void) async throws {
-        switch kind {
-        case .sqlite:
-            let dir = NSTemporaryDirectory() + "inboxd-contract-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            let store = try JobStore(path: dir + "/inboxd.db")
-            try await body(Rig(store: store, lease: { _ in }, reader: try StatusStore(path: dir + "/inboxd.db"),
-                               totals: { try await store.pool.read { try VideoQueries.totals($0) } }))
-        case .postgres:
-            let url = try PostgresServer.shared.get().database()
-            try await PGJobStore.with(url: url, node: node, leaseSeconds: 30, logger: logger) { store in
-                try await body(Rig(store: store, lease: { id in
-                    let taken = try await store.take()
-                    #expect(taken?.videoID == id)
-                }, reader: store, totals: { try await store.metricsSnapshot(afterEvent: 0).totals }))
-            }
-        }
+    static func withRig(_ kind: Kind, node: String = "node-a", _ body: @Sendable (StoreRig) async throws -> Void) async throws {
+        try await StoreRig.with(kind, node: node, body)
     }
 
     static func withStore(_ kind: Kind, node: String = "node-a",

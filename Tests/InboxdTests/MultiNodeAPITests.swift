@@ -166,4 +166,42 @@ import Testing
         }
         #expect(try a.cli(["user", "revoke", "alice"]).stderr.contains("no active user 'alice'"))
     }
+
+    /// Per-user upload limits hold across nodes (counted in the shared store, not per node): with
+    /// `uploads_per_minute = 2`, uploads alternating between two nodes are admitted twice, then the third is 429 with
+    /// `Retry-After` and the same JSON error on whichever node; another user is not affected.
+    @Test func aUsersUploadRateLimitHoldsAcrossNodes() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let nodes = try MultiNodeTests.nodes(2, url: url, extraTOML: "[limits]\nuploads_per_minute = 2\n", workers: 1)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+        let (a, b) = (nodes[0], nodes[1])
+        let erin = try ReceiverRig.addUser(a, "erin", ["--upload"])
+        let fred = try ReceiverRig.addUser(b, "fred", ["--upload"])
+        let tmp = try TempDir("inboxd-rate")
+        defer { tmp.remove() }
+        let file = try randomFile(tmp, "x.mp4", count: 1000)
+        let put = { (node: DaemonHarness, token: String) throws -> CurlResult in
+            try CurlResult.run(["-H", "Content-Type: video/mp4", "-T", file,
+                                "\(node.baseURL)/api/videos/\(UUID().uuidString.lowercased())/file?title=rate"], token: token)
+        }
+        for node in [a, b] {
+            let r = try put(node, erin)
+            #expect(r.status == 202, "node \(node.port): \(r.body)")
+        }
+        for node in [a, b] {
+            let r = try put(node, erin)
+            #expect(r.status == 429, "node \(node.port): \(r.body)")
+            #expect(r.json?["error"] as? String == "rate_limited")
+            let detail = r.json?["detail"] as? String ?? ""
+            #expect(detail.contains("more than 2 uploads in a minute (uploads_per_minute)"), "\(r.body)")
+            let retry = r.trace.components(separatedBy: .newlines).first { $0.lowercased().hasPrefix("< retry-after:") }
+                .flatMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            #expect(retry.map { (1...60).contains($0) } == true, "\(r.trace)")
+        }
+        #expect(try put(b, fred).status == 202, "another user's window is their own")
+        #expect(try pg.sql("SELECT count(*) FROM upload_usage WHERE username = 'erin' AND bytes IS NULL", url: url) == "2")
+        #expect(try pg.sql("SELECT count(*) FROM videos WHERE username = 'erin'", url: url) == "2", "nothing recorded for the refused ones")
+    }
 }

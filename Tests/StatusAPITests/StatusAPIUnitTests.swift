@@ -55,21 +55,7 @@ import Testing
         #expect(!m("/api/videos/{video_id}/status", ["api", "videos", "x"]))
         #expect(!m("/healthz", ["metrics"]))
     }
-
-    @Test func theStatusStoreCannotWriteTheDb() throws {
-        let path = NSTemporaryDirectory() + "inboxd-ro-\(UUID().uuidString).db"
-        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
-        let writer = try StoreDatabase.openWriter(path: path)
-        try writer.write { db in try VideoRow(videoID: "a", title: "t", source: .http).insert(db) }
-        let store = try StatusStore(path: path)
-        #expect(throws: DatabaseError.self) {
-            try store.db.write { db in try db.execute(sql: "UPDATE videos SET title = 'x'") }
-        }
-        #expect(throws: DatabaseError.self) {
-            try store.db.unsafeRead { db in try db.execute(sql: "DELETE FROM videos") }
-        }
-        #expect(try writer.read { db in try String.fetchOne(db, sql: "SELECT title FROM videos") } == "t")
-    }
+    // The status store cannot write the db: `InboxDaemonTests/StoreSchemaTests.theStatusSideCannotWrite`, on both stores.
 }
 
 import Hummingbird

@@ -4,45 +4,9 @@ import Store
 import TestSupport
 import Testing
 
-@Suite struct SchemaTests {
-    @Test func aFreshDbGetsTheContractSchemaAndVersion() throws {
-        let dir = try TempDir()
-        defer { dir.remove() }
-        let pool = try StoreDatabase.openWriter(path: dir.path + "/a.db")
-        try pool.read { db in
-            #expect(try Int.fetchOne(db, sql: "PRAGMA user_version") == Schema.version)
-            #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
-            let columns = Set(try db.columns(in: "videos").map(\.name))
-            for c in ["video_id", "title", "description", "user_id", "username", "status", "visibility", "phase", "progress",
-                      "video_url", "thumbnail_url", "error", "failure_reason", "attempts", "source", "created_at", "updated_at",
-                      "started_at", "finished_at", "duration_s", "width", "height", "video_codec", "audio_codec", "size_bytes"] {
-                #expect(columns.contains(c), "videos.\(c) missing")
-            }
-            #expect(Set(try db.columns(in: "events").map(\.name)).isSuperset(of: ["video_id", "at", "status", "phase", "message"]))
-        }
-    }
-
-    @Test func reopeningMigratesNothingTwice() throws {
-        let dir = try TempDir()
-        defer { dir.remove() }
-        let path = dir.path + "/a.db"
-        let pool = try StoreDatabase.openWriter(path: path)
-        try pool.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
-        let again = try StoreDatabase.openWriter(path: path)
-        #expect(try again.read { try VideoRow.fetchCount($0) } == 1)
-    }
-
-    @Test func theStatusCheckRejectsUnknownValues() throws {
-        let dir = try TempDir()
-        defer { dir.remove() }
-        let pool = try StoreDatabase.openWriter(path: dir.path + "/a.db")
-        try pool.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
-        #expect(throws: DatabaseError.self) {
-            try pool.write { db in try db.execute(sql: "UPDATE videos SET status = 'published'") }
-        }
-    }
-}
-
+// The schema contract (fresh store, reopening, the status CHECK, the read-only status side) runs on both stores in
+// `InboxDaemonTests/StoreSchemaTests`. These upgrades of legacy SQLite files stay SQLite-only: a PostgreSQL store
+// never held the old web app's table or a v1 schema (it starts at the current one).
 @Suite struct LegacyMigrationTests {
     /// The old web app's table: publication state lived in `status`.
     static let legacySchema = """
@@ -108,27 +72,6 @@ import Testing
         let reasons = try pool.read { try VideoRow.order(Column("video_id")).fetchAll($0).map(\.failureReason) }
         #expect(reasons == [.other, nil])
         #expect(FailureReason(rawValue: "other") != nil)
-    }
-}
-
-@Suite struct ReadOnlyReaderTests {
-    @Test func theStatusReaderCannotWrite() throws {
-        let dir = try TempDir()
-        defer { dir.remove() }
-        let path = dir.path + "/a.db"
-        let writer = try StoreDatabase.openWriter(path: path)
-        try writer.write { db in try VideoRow(videoID: "a", title: "t", source: .drop).insert(db) }
-
-        // The serial reader of status reads and the pool of the slow readers alike.
-        let readers: [any DatabaseWriter] = [try StoreDatabase.openReader(path: path), try StoreDatabase.openReaderPool(path: path)]
-        for reader in readers {
-            #expect(try reader.read { try VideoRow.fetchCount($0) } == 1)
-            let error = #expect(throws: DatabaseError.self) {
-                try reader.writeWithoutTransaction { db in try db.execute(sql: "UPDATE videos SET title = 'x'") }
-            }
-            #expect(error?.resultCode == .SQLITE_READONLY)
-            #expect(try writer.read { try String.fetchOne($0, sql: "SELECT title FROM videos") } == "t")
-        }
     }
 }
 

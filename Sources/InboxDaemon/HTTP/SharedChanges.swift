@@ -42,7 +42,7 @@ struct SharedChanges: StatusFeedSource {
         for entry in fresh.reversed() where named.insert(entry.videoID).inserted { ids.append(entry.videoID) }
         var answers: [StatusResponse] = []
         for id in ids.reversed() {
-            if let row = try await store.row(id), visible(row) { answers.append(StatusResponse(row)) }
+            if let row = try await store.video(id), visible(row) { answers.append(StatusResponse(row)) }
         }
         return answers
     }

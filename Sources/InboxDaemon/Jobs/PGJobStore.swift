@@ -20,6 +20,10 @@ import Store
 /// `ready` (exactly once). The end of a job (ready, failed, retrying, put back) clears the lease.
 final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, UserTokenLookup, UploadJournal {
     let client: PostgresClient
+    /// The status side's pool (status, rows, lists, audit log, stats, `/metrics`, live feeds, token lookups): its
+    /// connections start with `default_transaction_read_only=on`, so no status route can write, whatever its bug —
+    /// as the SQLite status reader opens the file read-only. Connections are opened on first use.
+    let reader: PostgresClient
     /// This node's name in `locked_by`.
     let node: String
     let leaseSeconds: Int
@@ -39,6 +43,9 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     init(url: String, node: String, leaseSeconds: Int, logger: Logger) throws {
         endpoint = try Endpoint(url: url)
         client = PostgresClient(configuration: endpoint.clientConfiguration, backgroundLogger: logger)
+        var readOnly = endpoint.clientConfiguration
+        readOnly.options.additionalStartupParameters = [("default_transaction_read_only", "on")]
+        reader = PostgresClient(configuration: readOnly, backgroundLogger: logger)
         self.node = node
         self.leaseSeconds = leaseSeconds
         self.logger = logger
@@ -106,10 +113,18 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                                   _ body: @Sendable (PGJobStore) async throws -> T) async throws -> T {
         let store = try PGJobStore(url: url, node: node, leaseSeconds: leaseSeconds, logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { await store.client.run(); return nil }
+            group.addTask { await store.run(); return nil }
             defer { group.cancelAll() }
             try await store.migrate(timeoutSeconds: 15)
             return try await body(store)
+        }
+    }
+
+    /// Runs both connection pools (the writer's and the status side's) until cancelled.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.reader.run() }
         }
     }
 
@@ -218,7 +233,16 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
               FOR EACH STATEMENT EXECUTE FUNCTION inboxd_notify_changes()
             """,
         ]),
+        // PostgreSQL only (`postgresOnlyMigrations`): the receiver's per-user upload windows, shared by the nodes
+        // (`PGJobStore+UploadWindows`). A SQLite node keeps them in memory.
+        ("pg: upload usage", [
+            "CREATE TABLE upload_usage (id BIGSERIAL PRIMARY KEY, username TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, bytes BIGINT)",
+            "CREATE INDEX upload_usage_by_user ON upload_usage(username, at)",
+        ]),
     ]
+
+    /// The migrations of `migrations` with no SQLite counterpart in `Schema.migrator` (what only several nodes need).
+    static let postgresOnlyMigrations: Set<String> = ["pg: upload usage"]
 
     /// Applies pending migrations under a session advisory lock, so nodes starting together apply each once.
     /// A database migrated by a newer inboxd (a migration this one does not know) is refused.
@@ -356,10 +380,10 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     /// One transaction; an error the body threw (a duplicate, a lost lease) comes out as itself, not wrapped.
-    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(on pool: PostgresClient? = nil, _ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
         do {
-            return try await client.withTransaction(logger: logger) { c in try await body(c, logger) }
+            return try await (pool ?? client).withTransaction(logger: logger) { c in try await body(c, logger) }
         } catch let e as PostgresTransactionError {
             if let inner = e.closureError, e.rollbackError == nil { throw inner }
             throw e
@@ -553,7 +577,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
 
     /// The bearer-token lookup of the HTTP API (`UserDirectory`): revoked users too, which it refuses by name.
     func user(tokenHash: String) async throws -> UserRow? {
-        try await Self.firstUser(client.query("""
+        try await Self.firstUser(reader.query("""
             SELECT \(unescaped: Self.userColumns) FROM users WHERE token_hash = \(tokenHash)
             """, logger: logger))
     }
@@ -646,7 +670,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     func processingRows() async throws -> [VideoQueries.ProcessingRow] {
         let rows = try await client.query("""
             SELECT video_id, finished_at IS NOT NULL, updated_at FROM videos
-            WHERE status = 'processing' AND phase <> 'receiving' ORDER BY created_at
+            WHERE status = 'processing' AND phase <> 'receiving' ORDER BY created_at, video_id
             """, logger: logger)
         var out: [VideoQueries.ProcessingRow] = []
         for try await (id, finished, updated) in rows.decode((String, Bool, String).self) {
@@ -694,15 +718,19 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     // MARK: Status API (StatusReading)
 
     func ping() async throws {
-        try await client.query("SELECT 1", logger: logger)
+        try await reader.query("SELECT 1", logger: logger)
     }
 
-    func video(_ id: String) async throws -> VideoRow? { try await row(id) }
+    /// A job's row through the status side's read-only pool.
+    func video(_ id: String) async throws -> VideoRow? {
+        let logger = self.logger
+        return try await reader.withConnection { c in try await Self.row(c, id, logger: logger) }
+    }
 
-    func status(_ id: String) async throws -> StatusResponse? { try await row(id).map { StatusResponse($0) } }
+    func status(_ id: String) async throws -> StatusResponse? { try await video(id).map { StatusResponse($0) } }
 
     func videoJSON(_ id: String) async throws -> RowJSON? {
-        for try await r in try await client.query("SELECT * FROM videos WHERE video_id = \(id)", logger: logger) {
+        for try await r in try await reader.query("SELECT * FROM videos WHERE video_id = \(id)", logger: logger) {
             return try Self.json(r)
         }
         return nil
@@ -713,7 +741,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     func page(status: JobStatus?, user: String?, after: (createdAt: String, videoID: String)?, limit: Int) async throws -> [RowJSON] {
         let s = status?.rawValue, created = after?.createdAt, id = after?.videoID
         var rows: [RowJSON] = []
-        for try await r in try await client.query("""
+        for try await r in try await reader.query("""
             SELECT * FROM videos
             WHERE (\(s)::text IS NULL OR status = \(s)) AND (\(user)::text IS NULL OR username = \(user) OR user_id = \(user))
               AND (\(created)::text IS NULL OR created_at COLLATE "C" > \(created)
@@ -729,13 +757,13 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     func stats(window: StatsWindow) async throws -> JobStats {
         let since = Timestamp.string(window.since), until = Timestamp.string(window.until)
         var created: [String: Int] = [:]
-        for try await (status, n) in try await client.query("""
+        for try await (status, n) in try await reader.query("""
             SELECT status, COUNT(*) FROM videos WHERE created_at >= \(since) AND created_at <= \(until) GROUP BY status
             """, logger: logger).decode((String, Int).self) {
             created[status] = n
         }
         var finished: [Row] = []
-        for try await r in try await client.query("""
+        for try await r in try await reader.query("""
             SELECT \(unescaped: JobStats.finishedColumns) FROM videos
             WHERE finished_at >= \(since) AND finished_at <= \(until) AND status IN ('ready', 'failed')
             """, logger: logger) {
@@ -743,7 +771,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
             finished.append(Row(Dictionary(uniqueKeysWithValues: json.columns.map { ($0.name, $0.value as (any DatabaseValueConvertible)?) })))
         }
         var retries = 0
-        for try await n in try await client.query("""
+        for try await n in try await reader.query("""
             SELECT COUNT(*) FROM events WHERE phase = 'retrying' AND at >= \(since) AND at <= \(until)
             """, logger: logger).decode(Int.self) {
             retries = n
@@ -752,9 +780,9 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func events(_ id: String) async throws -> [RowJSON]? {
-        guard try await !existing([id]).isEmpty else { return nil }
+        guard try await video(id) != nil else { return nil }
         var out: [RowJSON] = []
-        for try await r in try await client.query("SELECT * FROM events WHERE video_id = \(id) ORDER BY id", logger: logger) {
+        for try await r in try await reader.query("SELECT * FROM events WHERE video_id = \(id) ORDER BY id", logger: logger) {
             out.append(try Self.json(r))
         }
         return out
@@ -762,7 +790,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
 
     /// `/metrics`: the job totals (as `VideoQueries.totals` counts them) and the audit entries after `afterEvent`.
     func metricsSnapshot(afterEvent: Int64) async throws -> InboxMetrics.Snapshot {
-        try await transaction { c, logger in
+        try await transaction(on: reader) { c, logger in
             var t = VideoQueries.Totals()
             for try await (status, n) in try await c.query("SELECT status, count(*) FROM videos GROUP BY status", logger: logger)
                 .decode((String, Int).self) {
@@ -802,7 +830,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
 
     /// The newest audit entry's id (0 for none).
     func lastEventID() async throws -> Int64 {
-        for try await n in try await client.query("SELECT COALESCE(max(id), 0)::bigint FROM events", logger: logger).decode(Int64.self) {
+        for try await n in try await reader.query("SELECT COALESCE(max(id), 0)::bigint FROM events", logger: logger).decode(Int64.self) {
             return n
         }
         return 0
@@ -811,7 +839,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     /// Audit entries after `id`, oldest first: their ids and jobs.
     func eventEntries(after id: Int64, limit: Int) async throws -> [(id: Int64, videoID: String)] {
         var entries: [(id: Int64, videoID: String)] = []
-        for try await (n, video) in try await client.query(
+        for try await (n, video) in try await reader.query(
             "SELECT id, video_id FROM events WHERE id > \(id) ORDER BY id LIMIT \(limit)", logger: logger
         ).decode((Int64, String).self) {
             entries.append((n, video))

@@ -30,7 +30,7 @@ struct Receiver: Sendable {
     init(incoming: String, limits: ReceiverLimits, journal: any UploadJournal, pool: NIOThreadPool,
          resumable: ResumableUploads? = nil, userLimits: UserLimits = UserLimits(),
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
-        let admission = UploadAdmission(journal: journal, rates: UploadRateLimiter(defaults: userLimits))
+        let admission = UploadAdmission(journal: journal, rates: UploadRateLimiter(defaults: userLimits, shared: journal as? any SharedUploadWindows))
         self.admission = admission
         self.notifyURLRefusal = notifyURLRefusal
         self.incoming = incoming
@@ -250,7 +250,7 @@ struct Receiver: Sendable {
             throw e.httpFailure
         }
         Counter(label: "inboxd_upload_bytes_total").increment(by: bytes)
-        rates.record(user, bytes: bytes)
+        await rates.recordAccepted(user, bytes: bytes)
         context.logger.info("Video upload accepted for background processing: \(id)",
                             metadata: ["job.id": "\(id)", "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "job.source": "\(source.rawValue)"])
         let json = try JSONEncoder.sortedKeys.encode(UploadAccepted(row: row))

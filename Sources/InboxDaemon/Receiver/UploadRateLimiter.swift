@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HTTPKit
 import Hummingbird
+import Logging
 import Store
 import Synchronization
 
@@ -10,6 +11,12 @@ import Synchronization
 struct UploadWindow: Sendable {
     private(set) var starts: [Double] = []
     private(set) var bytes: [(at: Double, count: Int64)] = []
+
+    /// A window as a store kept it: the starts' times and the received bytes', oldest first.
+    init(starts: [Double] = [], bytes: [(at: Double, count: Int64)] = []) {
+        self.starts = starts
+        self.bytes = bytes
+    }
 
     /// Why an upload must wait, and for how many whole seconds (`Retry-After`).
     struct Refusal: Error, Equatable {
@@ -55,18 +62,38 @@ struct UploadWindow: Sendable {
     private static func whole(_ seconds: Double) -> Int { max(1, Int(seconds.rounded(.up))) }
 }
 
+/// Where the per-user upload windows are counted on nodes sharing a store (`PGJobStore`): in the store, so every node
+/// behind a load balancer counts the same uploads and a user gets the limit once, not once per node.
+protocol SharedUploadWindows: Sendable {
+    /// In one transaction, under a per-user lock (two nodes never both admit the last slot): the user's window as the
+    /// store has it, old entries pruned, `decide`d at the store's clock (seconds since 1970); when `decide` admits,
+    /// the start is counted before the lock is released.
+    func admitUpload(username: String, _ decide: @Sendable (inout UploadWindow, Double) -> UploadWindow.Refusal?) async throws
+        -> UploadWindow.Refusal?
+    /// Counts an accepted upload's bytes at the store's clock.
+    func recordUploadBytes(username: String, bytes: Int64) async throws
+}
+
 /// The receiver's per-user limits (`[limits]`, overridden by the user's row): uploads per minute, bytes per hour, and
-/// jobs in the queue. Over any of them the answer is 429 with `Retry-After` and the JSON error.
+/// jobs in the queue. Over any of them the answer is 429 with `Retry-After` and the JSON error. The windows are kept
+/// in memory (one node: the SQLite store), or in the shared store (`shared`, PostgreSQL nodes).
 final class UploadRateLimiter: Sendable {
     private let defaults: UserLimits
     private let windows = Mutex<[String: UploadWindow]>([:])
+    private let shared: (any SharedUploadWindows)?
+    private let logger: Logger
     /// What a client over `max_queued_jobs` is told to wait: the queue drains at the speed of conversions.
     static let queueFullRetrySeconds = 30
 
-    init(defaults: UserLimits) { self.defaults = defaults }
+    init(defaults: UserLimits, shared: (any SharedUploadWindows)? = nil, logger: Logger = Logger(label: "inboxd.receiver")) {
+        self.defaults = defaults
+        self.shared = shared
+        self.logger = logger
+    }
 
-    /// Checks the rate limits and counts the upload's start; `queued` is the user's jobs in `processing`.
-    func admit(_ user: UserRow, declared: Int64?, queued: Int, now: Double = Date().timeIntervalSince1970) throws(APIError) {
+    /// Checks the rate limits and counts the upload's start; `queued` is the user's jobs in `processing`. Throws the
+    /// 429 `APIError`, or the shared store's error when it cannot be asked.
+    func admit(_ user: UserRow, declared: Int64?, queued: Int, now: Double = Date().timeIntervalSince1970) async throws {
         let limits = defaults.effective(for: user)
         let cap = limits.maxQueuedJobs
         if cap > 0, queued >= cap {
@@ -75,13 +102,34 @@ final class UploadRateLimiter: Sendable {
         }
         let perMinute = limits.uploadsPerMinute
         let perHour = limits.uploadBytesPerHour
-        let refusal = windows.withLock { $0[user.username, default: UploadWindow()].admit(now: now, perMinute: perMinute,
-                                                                                          bytesPerHour: perHour, declared: declared) }
+        let decide: @Sendable (inout UploadWindow, Double) -> UploadWindow.Refusal? = { window, now in
+            window.admit(now: now, perMinute: perMinute, bytesPerHour: perHour, declared: declared)
+        }
+        let refusal: UploadWindow.Refusal?
+        if let shared {
+            // A user with no rate limit costs the shared store nothing.
+            guard perMinute > 0 || perHour > 0 else { return }
+            refusal = try await shared.admitUpload(username: user.username, decide)
+        } else {
+            refusal = windows.withLock { decide(&$0[user.username, default: UploadWindow()], now) }
+        }
         if let refusal { throw Self.tooMany(refusal.retryAfter, refusal.detail) }
     }
 
+    /// Counts an accepted upload's bytes in this node's windows.
     func record(_ user: UserRow, bytes: Int64, now: Double = Date().timeIntervalSince1970) {
         windows.withLock { $0[user.username, default: UploadWindow()].record(bytes: bytes, now: now) }
+    }
+
+    /// Counts an accepted upload's bytes where the windows are kept (the shared store, or this node's). The upload
+    /// is accepted already: a store that cannot count them is logged, not an error.
+    func recordAccepted(_ user: UserRow, bytes: Int64) async {
+        guard let shared else { return record(user, bytes: bytes) }
+        guard defaults.effective(for: user).uploadBytesPerHour > 0 else { return }
+        do { try await shared.recordUploadBytes(username: user.username, bytes: bytes) } catch {
+            logger.warning("upload bytes not counted in the shared store", metadata: [
+                "user.name": "\(user.username)", "upload.bytes": "\(bytes)", "error": "\(error)"])
+        }
     }
 
     static func tooMany(_ seconds: Int, _ detail: String) -> APIError {
@@ -103,7 +151,7 @@ struct UploadAdmission: Sendable {
         try await refusingUnreadBody(request) {
             let user = try context.requireUploader()
             let queued = try await journal.processingCount(username: user.username)
-            do throws(APIError) { try rates.admit(user, declared: declared, queued: queued) } catch {
+            do { try await rates.admit(user, declared: declared, queued: queued) } catch let error as APIError {
                 context.logger.notice("upload refused by a per-user limit", metadata: ["user.name": "\(user.username)", "error": "\(error.detail)"])
                 throw error
             }
