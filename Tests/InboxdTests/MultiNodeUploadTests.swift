@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct MultiNodeUploadTests {
     typealias Tus = ResumableUploadTests
 
-    /// Created on node0, half sent to node0, node0 killed while it streams more; node1 answers HEAD from the shared
+    /// Created on node0, a quarter sent to node0, node0 killed while it streams more; node1 answers HEAD from the shared
     /// file and takes the rest: one `ready` job with the byte-identical media (its sha256 is checked). Then two nodes
     /// get a PATCH of one upload at once (one streams, the other is refused), DELETE reaches the node that did not
     /// create it, and an upload past its expiry is expired once although both nodes sweep.
@@ -15,8 +15,9 @@ import Testing
         let pg = try PostgresServer.shared.get()
         let url = try pg.database()
         let media = try MediaFactory()
-        let video = try media.h264AAC(seconds: 6, width: 640, height: 360, name: "moving.mp4")
+        let video = try media.h264AAC(seconds: 20, width: 640, height: 360, name: "moving.mp4")
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: video)))
+        #expect(bytes.count > 4 << 20, "the test needs chunks larger than the receiver's 1 MiB write batch")
         let nodes = try MultiNodeTests.nodes(2, url: url)
         defer { for n in nodes.reversed() { n.cleanUp() } }
         for n in nodes { try n.start() }
@@ -31,14 +32,14 @@ import Testing
         let id = try #require(created.headers["x-video-id"], "\(created)")
         #expect(try pg.sql("SELECT state, upload_length FROM uploads WHERE video_id = '\(id)'", url: url) == "receiving|\(bytes.count)")
         #expect(try b.status(id).json?["phase"] as? String == "receiving")
-        let half = bytes.count / 2
+        let half = bytes.count / 4
         let first = try Tus.patch(a.baseURL, id, token: token, offset: 0, bytes: bytes[..<half], dir: scratch)
         #expect(first.status == 204 && first.headers["upload-offset"] == String(half), "\(first)")
         #expect(try pg.sql("SELECT upload_offset FROM uploads WHERE video_id = '\(id)'", url: url) == String(half))
 
         // node0 dies while a chunk streams in; node1 resumes from what reached the shared file.
         let data = a.inbox + "/uploads/\(id)/data"
-        let streaming = try Tus.partialPatch(port: a.port, id: id, token: token, offset: half, bytes: bytes[half...], send: 100_000)
+        let streaming = try Tus.partialPatch(port: a.port, id: id, token: token, offset: half, bytes: bytes[half...], send: (3 << 20) / 2)
         try Tus.poll("the streaming PATCH to reach the disk") { Tus.fileSize(data) > half }
         a.kill9()
         _ = streaming
