@@ -36,7 +36,7 @@ import Testing
         }
     }
 
-    /// Two converted jobs (one with its own `notify_url`) and six refused drops on two nodes: each job's end reaches
+    /// Two converted jobs (one with its own `notify_url`) and six that fail (no media in their file) on two nodes: each job's end reaches
     /// each URL once, signed; a receiver that answers 503 gets every one of them once it is back; `inboxd webhooks`
     /// lists and redelivers from the shared store.
     @Test func eachEventIsDeliveredOnceFromTwoNodesAndRetriedUntilTheReceiverIsBack() throws {
@@ -54,10 +54,13 @@ import Testing
         let good = [UUID().uuidString.lowercased(), UUID().uuidString.lowercased()]
         try nodes[0].drop(media: clip, as: "a.mp4", sidecar: ["title": "a", "video_id": good[0], "notify_url": "\(receiver.baseURL)/ok/notify"])
         try nodes[1].drop(media: clip, as: "b.mp4", sidecar: ["title": "b", "video_id": good[1]])
-        for i in 0..<6 { try nodes[0].writeSidecar(["title": " "], to: nodes[0].incoming + "/bad\(i).mp4.json") }
+        let garbage = media.directory + "/garbage.mp4"
+        try Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: garbage))
+        let bad = (0..<6).map { _ in UUID().uuidString.lowercased() }
+        for (i, id) in bad.enumerated() { try nodes[i % 2].drop(media: garbage, as: "bad\(i).mp4", sidecar: ["title": "bad \(i)", "video_id": id]) }
         _ = try eventually(timeout: 60, "8 finished jobs") { try MultiNodeTests.count(pg, url, "status IN ('ready', 'failed')") == 8 ? true : nil }
         let ids = Set(try pg.sql("SELECT video_id FROM videos", url: url).split(separator: "\n").map(String.init))
-        #expect(ids.count == 8 && ids.isSuperset(of: good))
+        #expect(ids == Set(good + bad))
 
         let sent = try Self.delivered(receiver, path: "/ok/ends", count: 8)
         #expect(sent.count == 8 && sent.allSatisfy { $0.delivered && $0.valid && $0.secret == 0 }, "\(sent.map(\.summary))")
