@@ -10,23 +10,15 @@ import Testing
 
     /// `[[webhooks]]` entries for `receiver` (path → events), loopback allowed, small backoff, `extra` top-level keys.
     static func toml(_ receiver: WebhookReceiver, paths: [(String, [String])], extra: String = "") -> String {
-        let hooks = paths.map { path, events in
-            """
-            [[webhooks]]
-            url = "\(receiver.baseURL)\(path)"
-            secret = "\(secret)"
-            events = [\(events.map { "\"\($0)\"" }.joined(separator: ", "))]
-            """
-        }.joined(separator: "\n")
-        return """
-            webhook_backoff_base_seconds = 0.2
-            webhook_backoff_max_seconds = 1
-            notify_url_secret = "\(notifySecret)"
-            \(extra)
-            [url_ingest]
-            allow = ["127.0.0.1"]
-            \(hooks)
-            """
+        """
+        webhook_backoff_base_seconds = 0.2
+        webhook_backoff_max_seconds = 1
+        notify_url_secret = "\(notifySecret)"
+        \(extra)
+        [url_ingest]
+        allow = ["127.0.0.1"]
+        \(WebhookTests.hooksTOML(receiver, paths: paths))
+        """
     }
 
     static func delivered(_ r: WebhookReceiver, path: String, count: Int, timeout: Double = 60) throws -> [WebhookReceiver.Receipt] {

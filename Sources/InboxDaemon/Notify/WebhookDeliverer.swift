@@ -36,7 +36,13 @@ final class WebhookDeliverer: Service {
             try await withTaskCancellationHandler {
                 while !Task.isCancelled {
                     let mark = self.signal.mark
-                    let due = try await self.store.takeDueDeliveries(limit: Self.batch)
+                    let due: [WebhookDeliveryRow]
+                    do { due = try await self.store.takeDueDeliveries(limit: Self.batch) } catch {
+                        // A store that is away for a moment (PostgreSQL restarting) stops nothing: pending rows wait.
+                        if !Task.isCancelled { self.logger.error("cannot read the webhook outbox; retrying", metadata: ["error": "\(error)"]) }
+                        await self.sleep(since: mark)
+                        continue
+                    }
                     if due.isEmpty {
                         await self.sleep(since: mark)
                         continue
