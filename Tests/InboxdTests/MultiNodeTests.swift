@@ -18,11 +18,13 @@ import Testing
     }
 
     /// Nodes sharing the first one's inbox (and output); each with its own config, port and log.
-    static func nodes(_ count: Int, url: String, extraTOML: String = "", workers: Int = 2) throws -> [DaemonHarness] {
+    static func nodes(_ count: Int, url: String, extraTOML: String = "", workers: Int = 2,
+                      orphanSeconds: Double = 3600) throws -> [DaemonHarness] {
         var nodes: [DaemonHarness] = []
         for n in 0..<count {
             var o = DaemonHarness.Options()
             o.workers = workers
+            o.orphanSeconds = orphanSeconds
             o.sharing = nodes.first
             o.extraTOML = extraTOML + "\n" + storeTOML(url, node: "node\(n)")
             nodes.append(try DaemonHarness(o))
@@ -277,5 +279,16 @@ import Testing
         let failed = try unreachable.runToExit(timeout: 60)
         #expect(failed.status != 0)
         #expect(failed.output.contains("cannot open the PostgreSQL store postgres://inboxd@127.0.0.1:1/none"), "\(failed.output)")
+    }
+
+    /// Two nodes on one inbox, with drops that can never succeed among good ones: each bad drop is failed by the node
+    /// that renamed its sidecar (one row, one `video.failed`); the other node says nothing, as for a claim.
+    @Test func twoNodesRejectEachBadDropOnce() throws {
+        let pg = try PostgresServer.shared.get()
+        let url = try pg.database()
+        let nodes = try Self.nodes(2, url: url, orphanSeconds: 2)
+        defer { for n in nodes.reversed() { n.cleanUp() } }
+        for n in nodes { try n.start() }
+        try dropBadAmongGoodAndExpectEachRejectedOnce(nodes) { try pg.sql($0, url: url) }
     }
 }
