@@ -26,9 +26,9 @@ struct Daemon {
         let maxConnections = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let doorbell = Doorbell()
+        let queued = ChangeSignal()
         let store = try JobStore(path: config.db, outbox: WebhookOutbox(
-            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { doorbell.ring() }))
+            settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { queued.ring() }))
         let webhooks = config.webhooks
         let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db)
@@ -69,7 +69,7 @@ struct Daemon {
         let deliverer = WebhookDeliverer(
             store: store, settings: config.webhooks,
             poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
-            doorbell: doorbell, logger: logger)
+            signal: queued, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: deliverer),
             .init(service: workers),
@@ -128,17 +128,17 @@ struct Daemon {
     }
 
     /// A node of several sharing one PostgreSQL store (`[store] url`), one inbox and one S3 bucket: the claimer
-    /// records drops claimed here, `JobPuller` feeds this node's workers from the shared queue under leases.
+    /// records drops claimed here, `JobPuller` feeds this node's workers from the shared queue under leases; resumable
+    /// uploads keep their bytes in the shared inbox, so any node serves any of them; every node works the shared
+    /// webhook outbox, each delivery taken by one node at a time.
     private func runShared(_ settings: StoreSettings) async throws {
-        if let unsupported = Self.unsupportedOnSharedStore(config) {
-            throw ConfigError.badValue(key: "store.url", reason: unsupported)
-        }
         let layout = InboxLayout(root: config.inbox)
         try Preflight.check(config, layout: layout)
         _ = FileLimits.raise(toFit: config.http.maxConnections, logger: logger)
         Curl.globalInit()
         LibAVLog.install(logger: Logger(label: "inboxd.libav"))
-        let store = try PGJobStore(url: settings.url, node: settings.node, leaseSeconds: settings.leaseSeconds, logger: logger)
+        let store = try PGJobStore(url: settings.url, node: settings.node, leaseSeconds: settings.leaseSeconds, logger: logger,
+                                   outbox: WebhookOutbox(settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: {}))
         let client = Task { await store.run() }
         defer { client.cancel() }
         do { try await store.migrate(timeoutSeconds: 15) } catch {
@@ -172,18 +172,28 @@ struct Daemon {
         let metrics = InboxMetrics.bootstrap()
         let assets = WebAssets.load(directory: config.webAssetsDir)
         Self.warnMissingPlayerFiles(assets, logger: logger)
-        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, logger: logger,
-                                        onListening: readiness.httpListening)
+        let uploads = ResumableUploads(
+            area: UploadArea(root: layout.uploadsRoot), committer: DropCommitter(incoming: layout.incoming, pool: io.pool),
+            limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
+            journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
+        let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, resumable: uploads,
+                                        logger: logger, onListening: readiness.httpListening)
+        let deliverer = WebhookDeliverer(
+            store: store, settings: config.webhooks,
+            poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
+            signal: store.changes, logger: logger)
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "store": "\(Self.redacted(settings.url))", "store.node": "\(settings.node)",
             "store.lease_s": "\(settings.leaseSeconds)", "listen": "\(config.listen)", "workers": "\(config.workers)",
             "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
         try await runServices([
+            .init(service: deliverer),
             .init(service: puller),
             .init(service: workers),
             .init(service: recovery),
             .init(service: watcher),
+            .init(service: UploadSweeper(uploads: uploads, layout: layout, pollSeconds: config.recoveryPollSeconds, logger: logger)),
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
         ], io: io)
@@ -195,14 +205,6 @@ struct Daemon {
                 "web.assets_dir": "\(assets.directory)", "web.missing": "\(assets.missingPlayerFiles.joined(separator: ","))",
             ])
         }
-    }
-
-    /// Features the PostgreSQL store does not carry yet: configuring one with `[store] url` is an error at start.
-    static func unsupportedOnSharedStore(_ config: Config) -> String? {
-        if !config.webhooks.endpoints.isEmpty || config.webhooks.notifyURLSecret != nil {
-            return "webhooks ([[webhooks]], notify_url_secret) are not available on the PostgreSQL store yet; remove them or use the SQLite db"
-        }
-        return nil
     }
 
     /// The store URL without its password, for logs and errors.

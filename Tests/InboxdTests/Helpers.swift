@@ -55,9 +55,11 @@ func waitForPhase(_ d: DaemonHarness, _ id: String, _ phase: String, timeout: Do
 }
 
 /// Two daemons sharing one inbox and one db (`extraTOML` given to both), started; cleaned up after `body`.
-func withTwoDaemonsOnOneInbox(extraTOML: String = "", _ body: (DaemonHarness, DaemonHarness) throws -> Void) throws {
+func withTwoDaemonsOnOneInbox(extraTOML: String = "", orphanSeconds: Double = 3600,
+                              _ body: (DaemonHarness, DaemonHarness) throws -> Void) throws {
     var options = DaemonHarness.Options()
     options.workers = 2
+    options.orphanSeconds = orphanSeconds
     options.extraTOML = extraTOML
     let a = try DaemonHarness(options)
     defer { a.cleanUp() }
@@ -84,4 +86,69 @@ func dropClipsAndExpectEachReadyOnce(_ d: DaemonHarness, count: Int, timeout: Do
     #expect(try d.sql("SELECT count(DISTINCT title) FROM videos") == "\(count)")
     #expect(try d.sql("SELECT count(*) FROM events WHERE message='claimed'") == "\(count)")
     #expect(try d.sql("SELECT max(attempts) FROM videos") == "1")
+}
+
+/// Into an inbox shared by several daemons: 30 drops that can never succeed (20 sidecars with a blank title, 4 sidecars
+/// whose media never comes within `orphan_seconds` (which must be short), 3 symlinks as media, 3 names that are not
+/// UTF-8) among 10 good ones. Each bad drop is rejected by one daemon only, as a good one is claimed by one: exactly
+/// one failed row per bad drop (so one `video.failed`), its files in one `failed/<id>/`, and the daemons that lost
+/// the race say nothing above `debug`. `sql` reads the shared store.
+func dropBadAmongGoodAndExpectEachRejectedOnce(_ nodes: [DaemonHarness], sql: (String) throws -> String) throws {
+    let d = nodes[0]
+    let media = try MediaFactory()
+    let clip = try media.h264AAC(seconds: 1, width: 64, height: 48)
+    let outside = try TempDir("outside")
+    defer { outside.remove() }
+    let badNames = (0..<3).map { Array("bad\($0)-caf".utf8) + [0xE9] + Array(".mp4".utf8) }
+    var sidecars: [String] = []  // of the bad drops, each expected once in failed/
+    for i in 0..<40 {
+        switch i % 4 {
+        case 0: try d.drop(media: clip, as: "good\(i).mp4", sidecar: ["title": "good \(i)"])
+        default:
+            let kind = i % 10 < 7 ? "blank" : i % 10 == 7 ? "orphan" : i < 20 ? "link" : "badname"
+            switch kind {
+            case "blank": try d.drop(media: clip, as: "blank\(i).mp4", sidecar: ["title": " \t"])
+            case "orphan": try d.drop(media: nil, as: "orphan\(i).mp4", sidecar: ["title": "orphan \(i)"])
+            case "link":
+                try FileManager.default.createSymbolicLink(atPath: d.incoming + "/link\(i).mp4", withDestinationPath: clip)
+                try d.writeSidecar(["title": "link \(i)"], to: d.incoming + "/link\(i).mp4.json")
+            default:
+                let name = badNames[sidecars.filter { $0.hasPrefix("bad") }.count]
+                let fd = open((Array((d.incoming + "/").utf8) + name).map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                #expect(fd >= 0)
+                close(fd)
+                sidecars.append("bad\(sidecars.filter { $0.hasPrefix("bad") }.count)-caf\\xE9.mp4")  // its escaped name
+                continue
+            }
+            sidecars.append("\(kind)\(i).mp4.json")
+        }
+    }
+    #expect(sidecars.count == 30)
+    _ = try eventually(timeout: 60, "40 finished jobs") { () -> Bool? in
+        (try? sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "40" ? true : nil
+    }
+    // Give a daemon that lost a race the time to (wrongly) record it: a late row would show here.
+    Thread.sleep(forTimeInterval: 1)
+    #expect(try sql("SELECT count(*) FROM videos") == "40")
+    #expect(try sql("SELECT count(*) FROM videos WHERE status = 'ready'") == "10")
+    #expect(try sql("SELECT count(*) FROM videos WHERE status = 'failed'") == "30")
+    #expect(try sql("SELECT count(DISTINCT title) FROM videos WHERE status = 'failed'") == "30")
+    #expect(try sql("SELECT count(*) FROM events WHERE status = 'failed'") == "30")
+
+    let failedRoot = d.inbox + "/failed"
+    let dirs = Check.entries(failedRoot)
+    #expect(dirs.count == 30, "one failed/<id>/ per bad drop: \(dirs.count)")
+    let ids = Set(try sql("SELECT video_id FROM videos WHERE status = 'failed'").split(separator: "\n").map(String.init))
+    #expect(Set(dirs) == ids, "each failed row has its directory")
+    let kept = dirs.flatMap { Check.entries(failedRoot + "/" + $0) }
+    for name in sidecars {
+        #expect(kept.filter { $0 == name }.count == 1, "\(name) kept once in failed/")
+    }
+    #expect(Check.entries(d.incoming).isEmpty, "incoming/ emptied: \(Check.entries(d.incoming))")
+    for node in nodes {
+        let errors = node.logText().split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" critical ") }
+        #expect(errors.allSatisfy { $0.contains("Background processing failed for video") }, "\(errors.prefix(5))")
+    }
+    let reported = nodes.map { $0.logText().components(separatedBy: "Background processing failed for video").count - 1 }
+    #expect(reported.reduce(0, +) == 30, "each failure reported once: \(reported)")
 }

@@ -148,14 +148,10 @@ import Testing
         #expect(try HTTPClient.get("\(b.baseURL)/api/stats?since=yesterday", headers: ["Authorization: Bearer \(rootToken)"]).status == 400)
         #expect(try HTTPClient.get("\(b.baseURL)/api/stats", headers: ["Authorization: Bearer \(aliceToken)"]).status == 403)
 
-        // Still the SQLite store's: 501 with the reason.
+        // The all-jobs WebSocket needs an upgrade, and a token.
         let plainWS = try HTTPClient.get("\(b.baseURL)/api/ws", headers: ["Authorization: Bearer \(aliceToken)"])
         #expect(plainWS.status == 426, "\(plainWS.body)")
         #expect(try HTTPClient.get("\(b.baseURL)/api/ws").status == 401)
-        for (method, path) in [("POST", "/api/uploads"), ("PATCH", "/api/uploads/\(rawID)")] {
-            let r = try HTTPClient.request(["-X", method, "\(b.baseURL)\(path)"], headers: ["Authorization: Bearer \(aliceToken)"])
-            #expect(r.status == 501 && r.body.contains("not available on the PostgreSQL store"), "\(method) \(path): \(r.status) \(r.body)")
-        }
 
         // Revoked on the shared store: refused by every node at once.
         let revoke = try b.cli(["user", "revoke", "alice"])

@@ -63,4 +63,12 @@ import Testing
             Check.inboxIsClean(a)
         }
     }
+
+    /// The same two nodes, with drops that can never succeed among good ones: a rejection is a claim too, so each bad
+    /// drop is failed by one node (one row, one `video.failed`, its files once in `failed/`) and the other says nothing.
+    @Test func twoScanningNodesRejectEachBadDropOnceAndTheLoserSaysNothing() throws {
+        try withTwoDaemonsOnOneInbox(extraTOML: Self.blind, orphanSeconds: 2) { a, b in
+            try dropBadAmongGoodAndExpectEachRejectedOnce([a, b], sql: a.sql)
+        }
+    }
 }

@@ -13,14 +13,7 @@ import Testing
     private func daemon(_ receiver: WebhookReceiver, paths: [(String, [String])], notify: Bool = false,
                         extra: String = "", allowLoopback: Bool = true, host: String = "127.0.0.1") throws -> DaemonHarness {
         var options = DaemonHarness.Options()
-        let hooks = paths.map { path, events in
-            """
-            [[webhooks]]
-            url = "http://\(host):\(receiver.port)\(path)"
-            secret = "\(Self.secret)"
-            events = [\(events.map { "\"\($0)\"" }.joined(separator: ", "))]
-            """
-        }.joined(separator: "\n")
+        let hooks = Self.hooksTOML(receiver, paths: paths, host: host)
         options.extraTOML = """
             webhook_backoff_base_seconds = 0.2
             webhook_backoff_max_seconds = 1
@@ -34,6 +27,18 @@ import Testing
         let d = try DaemonHarness(options)
         try d.start()
         return d
+    }
+
+    /// `[[webhooks]]` tables pointing at `receiver` (path → events), signed with `secret`.
+    static func hooksTOML(_ receiver: WebhookReceiver, paths: [(String, [String])], host: String = "127.0.0.1") -> String {
+        paths.map { path, events in
+            """
+            [[webhooks]]
+            url = "http://\(host):\(receiver.port)\(path)"
+            secret = "\(secret)"
+            events = [\(events.map { "\"\($0)\"" }.joined(separator: ", "))]
+            """
+        }.joined(separator: "\n")
     }
 
     private func receipts(_ r: WebhookReceiver, path: String, delivered count: Int, timeout: Double = 60) throws -> [WebhookReceiver.Receipt] {

@@ -39,7 +39,7 @@ public final class WebhookReceiver: @unchecked Sendable {
         (process, stdin, port) = try PythonFixture.launch("webhook_receiver.py", [logPath, gates] + secrets)
     }
 
-    /// Closes `/gated/name` (answers 503) until `open(name)`.
+    /// Closes `/gated/name` (answers 503) and holds `/hang/name` (no answer) until `open(name)`.
     public func close(_ name: String) { FileManager.default.createFile(atPath: gates + "/" + name, contents: nil) }
     public func open(_ name: String) { try? FileManager.default.removeItem(atPath: gates + "/" + name) }
 

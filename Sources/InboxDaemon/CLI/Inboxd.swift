@@ -29,17 +29,6 @@ struct CommonOptions: ParsableArguments {
         if let db { c.db = absolute(db) }
         return c
     }
-
-    /// The SQLite db of a command that works on it alone (webhooks): with `[store] url` the command
-    /// would read or write a file the nodes do not use, so it is an error that says so.
-    func sqliteDB(for command: String) throws -> String {
-        let c = try load()
-        if c.store != nil, db == nil {
-            throw ConfigError.badValue(key: "store.url", reason:
-                "`inboxd \(command)` works on the SQLite db only; it is not available on the PostgreSQL store yet")
-        }
-        return c.db
-    }
 }
 
 func absolute(_ path: String) -> String {

@@ -9,12 +9,12 @@ import StatusAPI
 /// shared store, so every node answers for every job, and its live feeds are woken by the NOTIFY of whichever node
 /// wrote; bearer tokens checked against the shared `users` table; the watch page; local publishing's files from the
 /// shared output dir; the receiver's one-request uploads (multipart, raw PUT, URL ingest), whose row goes to the
-/// shared store and whose drop lands in the shared inbox for any node to claim; the admins' job list and stats; the
-/// all-jobs WebSocket `/api/ws` (`SharedChanges`). Resumable (tus) uploads are the SQLite store's for now: their
-/// routes answer 501 with that reason.
+/// shared store and whose drop lands in the shared inbox for any node to claim; resumable (tus) uploads, whose row is
+/// in the shared store and whose bytes are in the shared inbox's upload area, so a client may send each PATCH to a
+/// different node and resume on any; the admins' job list and stats; the all-jobs WebSocket `/api/ws` (`SharedChanges`).
 enum SharedStoreHTTP {
-    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO, logger: Logger,
-                     onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
+    static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO,
+                     resumable: ResumableUploads, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
@@ -34,23 +34,10 @@ enum SharedStoreHTTP {
         let receiver = Receiver(
             incoming: InboxLayout(root: config.inbox).incoming,
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
-            journal: store, pool: io.pool, userLimits: config.limits,
+            journal: store, pool: io.pool, resumable: resumable, userLimits: config.limits,
             notifyURLRefusal: { [webhooks = config.webhooks, allow = config.urlIngest.allow] in webhooks.notifyURLRefusal($0, allow: allow) })
         receiver.addRoutes(to: router)
-        // The routes of the full API this node does not serve yet, by name: 501 with the reason. Any other unknown
-        // path is a 404 (after the file server had its look).
         WebSocketRoutes.registerPlainHTTP(on: router, store: store)
-        let unported: [(String, [HTTPRequest.Method])] = [
-            ("/api/uploads", [.post, .options]), ("/api/uploads/{video_id}", [.head, .patch, .delete, .post]),
-        ]
-        for (path, methods) in unported {
-            for method in methods {
-                router.on(RouterPath(path), method: method) { _, _ -> Response in
-                    throw APIError(.notImplemented, "not_implemented",
-                                   "this route is not available on the PostgreSQL store yet (see README, Scaling out)")
-                }
-            }
-        }
         let sockets = Router(context: StatusSocketContext.self)
         sockets.add(middleware: BearerAuthMiddleware(users: users))
         WebSocketRoutes.addVideoSocket(to: sockets, store: store)

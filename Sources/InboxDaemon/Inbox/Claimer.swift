@@ -87,7 +87,7 @@ final class Claimer: Sendable {
         for (i, claim) in claims.enumerated() {
             // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
             if let url = claim.sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
-                await reject(claim.candidate, sidecar: claim.sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
+                done[i] = await reject(claim.candidate, sidecar: claim.sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
                 continue
             }
             if let user = claim.candidate.user, let gate {
@@ -114,7 +114,7 @@ final class Claimer: Sendable {
             return done
         }
 
-        var recorded: [(index: Int, row: VideoRow, lock: DirectoryLock)] = []
+        var recorded: [(index: Int, row: VideoRow, lock: DirectoryLock?)] = []
         for (k, i) in admitted.enumerated() {
             let claim = claims[i]
             var row = VideoRow(
@@ -168,37 +168,20 @@ final class Claimer: Sendable {
     }
 
     private enum Take: Sendable {
-        /// Not now (the job directory is busy, or a rename failed for a reason other than losing the race).
+        /// Not now (the directory is busy, or a rename failed for a reason other than losing the race).
         case later
         /// Someone else renamed the sidecar first.
         case lost
-        case taken(DirectoryLock, mediaProblem: String?)
+        /// The lock is nil for `failed/<id>/`, which no resume scan looks at.
+        case taken(DirectoryLock?, mediaProblem: String?)
     }
 
     /// The claim's renames, on the blocking-I/O pool: job directory, lock, origin note, sidecar, media, thumbnail.
     private func take(_ c: Candidate, into dir: String, hasMedia: Bool) -> Take {
-        do { try FileSystem.mkdir(dir) } catch let e as SystemError where e.code == EEXIST {
-            logger.debug("claim deferred: job directory exists", metadata: ["inbox.path": "\(dir)", "error": "\(e)"])
-            return .later
-        } catch {
-            complain("cannot claim drop: cannot create its job directory; retrying", path: dir, error: error)
-            return .later
-        }
-        guard let lock = DirectoryLock(path: dir) else {
-            FileSystem.removeTree(dir)
-            return .later
-        }
-        do {
+        let took = takeSidecar(c, into: dir, locked: true) {
             try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
-            try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
-        } catch let e as SystemError where e.code == ENOENT {
-            FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
-            return .lost
-        } catch {
-            FileSystem.removeTree(dir)
-            complain("cannot claim drop; retrying", path: c.sidecarPath, error: error)
-            return .later
         }
+        guard case .taken(let lock, _) = took else { return took }
         var problem: String?
         if hasMedia {
             do { try FileSystem.renameNoReplace(c.mediaPath, dir + "/" + (c.mediaPath as NSString).lastPathComponent) } catch {
@@ -211,9 +194,46 @@ final class Claimer: Sendable {
         return .taken(lock, mediaProblem: problem)
     }
 
+    /// The claim point of every drop, claimed or rejected: makes `dir` (and locks it when it is a job directory), lets
+    /// `note` write into it, then renames the sidecar into it. Whoever renames the sidecar first owns the drop; a
+    /// daemon that finds it gone (`ENOENT`) lost the race to another one and leaves no trace: no directory, no row,
+    /// no line above `debug`. The caller moves the drop's other files once it has won.
+    private func takeSidecar(_ c: Candidate, into dir: String, locked: Bool, note: () throws -> Void) -> Take {
+        do { try FileSystem.mkdir(dir) } catch let e as SystemError where e.code == EEXIST {
+            logger.debug("claim deferred: its directory exists", metadata: ["inbox.path": "\(dir)", "error": "\(e)"])
+            return .later
+        } catch {
+            complain("cannot claim drop: cannot create its directory; retrying", path: dir, error: error)
+            return .later
+        }
+        var lock: DirectoryLock?
+        if locked {
+            guard let held = DirectoryLock(path: dir) else {
+                FileSystem.removeTree(dir)
+                return .later
+            }
+            lock = held
+        }
+        do {
+            try note()
+            try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
+        } catch let e as SystemError where e.code == ENOENT {
+            FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
+            logger.debug("drop taken by another daemon", metadata: ["inbox.path": "\(c.sidecarPath)"])
+            return .lost
+        } catch {
+            FileSystem.removeTree(dir)
+            complain("cannot claim drop; retrying", path: c.sidecarPath, error: error)
+            return .later
+        }
+        return .taken(lock, mediaProblem: nil)
+    }
+
     /// A drop that can never succeed: its files go to `failed/<id>/` untouched (a symlink is moved as a link,
-    /// never followed) and a failed row says why.
-    func reject(_ c: Candidate, sidecar: Sidecar?, reason: FailureReason, message: String) async {
+    /// never followed) and a failed row says why. Its sidecar's rename is the claim point, as for a claim: of several
+    /// daemons rejecting one drop, only the one that renamed it records the failure. Returns false when the drop could
+    /// not be taken yet (its directory is busy, or the daemon is stopping): the watcher tries again later.
+    func reject(_ c: Candidate, sidecar: Sidecar?, reason: FailureReason, message: String) async -> Bool {
         let wanted = sidecar?.videoID ?? UUID().uuidString.lowercased()
         let layout = self.layout
         let taken = (try? await io.run { FileSystem.status(layout.failed(wanted)) != nil }) ?? true
@@ -226,21 +246,23 @@ final class Claimer: Sendable {
             userID: sidecar?.userID, username: c.user ?? sidecar?.username, visibility: sidecar?.visibility ?? .draft,
             source: sidecar?.sourceURL != nil ? .url : .drop, sourceURL: sidecar?.sourceURL, sidecar: sidecar?.raw)
         let note = FailureNote(row: row, message: message, reason: reason)
-        let moved = try? await io.run { () -> Bool in
-            do { try FileSystem.mkdir(dir) } catch {
-                self.complain("cannot reject drop: cannot create its failed/ directory; retrying", path: dir, error: error)
-                return false
-            }
-            try? note.write(into: dir)
-            for path in [c.sidecarPath, c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
+        guard let took = try? await io.run({ () -> Take in
+            let took = self.takeSidecar(c, into: dir, locked: false) { _ = try? note.write(into: dir) }
+            guard case .taken = took else { return took }
+            for path in [c.mediaPath] + (c.thumbnailPath.map { [$0] } ?? []) where FileSystem.status(path) != nil {
                 do { try FileSystem.renameNoReplace(path, dir + "/" + (path as NSString).lastPathComponent) } catch {
                     self.logger.error("cannot move a rejected file to failed/", metadata: ["inbox.path": "\(path)", "error": "\(error)"])
                 }
             }
-            return true
+            return took
+        }) else { return false }
+        switch took {
+        case .later: return false
+        case .lost: return true
+        case .taken: break
         }
-        guard moved == true else { return }
         await record(row, in: dir, reason: reason, message: message)
+        return true
     }
 
     /// A file whose name is not valid UTF-8: moved to `failed/<id>/` under an ASCII-escaped name (`caf\xE9.mp4`)
@@ -263,7 +285,10 @@ final class Claimer: Sendable {
             }
             try? note.write(into: dir)
             do { try FileSystem.renameNoReplace(raw: path, dir + "/" + escaped) } catch {
-                self.logger.error("cannot move a badly named file to failed/", metadata: ["inbox.path": "\(escaped)", "error": "\(error)"])
+                // ENOENT: another daemon on this inbox moved it first, and records it.
+                let lost = (error as? SystemError)?.code == ENOENT
+                self.logger.log(level: lost ? .debug : .error, "cannot move a badly named file to failed/",
+                                metadata: ["inbox.path": "\(escaped)", "error": "\(error)"])
                 FileSystem.removeTree(dir)
                 return false
             }

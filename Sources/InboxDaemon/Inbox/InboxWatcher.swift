@@ -144,8 +144,7 @@ final class InboxWatcher: Service {
             switch action {
             case .claim: break
             case .reject(let candidate, let sidecar, let reason, let message):
-                await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message)
-                box.state.forget(candidate)
+                if await claimer.reject(candidate, sidecar: sidecar, reason: reason, message: message) { box.state.forget(candidate) }
             case .rejectBadName(let path):
                 await claimer.rejectBadName(path, incoming: layout.incoming)
             }

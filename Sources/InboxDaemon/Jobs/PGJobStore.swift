@@ -28,6 +28,8 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     let node: String
     let leaseSeconds: Int
     let logger: Logger
+    /// The webhooks a state change queues, in its transaction (`PGJobStore+Webhooks`).
+    let outbox: WebhookOutbox
     /// The channel a NOTIFY on new or requeued work goes to (a trigger on `videos` sends it).
     static let jobsChannel = "inboxd_jobs"
     /// The channel a NOTIFY on every change of `videos` goes to: wakes the status feeds (SSE, WebSocket) of every node.
@@ -40,7 +42,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     /// Where the store is, from `[store] url`.
     private let endpoint: Endpoint
 
-    init(url: String, node: String, leaseSeconds: Int, logger: Logger) throws {
+    init(url: String, node: String, leaseSeconds: Int, logger: Logger, outbox: WebhookOutbox = .none) throws {
         endpoint = try Endpoint(url: url)
         client = PostgresClient(configuration: endpoint.clientConfiguration, backgroundLogger: logger)
         var readOnly = endpoint.clientConfiguration
@@ -49,6 +51,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
         self.node = node
         self.leaseSeconds = leaseSeconds
         self.logger = logger
+        self.outbox = outbox
     }
 
     /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`, checked.
@@ -349,7 +352,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
         return v
     }
 
-    private static func row(_ c: PostgresConnection, _ id: String, logger: Logger, forUpdate: Bool = false) async throws -> VideoRow? {
+    static func row(_ c: PostgresConnection, _ id: String, logger: Logger, forUpdate: Bool = false) async throws -> VideoRow? {
         let lock = forUpdate ? " FOR UPDATE" : ""
         for try await r in try await c.query("SELECT \(unescaped: rowColumns) FROM videos WHERE video_id = \(id)\(unescaped: lock)", logger: logger) {
             return try videoRow(r)
@@ -357,7 +360,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
         return nil
     }
 
-    private static func event(_ c: PostgresConnection, _ id: String, _ status: JobStatus, _ phase: JobPhase?, _ message: String?,
+    static func event(_ c: PostgresConnection, _ id: String, _ status: JobStatus, _ phase: JobPhase?, _ message: String?,
                               logger: Logger) async throws {
         try await c.query("""
             INSERT INTO events (video_id, at, status, phase, message)
@@ -365,7 +368,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
             """, logger: logger)
     }
 
-    private static func insert(_ c: PostgresConnection, _ v: VideoRow, message: String?, replace: Bool, logger: Logger) async throws {
+    static func insert(_ c: PostgresConnection, _ v: VideoRow, message: String?, replace: Bool, logger: Logger) async throws {
         if replace { try await c.query("DELETE FROM videos WHERE video_id = \(v.videoID)", logger: logger) }
         try await c.query("""
             INSERT INTO videos (video_id, title, description, user_id, username, status, visibility, phase, progress, video_url,
@@ -398,20 +401,22 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     // MARK: JobStoring
 
     func recordClaim(_ row: VideoRow) async throws {
-        try await transaction { c, logger in try await Self.recordClaim(c, row, logger: logger) }
+        let outbox = self.outbox
+        try await transaction { c, logger in try await Self.recordClaim(c, row, outbox: outbox, logger: logger) }
     }
 
     func recordClaims(_ rows: [VideoRow]) async throws -> [String: AdoptError] {
-        try await transaction { c, logger in
+        let outbox = self.outbox
+        return try await transaction { c, logger in
             var duplicates: [String: AdoptError] = [:]
             for row in rows {
-                do { try await Self.recordClaim(c, row, logger: logger) } catch let e as AdoptError { duplicates[row.videoID] = e }
+                do { try await Self.recordClaim(c, row, outbox: outbox, logger: logger) } catch let e as AdoptError { duplicates[row.videoID] = e }
             }
             return duplicates
         }
     }
 
-    private static func recordClaim(_ c: PostgresConnection, _ row: VideoRow, logger: Logger) async throws {
+    private static func recordClaim(_ c: PostgresConnection, _ row: VideoRow, outbox: WebhookOutbox, logger: Logger) async throws {
         if let existing = try await Self.row(c, row.videoID, logger: logger, forUpdate: true) {
             guard existing.status == .processing, existing.phase != .receiving else {
                 throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
@@ -423,20 +428,27 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
             try await event(c, row.videoID, row.status, row.phase, "claimed", logger: logger)
         } else {
             try await insert(c, row, message: "claimed", replace: false, logger: logger)
+            try await outbox.record(c, videoID: row.videoID, event: .processing, logger: logger)
         }
     }
 
     /// The HTTP receiver's row (`UploadJournal`), before the drop's sidecar appears in the shared inbox: inserted
     /// (never replaced) with its first audit entry; the claim of whichever node sees the drop adopts it.
     func recordAcceptedUpload(_ row: VideoRow) async throws {
+        let outbox = self.outbox
         try await transaction { c, logger in
             try await Self.insert(c, row, message: "accepted by the HTTP receiver", replace: false, logger: logger)
+            try await outbox.record(c, videoID: row.videoID, event: .processing, logger: logger)
         }
     }
 
     func recordRejected(_ row: VideoRow, error: String, reason: FailureReason) async throws {
         let failed = row.rejected(error: error, reason: reason)
-        try await transaction { c, logger in try await Self.insert(c, failed, message: error, replace: true, logger: logger) }
+        let outbox = self.outbox
+        try await transaction { c, logger in
+            try await Self.insert(c, failed, message: error, replace: true, logger: logger)
+            try await outbox.record(c, videoID: failed.videoID, event: .failed, logger: logger)
+        }
     }
 
     func row(_ id: String) async throws -> VideoRow? {
@@ -448,7 +460,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     private var ours: String { "locked_by = '\(node.replacingOccurrences(of: "'", with: "''"))'" }
 
     func startAttempt(_ id: String, maxAttempts: Int) async throws -> AttemptStart {
-        let node = self.node, ours = self.ours
+        let node = self.node, ours = self.ours, outbox = self.outbox
         return try await transaction { c, logger in
             guard let current = try await Self.row(c, id, logger: logger, forUpdate: true) else { return .vanished }
             guard current.lockedBy == node else { throw LeaseLost(videoID: id, node: node) }
@@ -456,6 +468,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
             if current.attempts >= maxAttempts {
                 let (reason, message) = AttemptStart.exhaustion(of: current)
                 try await Self.fail(c, current, error: message, reason: reason, logger: logger)
+                try await outbox.record(c, videoID: id, event: .failed, logger: logger)
                 return .exhausted(reason, message)
             }
             try await c.query("""
@@ -465,11 +478,12 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                 """, logger: logger)
             guard let row = try await Self.row(c, id, logger: logger) else { return .vanished }
             try await Self.event(c, id, .processing, .queued, "attempt \(row.attempts) started", logger: logger)
+            try await outbox.record(c, videoID: id, event: .processing, logger: logger)
             return .started(row)
         }
     }
 
-    private static func fail(_ c: PostgresConnection, _ row: VideoRow, error: String, reason: FailureReason, logger: Logger) async throws {
+    static func fail(_ c: PostgresConnection, _ row: VideoRow, error: String, reason: FailureReason, logger: Logger) async throws {
         let now = Timestamp.string()
         try await c.query("""
             UPDATE videos SET status = 'failed', error = \(error), failure_reason = \(reason.rawValue), next_attempt_at = NULL,
@@ -489,7 +503,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func markRetrying(_ id: String, error: String, reason: FailureReason, at: Date) async throws {
-        let next = Timestamp.string(at)
+        let next = Timestamp.string(at), outbox = self.outbox
         try await leased(id) { c, row, logger in
             guard row.status == .processing else { return }
             try await c.query("""
@@ -497,6 +511,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                   updated_at = \(Timestamp.string()), locked_by = NULL, lease_until = NULL WHERE video_id = \(id)
                 """, logger: logger)
             try await Self.event(c, id, .processing, .retrying, "retry at \(next): \(error)", logger: logger)
+            try await outbox.record(c, videoID: id, event: .processing, logger: logger)
         }
     }
 
@@ -518,12 +533,14 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func setPhase(_ id: String, _ phase: JobPhase, progress: Double) async throws {
+        let outbox = self.outbox
         try await leased(id) { c, row, logger in
             guard row.status == .processing else { return }
             try await c.query("""
                 UPDATE videos SET phase = \(phase.rawValue), progress = \(progress), updated_at = \(Timestamp.string()) WHERE video_id = \(id)
                 """, logger: logger)
             try await Self.event(c, id, .processing, phase, nil, logger: logger)
+            try await outbox.record(c, videoID: id, event: .processing, logger: logger)
         }
     }
 
@@ -617,7 +634,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func markReady(_ id: String, _ published: PublishedVideo) async throws {
-        let thumbnail = published.thumbnailURL ?? ""
+        let thumbnail = published.thumbnailURL ?? "", outbox = self.outbox
         try await leased(id) { c, row, logger in
             guard row.status == .processing else { return }
             let now = Timestamp.string()
@@ -627,6 +644,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                   locked_by = NULL, lease_until = NULL WHERE video_id = \(id)
                 """, logger: logger)
             try await Self.event(c, id, .ready, .done, published.videoURL, logger: logger)
+            try await outbox.record(c, videoID: id, event: .ready, logger: logger)
         }
     }
 
@@ -644,7 +662,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func markFailed(_ id: String, error: String, reason: FailureReason) async throws {
-        let node = self.node
+        let node = self.node, outbox = self.outbox
         try await transaction { c, logger in
             guard let row = try await Self.row(c, id, logger: logger, forUpdate: true) else { return }
             // A job another node holds a live lease on is that node's to fail; recovery's failures (lost, originals
@@ -653,10 +671,12 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                 throw LeaseLost(videoID: id, node: node)
             }
             try await Self.fail(c, row, error: error, reason: reason, logger: logger)
+            try await outbox.record(c, videoID: id, event: .failed, logger: logger)
         }
     }
 
     func requeue(_ id: String, reason: String) async throws {
+        let outbox = self.outbox
         try await leased(id) { c, row, logger in
             guard row.status == .processing else { return }
             try await c.query("""
@@ -664,6 +684,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                   locked_by = NULL, lease_until = NULL WHERE video_id = \(id)
                 """, logger: logger)
             try await Self.event(c, id, .processing, .queued, reason, logger: logger)
+            try await outbox.record(c, videoID: id, event: .processing, logger: logger)
         }
     }
 
@@ -697,7 +718,8 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
     }
 
     func retry(ids: [String]?) async throws -> [String] {
-        try await transaction { c, logger in
+        let outbox = self.outbox
+        return try await transaction { c, logger in
             var targets: [String] = []
             let rows = ids == nil
                 ? try await c.query("SELECT video_id FROM videos WHERE status = 'failed' ORDER BY created_at FOR UPDATE", logger: logger)
@@ -710,6 +732,7 @@ final class PGJobStore: JobStoring, StatusReading, VideoListing, StatsReading, U
                       updated_at = \(Timestamp.string()) WHERE video_id = \(id)
                     """, logger: logger)
                 try await Self.event(c, id, .processing, .queued, "retry requested", logger: logger)
+                try await outbox.record(c, videoID: id, event: .processing, logger: logger)
             }
             return targets
         }

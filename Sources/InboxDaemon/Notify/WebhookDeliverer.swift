@@ -8,24 +8,25 @@ import Synchronization
 /// Works the `webhook_deliveries` outbox: POSTs each due delivery, signed, on a dedicated thread (curl, never the
 /// cooperative pool); 2xx = delivered, anything else or no answer = tried again after an exponential backoff with
 /// jitter, until its `retry_until`; an address the guard refuses fails at once. State lives in the db, so pending
-/// deliveries survive restarts. It sleeps until the next due time (at most `idleWait`), and a commit that queued
-/// deliveries wakes it at once.
+/// deliveries survive restarts (on the shared store, another node's death too: its deliveries are taken again once
+/// its lease on them runs out). It sleeps until the next due time (at most `idleWait`), and `signal` (rung by a
+/// commit that queued deliveries, or on the shared store by any node's change) wakes it at once.
 final class WebhookDeliverer: Service {
     static let idleWait: Duration = .seconds(1)
     static let batch = 16
     static let parallel = 4
 
-    private let store: JobStore
+    private let store: any DeliveryStore
     private let settings: WebhookSettings
     private let poster: WebhookPoster
-    private let doorbell: Doorbell
+    private let signal: ChangeSignal
     private let logger: Logger
 
-    init(store: JobStore, settings: WebhookSettings, poster: WebhookPoster, doorbell: Doorbell, logger: Logger) {
+    init(store: any DeliveryStore, settings: WebhookSettings, poster: WebhookPoster, signal: ChangeSignal, logger: Logger) {
         self.store = store
         self.settings = settings
         self.poster = poster
-        self.doorbell = doorbell
+        self.signal = signal
         self.logger = logger
     }
 
@@ -34,11 +35,16 @@ final class WebhookDeliverer: Service {
         try? await cancelWhenGracefulShutdown {
             try await withTaskCancellationHandler {
                 while !Task.isCancelled {
-                    let due = try await self.store.pool.read { db in
-                        try WebhookQueries.due(db, now: Timestamp.string(), limit: Self.batch)
+                    let mark = self.signal.mark
+                    let due: [WebhookDeliveryRow]
+                    do { due = try await self.store.takeDueDeliveries(limit: Self.batch) } catch {
+                        // A store that is away for a moment (PostgreSQL restarting) stops nothing: pending rows wait.
+                        if !Task.isCancelled { self.logger.error("cannot read the webhook outbox; retrying", metadata: ["error": "\(error)"]) }
+                        await self.sleep(since: mark)
+                        continue
                     }
                     if due.isEmpty {
-                        await self.sleep()
+                        await self.sleep(since: mark)
                         continue
                     }
                     await withTaskGroup(of: Void.self) { group in
@@ -60,13 +66,13 @@ final class WebhookDeliverer: Service {
     }
 
     /// Until the next due delivery (whole seconds, as the db stores times), a wake-up, or `idleWait`.
-    private func sleep() async {
+    private func sleep(since mark: UInt64) async {
         var wait = Self.idleWait
-        if let next = try? await store.pool.read({ db in try WebhookQueries.nextDue(db) }).flatMap(Timestamp.date) {
+        if let next = (try? await store.nextDeliveryDue()).flatMap({ $0 }).flatMap(Timestamp.date) {
             let seconds = next.timeIntervalSinceNow
             if seconds < 1 { wait = .milliseconds(Int64(max(seconds, 0.05) * 1000)) }
         }
-        await doorbell.wait(atMost: wait)
+        await signal.wait(since: mark, atMost: wait)
     }
 
     private func deliver(_ d: WebhookDeliveryRow, stopping: StopFlag) async {
@@ -79,7 +85,7 @@ final class WebhookDeliverer: Service {
             let why = d.origin == .webhook
                 ? "\(Self.redacted(d.url)) is no longer a [[webhooks]] url in the config; not sent"
                 : "notify_url_secret is no longer set in the config; not sent"
-            await record(id, status: nil, error: why, next: nil, meta: meta)
+            await record(d, status: nil, error: why, next: nil, meta: meta)
             return
         }
         let body = Array(d.body.utf8)
@@ -99,41 +105,37 @@ final class WebhookDeliverer: Service {
         switch outcome {
         case .answered(let status) where (200..<300).contains(status):
             do {
-                try await store.pool.write { db in
-                    try WebhookQueries.markDelivered(db, id: id, status: status, now: Timestamp.string(now))
-                }
+                try await store.markDelivered(d, status: status, at: Timestamp.string(now))
                 meta["http.status"] = "\(status)"
                 logger.info("webhook delivered", metadata: meta)
             } catch {
                 logger.error("cannot record a webhook delivery; it will be sent again", metadata: meta.merging(["error": "\(error)"]) { $1 })
             }
         case .answered(let status):
-            await retryOrGiveUp(d, id: id, status: status, error: "HTTP \(status)", now: now, meta: meta)
+            await retryOrGiveUp(d, status: status, error: "HTTP \(status)", now: now, meta: meta)
         case .failed(let reason):
-            await retryOrGiveUp(d, id: id, status: nil, error: reason, now: now, meta: meta)
+            await retryOrGiveUp(d, status: nil, error: reason, now: now, meta: meta)
         case .refused(let reason):
-            await record(id, status: nil, error: "refused: \(reason)", next: nil, meta: meta)
+            await record(d, status: nil, error: "refused: \(reason)", next: nil, meta: meta)
         }
     }
 
-    private func retryOrGiveUp(_ d: WebhookDeliveryRow, id: Int64, status: Int?, error: String, now: Date, meta: Logger.Metadata) async {
+    private func retryOrGiveUp(_ d: WebhookDeliveryRow, status: Int?, error: String, now: Date, meta: Logger.Metadata) async {
         let next = now.addingTimeInterval(settings.delay(afterAttempts: d.attempts + 1))
         let until = Timestamp.date(d.retryUntil) ?? now
         if next > until {
-            await record(id, status: status, error: "gave up after \(d.attempts + 1) attempts: \(error)", next: nil, meta: meta)
+            await record(d, status: status, error: "gave up after \(d.attempts + 1) attempts: \(error)", next: nil, meta: meta)
         } else {
-            await record(id, status: status, error: error, next: next, meta: meta)
+            await record(d, status: status, error: error, next: next, meta: meta)
         }
     }
 
     /// Records a failed attempt: retried at `next`, or given up (nil).
-    private func record(_ id: Int64, status: Int?, error: String, next: Date?, meta: Logger.Metadata) async {
+    private func record(_ d: WebhookDeliveryRow, status: Int?, error: String, next: Date?, meta: Logger.Metadata) async {
         var meta = meta
         meta["error"] = "\(error)"
         do {
-            try await store.pool.write { db in
-                try WebhookQueries.markAttemptFailed(db, id: id, status: status, error: error, next: next.map { Timestamp.string($0) })
-            }
+            try await store.markAttemptFailed(d, status: status, error: error, next: next.map { Timestamp.string($0) })
         } catch {
             logger.error("cannot record a webhook attempt", metadata: meta.merging(["db.error": "\(error)"]) { $1 })
             return

@@ -17,23 +17,36 @@ struct WebhookOutbox: Sendable {
     /// Queues `event` about `videoID` for every URL that wants it: the `[[webhooks]]` entries listing it, and the
     /// job's own `notify_url` for `video.ready` and `video.failed`. Reads the row as the transaction now has it.
     func record(_ db: Database, videoID: String, event: WebhookEvent, now: Date = Date()) throws {
-        let wanting = settings.endpoints.filter { $0.events.contains(event) }
-        let hasNotifyURL = WebhookSettings.notifyURLEvents.contains(event) && settings.notifyURLSecret != nil
-        guard !wanting.isEmpty || hasNotifyURL, let row = try VideoQueries.row(db, videoID) else { return }
-        var targets = wanting.map { ($0.url, WebhookOrigin.webhook) }
-        if hasNotifyURL, let url = Self.notifyURL(sidecar: row.sidecar) { targets.append((url, .notifyURL)) }
-        guard !targets.isEmpty else { return }
+        guard wants(event), let row = try VideoQueries.row(db, videoID) else { return }
+        let deliveries = try self.deliveries(event, about: row, now: now)
+        guard !deliveries.isEmpty else { return }
+        for d in deliveries { try WebhookQueries.enqueue(db, d) }
+        let wake = onQueued
+        db.afterNextTransaction { _ in wake() }
+    }
+
+    /// Whether any URL may want `event` (else the row need not even be read).
+    func wants(_ event: WebhookEvent) -> Bool {
+        settings.endpoints.contains { $0.events.contains(event) }
+            || (WebhookSettings.notifyURLEvents.contains(event) && settings.notifyURLSecret != nil)
+    }
+
+    /// The deliveries of `event` about `row` as it is in the transaction making the change, one per URL wanting it,
+    /// sharing one event id and one body (either store inserts them).
+    func deliveries(_ event: WebhookEvent, about row: VideoRow, now: Date = Date()) throws -> [WebhookDeliveryRow] {
+        var targets = settings.endpoints.filter { $0.events.contains(event) }.map { ($0.url, WebhookOrigin.webhook) }
+        if WebhookSettings.notifyURLEvents.contains(event), settings.notifyURLSecret != nil, let url = Self.notifyURL(sidecar: row.sidecar) {
+            targets.append((url, .notifyURL))
+        }
+        guard !targets.isEmpty else { return [] }
         let eventID = UUID().uuidString.lowercased()
         let created = Timestamp.string(now)
         let body = #"{"created_at":"\#(created)","data":\#(try statusJSON(row)),"id":"\#(eventID)","type":"\#(event.rawValue)"}"#
         let until = Timestamp.string(now.addingTimeInterval(settings.retryHours * 3600))
-        for (url, origin) in targets {
-            try WebhookQueries.enqueue(db, WebhookDeliveryRow(
-                eventID: eventID, event: event, videoID: videoID, url: url, origin: origin, body: body,
-                createdAt: created, retryUntil: until))
+        return targets.map { url, origin in
+            WebhookDeliveryRow(eventID: eventID, event: event, videoID: row.videoID, url: url, origin: origin, body: body,
+                               createdAt: created, retryUntil: until)
         }
-        let wake = onQueued
-        db.afterNextTransaction { _ in wake() }
     }
 
     /// The `notify_url` a job's sidecar carries (checked at intake, so taken as is).

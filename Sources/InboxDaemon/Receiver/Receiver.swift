@@ -18,7 +18,7 @@ struct Receiver: Sendable {
     let committer: DropCommitter
     let journal: any UploadJournal
     let pool: NIOThreadPool
-    /// The tus routes; nil on a store that keeps no `uploads` rows (PostgreSQL, for now).
+    /// The tus routes; nil for a journal that keeps no `uploads` rows.
     let resumable: ResumableUploads?
     let admission: UploadAdmission
     var rates: UploadRateLimiter { admission.rates }

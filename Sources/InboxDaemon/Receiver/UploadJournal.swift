@@ -10,7 +10,7 @@ protocol UploadJournal: Sendable {
     func processingCount(username: String) async throws -> Int
 }
 
-/// Resumable (tus) uploads keep their `uploads` row beside the job's (the SQLite store only, for now).
+/// Resumable (tus) uploads keep their `uploads` row beside the job's, on either store.
 protocol ResumableJournal: UploadJournal {
 
     func createResumableUpload(video: VideoRow, upload: UploadRow) async throws

@@ -104,7 +104,7 @@ struct ResumableUploads: Sendable {
                 if let e = error as? SpoolError { throw e.httpFailure }
                 throw error
             }
-            if let declared { admission?.rates.record(user, bytes: declared) }
+            if let declared, let rates = admission?.rates { await rates.recordAccepted(user, bytes: declared) }
             context.logger.info("resumable upload created", metadata: [
                 "job.id": "\(id)", "user.name": "\(user.username)", "upload.length": "\(length)", "upload.fields": "\(fields.keys.sorted())"])
             var headers: HTTPFields = [.location: "/api/uploads/\(id)", .videoID: id, .contentType: "application/json"]
