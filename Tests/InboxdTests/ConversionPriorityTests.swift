@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func convertPolicyIdleRunsConversionThreadsUnderSchedIdle() throws {
-        let (d, pid, _) = try converting("convert_policy = \"idle\"\n", seconds: 20)
+        let (d, pid, _) = try converting("convert_policy = \"idle\"\n", seconds: 10)
         defer { d.cleanUp() }
         let during = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
             let tasks = TaskStat.all(pid: pid)
