@@ -51,10 +51,13 @@ public final class StatusSnapshot: Sendable {
     public var misses: Int { missCount.load(ordering: .relaxed) }
     public var count: Int { state.withLock { $0.young.count + $0.old.count } }
 
-    /// The entry of `id` if it was read at db `version`; a different version drops every entry first.
+    /// The entry of `id` if it was read at db `version`; a newer version drops every entry first.
     func entry(_ id: String, version: Int64) -> Entry? {
         let found: Entry? = state.withLock { s in
             if s.version != version {
+                // The probe's counter only grows: a request that took its version before a newer one was seen
+                // reads the db and keeps nothing, rather than emptying the newer entries.
+                if let newer = s.version, version < newer { return nil }
                 s.version = version
                 s.young.removeAll(keepingCapacity: true)
                 s.old.removeAll()
