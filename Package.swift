@@ -100,7 +100,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]
+            ],
+            // Release: lld with packed relative relocations (DT_RELR, glibc >= 2.36). gold writes 3.3 MB of RELA
+            // records that the dynamic loader reads and applies at every start; measured: idle RSS -5.5 MiB.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                                          .when(configuration: .release))]
         ),
 
         .testTarget(

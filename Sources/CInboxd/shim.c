@@ -31,11 +31,11 @@ void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-int inboxd_lower_thread_priority(int nice, int sched_batch) {
+int inboxd_lower_thread_priority(int nice, int policy) {
     pid_t tid = (pid_t)syscall(SYS_gettid);
-    if (sched_batch) {
+    if (policy == 1 || policy == 2) {
         struct sched_param p = { .sched_priority = 0 };
-        if (sched_setscheduler(tid, SCHED_BATCH, &p) == -1) return -errno;
+        if (sched_setscheduler(tid, policy == 2 ? SCHED_IDLE : SCHED_BATCH, &p) == -1) return -errno;
     }
     if (nice != 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice) == -1) return -errno;
     return 0;

@@ -31,7 +31,7 @@ struct Daemon {
             settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { queued.ring() }))
         let webhooks = config.webhooks
         let allow = config.urlIngest.allow
-        let statusStore = try StatusStore(path: config.db)
+        let statusStore = try StatusStore(path: config.db, cacheEntries: config.statusCacheEntries)
         let limits = config.limits, workerCount = config.workers
         let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
@@ -117,7 +117,7 @@ struct Daemon {
                                          segmentSeconds: config.segmentSeconds)
         jobLimits.retry = config.retry
         jobLimits.minFreeBytes = config.minFreeBytes
-        jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, schedBatch: config.convertSchedBatch)
+        jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, policy: config.convertPolicy)
         jobLimits.scratchNode = scratchNode
         jobLimits.hls.ladder = config.ladder
         jobLimits.hls.ladderCopyTop = config.ladderCopyTop

@@ -7,13 +7,30 @@ public enum EntityTag {
     /// `"<16 hex digits>"`: FNV-1a 64 of the body. A validator for one resource's successive answers, not a
     /// security check, so a fast non-cryptographic hash is enough.
     public static func strong(for bytes: some Sequence<UInt8>) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
+        var hash = FNV()
+        hash.add(bytes)
+        return hash.tag
+    }
+
+    /// FNV-1a 64 fed in pieces, so a cached answer's fixed part is hashed once and only its per-request part
+    /// (the ETA of `StatusSnapshot`) each time: the same tag as `strong(for:)` of the concatenation.
+    public struct FNV: Sendable {
+        private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        public init() {}
+
+        public mutating func add(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01b3
+            }
         }
-        let hex = String(hash, radix: 16)
-        return "\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
+
+        /// `"<16 hex digits>"`.
+        public var tag: String {
+            let hex = String(hash, radix: 16)
+            return "\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
+        }
     }
 
     /// Whether `If-None-Match` (RFC 9110 §13.1.2, weak comparison) matches `tag`: `*`, or a comma-separated list

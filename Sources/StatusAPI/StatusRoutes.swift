@@ -108,15 +108,13 @@ public enum StatusRoutes {
         // Strong ETag of the exact bytes; `If-None-Match` with it → 304, no body. `no-cache`: a cache must revalidate.
         router.get("/api/videos/{video_id}/status") { request, context -> Response in
             let id = try APIError.validateID(try context.parameters.require("video_id"))
-            guard let status = try await store.status(id) else { throw APIError.notFound(id) }
-            let bytes = try JSONEncoder.api.encode(status)
-            let tag = EntityTag.strong(for: bytes)
-            var headers: HTTPFields = [.eTag: tag, .cacheControl: "no-cache"]
-            if let ifNoneMatch = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(ifNoneMatch, matches: tag) {
+            guard let answer = try await store.statusAnswer(id, now: Date()) else { throw APIError.notFound(id) }
+            var headers: HTTPFields = [.eTag: answer.tag, .cacheControl: "no-cache"]
+            if let ifNoneMatch = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(ifNoneMatch, matches: answer.tag) {
                 return Response(status: .notModified, headers: headers)
             }
             headers[.contentType] = "application/json; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer.body))
         }
         router.get("/api/videos/{video_id}") { _, context -> RowJSON in
             let id = try APIError.validateID(try context.parameters.require("video_id"))

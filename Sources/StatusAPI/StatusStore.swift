@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Store
 
@@ -5,14 +6,23 @@ import Store
 /// `db`, one serial connection (the fastest on 2 cores), serves the point reads clients poll (`/status`,
 /// `/healthz`, one video, bearer-token lookups); `bulk`, a pool of readers, serves the scans and the long-lived
 /// pollers (`/metrics`, lists, events, SSE), so a slow scrape or many streams never delay a status read.
+/// `/status` answers come from `snapshot` (nil: off), checked against the db's `PRAGMA data_version` on `probe`, a
+/// connection of its own so the check never waits behind another read.
 public struct StatusStore: StatusReading {
     public let db: DatabaseQueue
     public let bulk: DatabasePool
+    public let snapshot: StatusSnapshot?
+    let probe: DatabaseQueue
 
-    public init(path: String) throws {
+    /// `cacheEntries`: the snapshot's bound (`status_cache_entries`); 0 turns it off.
+    public init(path: String, cacheEntries: Int = StatusStore.defaultCacheEntries) throws {
         db = try StoreDatabase.openReader(path: path)
         bulk = try StoreDatabase.openReaderPool(path: path)
+        probe = try StoreDatabase.openReader(path: path)
+        snapshot = cacheEntries > 0 ? StatusSnapshot(capacity: max(cacheEntries, 2)) : nil
     }
+
+    public static let defaultCacheEntries = 4096
 
     /// For SSE streams' polling (on `bulk`).
     public func video(_ id: String) async throws -> VideoRow? {
@@ -44,6 +54,15 @@ public struct StatusStore: StatusReading {
 public protocol StatusReading: StatusFeedStore {
     func ping() async throws
     func status(_ id: String) async throws -> StatusResponse?
+    /// The encoded `/status` answer, from a snapshot where the store keeps one.
+    func statusAnswer(_ id: String, now: Date) async throws -> StatusAnswer?
     func videoJSON(_ id: String) async throws -> RowJSON?
     func events(_ id: String) async throws -> [RowJSON]?
+}
+
+extension StatusReading {
+    /// Encoded on each request: the PostgreSQL store keeps no snapshot (other nodes write behind its back).
+    public func statusAnswer(_ id: String, now: Date) async throws -> StatusAnswer? {
+        try await status(id).map { try StatusAnswer($0) }
+    }
 }

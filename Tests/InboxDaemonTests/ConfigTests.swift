@@ -77,10 +77,15 @@ import Testing
         let (dir, path) = try write("inbox = \"i\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let c = try Config.load(path: path, environment: [:])
-        #expect(c.convertNice == 10 && !c.convertSchedBatch)
+        #expect(c.convertNice == 10 && c.convertPolicy == .normal)
         try "convert_nice = 0\nconvert_sched_batch = true\n".write(toFile: path, atomically: true, encoding: .utf8)
         let off = try Config.load(path: path, environment: [:])
-        #expect(off.convertNice == 0 && off.convertSchedBatch)
+        #expect(off.convertNice == 0 && off.convertPolicy == .batch)
+        try "convert_policy = \"idle\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try Config.load(path: path, environment: [:]).convertPolicy == .idle)
+        try "convert_policy = \"lowest\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let unknown = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
+        #expect(unknown?.description == "config key 'convert_policy': expected \"normal\", \"batch\" or \"idle\", got \"lowest\"")
         try "convert_nice = 20\n".write(toFile: path, atomically: true, encoding: .utf8)
         let high = #expect(throws: ConfigError.self) { try Config.load(path: path, environment: [:]) }
         #expect(high?.description == "config key 'convert_nice': must be 0…19, got 20")

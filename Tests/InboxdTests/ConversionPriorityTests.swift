@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Conversion threads run at the configured lower priority (`convert_nice`, `convert_sched_batch`) while the HTTP
+/// Conversion threads run at the configured lower priority (`convert_nice`, `convert_policy`) while the HTTP
 /// event loops and the main thread keep the normal one, and no thread is left lowered once the job is over.
 @Suite(.serialized) struct ConversionPriorityTests {
     /// One line of `/proc/<pid>/task/<tid>/stat`.
@@ -26,7 +26,7 @@ import Testing
         }
     }
 
-    static let schedBatch = 3
+    static let schedBatch = 3, schedIdle = 5
 
     /// A thread of the conversion: the converter's own (`inboxd-hls`), or while it runs, it and the threads libav and
     /// x264 start from it, which carry the per-run CPU-metering tag (`ixcpu-<hex>`, see `ThreadCPU`).
@@ -78,6 +78,17 @@ import Testing
         // libdispatch gives some of its own threads a negative nice; only a raised one is ours.
         let lowered = TaskStat.all(pid: pid).filter { $0.nice > 0 || $0.policy != 0 }
         #expect(lowered.isEmpty, "threads left lowered after the job: \(lowered)")
+    }
+
+    @Test func convertPolicyIdleRunsConversionThreadsUnderSchedIdle() throws {
+        let (d, pid, _) = try converting("convert_policy = \"idle\"\n", seconds: 10)
+        defer { d.cleanUp() }
+        let during = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
+            let tasks = TaskStat.all(pid: pid)
+            return tasks.contains { Self.isConversion($0.name) } ? tasks : nil
+        }
+        for t in during.filter({ Self.isConversion($0.name) }) { #expect(t.policy == Self.schedIdle, "conversion thread \(t)") }
+        for t in during.filter({ $0.name.hasPrefix("NIO-") || $0.tid == pid }) { #expect(t.policy == 0, "HTTP/main thread \(t)") }
     }
 
     @Test func convertNiceZeroLeavesConversionThreadsAtNormalPriority() throws {

@@ -13,10 +13,11 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes);
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
 
-/* Lowers the calling thread's scheduling priority: SCHED_BATCH when sched_batch != 0, then nice (setpriority on
-   the thread id, which Linux applies to that thread only). Threads it creates afterwards inherit both.
-   Returns 0 or -errno. Lowering needs no privilege; it cannot be undone without CAP_SYS_NICE. */
-int inboxd_lower_thread_priority(int nice, int sched_batch);
+/* Lowers the calling thread's scheduling priority: policy 1 = SCHED_BATCH, 2 = SCHED_IDLE (0 keeps SCHED_OTHER),
+   then nice (setpriority on the thread id, which Linux applies to that thread only; SCHED_IDLE ignores it).
+   Threads it creates afterwards inherit both. Returns 0 or -errno. Lowering needs no privilege; it cannot be
+   undone without CAP_SYS_NICE. */
+int inboxd_lower_thread_priority(int nice, int policy);
 
 /* CPU seconds (user + system) of the calling thread: getrusage(RUSAGE_THREAD), _GNU_SOURCE only. -1 on error. */
 double inboxd_thread_cpu_seconds(void);

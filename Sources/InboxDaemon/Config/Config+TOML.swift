@@ -69,7 +69,14 @@ extension Config {
             guard n <= 19 else { throw ConfigError.badValue(key: "convert_nice", reason: "must be 0…19, got \(n)") }
             convertNice = Int32(n)
         }
-        convertSchedBatch = try r.bool("convert_sched_batch") ?? convertSchedBatch
+        if try r.bool("convert_sched_batch") == true { convertPolicy = .batch }
+        if let name = try r.string("convert_policy") {
+            guard let policy = ThreadPriority.Policy(rawValue: name) else {
+                throw ConfigError.badValue(key: "convert_policy", reason: "expected \"normal\", \"batch\" or \"idle\", got \"\(name)\"")
+            }
+            convertPolicy = policy
+        }
+        statusCacheEntries = try r.int("status_cache_entries", min: 0) ?? statusCacheEntries
         if let level = try r.string("log_level") {
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(level) else {

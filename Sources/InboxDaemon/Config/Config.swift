@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import StatusAPI
 import Store
 
 /// Everything the daemon and admin commands read from `inboxd.toml` and flags, every default filled in.
@@ -40,8 +41,10 @@ struct Config: Sendable {
     var segmentFormat = SegmentFormat.ts
     /// Niceness (0…19, 0 = unchanged) of the threads that convert, so HTTP stays responsive on a saturated CPU.
     var convertNice: Int32 = 10
-    /// Run conversion threads under `SCHED_BATCH` as well.
-    var convertSchedBatch = false
+    /// The scheduling class of conversion threads (`convert_policy`; `convert_sched_batch = true` is `batch`).
+    var convertPolicy = ThreadPriority.Policy.normal
+    /// Bound of the `/status` answers kept pre-encoded in memory (`StatusSnapshot`); 0 turns the snapshot off.
+    var statusCacheEntries = StatusStore.defaultCacheEntries
     /// Job-level deferred retries of transient failures (`[retry]`).
     var retry = RetryPolicy()
     /// HTTP connection limits and timeouts (`[http]`).

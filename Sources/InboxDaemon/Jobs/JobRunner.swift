@@ -17,7 +17,7 @@ final class JobRunner: Sendable {
         var retry = RetryPolicy()
         /// Scratch space kept free beyond the input's size before a conversion starts.
         var minFreeBytes: Int64 = 0
-        /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_sched_batch`).
+        /// Priority of the threads that hash, probe, convert and thumbnail (`convert_nice`, `convert_policy`).
         var conversionPriority = ThreadPriority.normal
         /// Ladder, copy-top and segment format (`segmentSeconds` above wins over its own).
         var hls = HLSOptions()

@@ -1,21 +1,32 @@
 import CInboxd
 import Foundation
 
-/// Scheduling priority for the threads that run CPU-heavy conversion (`convert_nice`, `convert_sched_batch`), so
+/// Scheduling priority for the threads that run CPU-heavy conversion (`convert_nice`, `convert_policy`), so
 /// HTTP and the watcher stay responsive while every core is busy encoding.
 public struct ThreadPriority: Sendable, Equatable {
     /// Added niceness (0…19); 0 leaves it.
     public var nice: Int32
-    /// `SCHED_BATCH`: the kernel treats the thread as CPU-bound and does not let it preempt interactive threads.
-    public var schedBatch: Bool
+    public var policy: Policy
 
-    public init(nice: Int32 = 0, schedBatch: Bool = false) {
+    /// The Linux scheduling class (`sched(7)`).
+    public enum Policy: String, Sendable, CaseIterable {
+        /// `SCHED_OTHER`, weighted by `nice`.
+        case normal
+        /// `SCHED_BATCH`: treated as CPU-bound, never preempts an interactive thread on wake-up.
+        case batch
+        /// `SCHED_IDLE`: runs only on CPU time no other thread wants (below nice 19; `nice` no longer matters).
+        case idle
+
+        var code: Int32 { switch self { case .normal: 0; case .batch: 1; case .idle: 2 } }
+    }
+
+    public init(nice: Int32 = 0, policy: Policy = .normal) {
         self.nice = nice
-        self.schedBatch = schedBatch
+        self.policy = policy
     }
 
     public static let normal = ThreadPriority()
-    public var isNormal: Bool { nice == 0 && !schedBatch }
+    public var isNormal: Bool { nice == 0 && policy == .normal }
 }
 
 /// Runs blocking C work (libav, curl_easy_perform) on a thread of its own, never on Swift's cooperative pool,
@@ -41,7 +52,7 @@ public enum DedicatedThread {
                 let worker = Thread {
                     inboxd_set_thread_name(name)
                     // A refused change (a seccomp filter, say) leaves the thread at normal priority: still correct.
-                    _ = inboxd_lower_thread_priority(priority.nice, priority.schedBatch ? 1 : 0)
+                    _ = inboxd_lower_thread_priority(priority.nice, priority.policy.code)
                     do { outcome.value = .success(try body()) } catch { outcome.value = .failure(error) }
                     done.signal()
                 }
@@ -65,7 +76,7 @@ public enum DedicatedThread {
 
 /// A thread that a blocking step starts and joins itself, such as one encoder of a bitrate ladder. It takes the
 /// starting thread's name, so `ThreadCPU` counts its CPU with the step's (`ixcpu-…`), and its priority: Linux
-/// threads inherit niceness and `SCHED_BATCH` from the thread that creates them (`convert_nice`).
+/// threads inherit niceness and the scheduling class from the thread that creates them (`convert_nice`).
 public final class JoinedThread: Sendable {
     private let done = DispatchSemaphore(value: 0)
 
