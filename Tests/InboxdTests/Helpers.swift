@@ -90,7 +90,7 @@ func dropClipsAndExpectEachReadyOnce(_ d: DaemonHarness, count: Int, timeout: Do
 /// UTF-8) among 10 good ones. Each bad drop is rejected by one daemon only, as a good one is claimed by one: exactly
 /// one failed row per bad drop (so one `video.failed`), its files in one `failed/<id>/`, and the daemons that lost
 /// the race say nothing above `debug`. `sql` reads the shared store. `orphans: false` makes the 4 orphans blank-titled
-/// drops too, for daemons that see each other's reads through inotify on one host (see the README's "Several daemons").
+/// drops too: daemons on one host see each other's reads of a waiting sidecar through inotify as opens.
 func dropBadAmongGoodAndExpectEachRejectedOnce(_ nodes: [DaemonHarness], orphans: Bool = true,
                                                sql: (String) throws -> String) throws {
     let d = nodes[0]
