@@ -92,40 +92,44 @@ func dropClipsAndExpectEachReadyOnce(_ d: DaemonHarness, count: Int, timeout: Do
 /// whose media never comes within `orphan_seconds` (which must be short), 3 symlinks as media, 3 names that are not
 /// UTF-8) among 10 good ones. Each bad drop is rejected by one daemon only, as a good one is claimed by one: exactly
 /// one failed row per bad drop (so one `video.failed`), its files in one `failed/<id>/`, and the daemons that lost
-/// the race say nothing above `debug`. `sql` reads the shared store.
-func dropBadAmongGoodAndExpectEachRejectedOnce(_ nodes: [DaemonHarness], sql: (String) throws -> String) throws {
+/// the race say nothing above `debug`. `sql` reads the shared store. `orphans: false` makes the 4 orphans blank-titled
+/// drops too: daemons on one host see each other's reads of a waiting sidecar through inotify as opens.
+func dropBadAmongGoodAndExpectEachRejectedOnce(_ nodes: [DaemonHarness], orphans: Bool = true,
+                                               sql: (String) throws -> String) throws {
     let d = nodes[0]
     let media = try MediaFactory()
     let clip = try media.h264AAC(seconds: 1, width: 64, height: 48)
-    let outside = try TempDir("outside")
-    defer { outside.remove() }
-    let badNames = (0..<3).map { Array("bad\($0)-caf".utf8) + [0xE9] + Array(".mp4".utf8) }
-    var sidecars: [String] = []  // of the bad drops, each expected once in failed/
+    var kept: [String] = []  // the name under which each bad drop's first file must be found once in failed/
     for i in 0..<40 {
-        switch i % 4 {
-        case 0: try d.drop(media: clip, as: "good\(i).mp4", sidecar: ["title": "good \(i)"])
+        switch (i % 4, i % 10) {
+        case (0, _): try d.drop(media: clip, as: "good\(i).mp4", sidecar: ["title": "good \(i)"])
+        case (_, 7) where orphans:
+            try d.drop(media: nil, as: "orphan\(i).mp4", sidecar: ["title": "orphan \(i)"])
+            kept.append("orphan\(i).mp4.json")
+        case (_, 8...) where i < 20:
+            try FileManager.default.createSymbolicLink(atPath: d.incoming + "/link\(i).mp4", withDestinationPath: clip)
+            try d.writeSidecar(["title": "link \(i)"], to: d.incoming + "/link\(i).mp4.json")
+            kept.append("link\(i).mp4.json")
+        case (_, 8...):
+            let name = Array("bad\(i)-caf".utf8) + [0xE9] + Array(".mp4".utf8)  // "café" in Latin-1
+            let fd = open((Array((d.incoming + "/").utf8) + name).map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(fd >= 0)
+            close(fd)
+            kept.append("bad\(i)-caf\\xE9.mp4")  // its escaped name
         default:
-            let kind = i % 10 < 7 ? "blank" : i % 10 == 7 ? "orphan" : i < 20 ? "link" : "badname"
-            switch kind {
-            case "blank": try d.drop(media: clip, as: "blank\(i).mp4", sidecar: ["title": " \t"])
-            case "orphan": try d.drop(media: nil, as: "orphan\(i).mp4", sidecar: ["title": "orphan \(i)"])
-            case "link":
-                try FileManager.default.createSymbolicLink(atPath: d.incoming + "/link\(i).mp4", withDestinationPath: clip)
-                try d.writeSidecar(["title": "link \(i)"], to: d.incoming + "/link\(i).mp4.json")
-            default:
-                let name = badNames[sidecars.filter { $0.hasPrefix("bad") }.count]
-                let fd = open((Array((d.incoming + "/").utf8) + name).map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-                #expect(fd >= 0)
-                close(fd)
-                sidecars.append("bad\(sidecars.filter { $0.hasPrefix("bad") }.count)-caf\\xE9.mp4")  // its escaped name
-                continue
-            }
-            sidecars.append("\(kind)\(i).mp4.json")
+            try d.drop(media: clip, as: "blank\(i).mp4", sidecar: ["title": " \t"])
+            kept.append("blank\(i).mp4.json")
         }
     }
-    #expect(sidecars.count == 30)
-    _ = try eventually(timeout: 60, "40 finished jobs") { () -> Bool? in
-        (try? sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) == "40" ? true : nil
+    #expect(kept.count == 30)
+    do {
+        _ = try eventually(timeout: 60, "40 finished jobs") { () -> Bool? in
+            Int((try? sql("SELECT count(*) FROM videos WHERE status IN ('ready','failed')")) ?? "") ?? 0 >= 40 ? true : nil
+        }
+    } catch {
+        let rows = (try? sql("SELECT status, count(*) FROM videos GROUP BY status")) ?? "?"
+        Issue.record("\(error); rows: \(rows); incoming: \(Check.entries(d.incoming))\n\(nodes.map { $0.logText().suffix(3000) })")
+        return
     }
     // Give a daemon that lost a race the time to (wrongly) record it: a late row would show here.
     Thread.sleep(forTimeInterval: 1)
@@ -140,9 +144,9 @@ func dropBadAmongGoodAndExpectEachRejectedOnce(_ nodes: [DaemonHarness], sql: (S
     #expect(dirs.count == 30, "one failed/<id>/ per bad drop: \(dirs.count)")
     let ids = Set(try sql("SELECT video_id FROM videos WHERE status = 'failed'").split(separator: "\n").map(String.init))
     #expect(Set(dirs) == ids, "each failed row has its directory")
-    let kept = dirs.flatMap { Check.entries(failedRoot + "/" + $0) }
-    for name in sidecars {
-        #expect(kept.filter { $0 == name }.count == 1, "\(name) kept once in failed/")
+    let files = dirs.flatMap { Check.entries(failedRoot + "/" + $0) }
+    for name in kept {
+        #expect(files.filter { $0 == name }.count == 1, "\(name) kept once in failed/")
     }
     #expect(Check.entries(d.incoming).isEmpty, "incoming/ emptied: \(Check.entries(d.incoming))")
     for node in nodes {

@@ -283,14 +283,15 @@ import Testing
         #expect(failed.output.contains("cannot open the PostgreSQL store postgres://inboxd@127.0.0.1:1/none"), "\(failed.output)")
     }
 
-    /// Two nodes on one inbox, with drops that can never succeed among good ones: each bad drop is failed by the node
-    /// that renamed its sidecar (one row, one `video.failed`); the other node says nothing, as for a claim.
+    /// Two nodes on one inbox, both told of each drop by inotify at the same instant, with drops that can never
+    /// succeed among good ones: each bad drop is failed by the node that renamed its sidecar (one row, one
+    /// `video.failed`); the other node says nothing, as for a claim.
     @Test func twoNodesRejectEachBadDropOnce() throws {
         let pg = try PostgresServer.shared.get()
         let url = try pg.database()
-        let nodes = try Self.nodes(2, url: url, orphanSeconds: 2)
+        let nodes = try Self.nodes(2, url: url)
         defer { for n in nodes.reversed() { n.cleanUp() } }
         for n in nodes { try n.start() }
-        try dropBadAmongGoodAndExpectEachRejectedOnce(nodes) { try pg.sql($0, url: url) }
+        try dropBadAmongGoodAndExpectEachRejectedOnce(nodes, orphans: false) { try pg.sql($0, url: url) }
     }
 }

@@ -134,6 +134,27 @@ import Testing
         Check.inboxIsClean(d)
     }
 
+    /// A `failed/<id>/` directory found without a row is recorded at start only when it holds a drop's file: one with
+    /// nothing but a failure note is a rejection that has not taken (or lost the race for) its drop, not a failure.
+    @Test func aFailedDirectoryWithoutADropFileGetsNoRow() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let empty = UUID().uuidString.lowercased(), noteOnly = UUID().uuidString.lowercased(), kept = UUID().uuidString.lowercased()
+        for id in [empty, noteOnly, kept] {
+            try FileManager.default.createDirectory(atPath: "\(d.inbox)/failed/\(id)", withIntermediateDirectories: true)
+        }
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(d.inbox)/failed/\(noteOnly)/.inboxd-failure.json"))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(d.inbox)/failed/\(kept)/talk.mp4.json"))
+        try d.start()
+        _ = try eventually("the start's scan of failed/") { () -> Bool? in
+            let log = d.logText()
+            return [empty, noteOnly].allSatisfy { log.contains("job.id=\($0) [InboxDaemon] failed/ directory holds no drop yet") }
+                && log.contains("job.id=\(kept) [InboxDaemon] recorded a failed drop that had no row") ? true : nil
+        }
+        #expect(try d.sql("SELECT video_id FROM videos") == kept)
+        #expect(try d.sql("SELECT status FROM videos WHERE video_id = '\(kept)'") == "failed")
+    }
+
     @Test func twoDaemonsOnOneInboxProcess200DropsEachExactlyOnce() throws {
         try withTwoDaemonsOnOneInbox { a, b in
             try dropClipsAndExpectEachReadyOnce(a, count: 200, timeout: 400)

@@ -66,8 +66,10 @@ import Testing
 
     /// The same two nodes, with drops that can never succeed among good ones: a rejection is a claim too, so each bad
     /// drop is failed by one node (one row, one `video.failed`, its files once in `failed/`) and the other says nothing.
+    /// They scan at every watcher tick (250 ms), so each often finds a drop while the other is rejecting it.
     @Test func twoScanningNodesRejectEachBadDropOnceAndTheLoserSaysNothing() throws {
-        try withTwoDaemonsOnOneInbox(extraTOML: Self.blind, orphanSeconds: 2) { a, b in
+        let eager = Self.blind.replacingOccurrences(of: "scan_interval_seconds = 0.5", with: "scan_interval_seconds = 0.25")
+        try withTwoDaemonsOnOneInbox(extraTOML: eager, orphanSeconds: 2) { a, b in
             try dropBadAmongGoodAndExpectEachRejectedOnce([a, b], sql: a.sql)
         }
     }

@@ -299,7 +299,8 @@ final class Recovery: Service {
     }
 
     /// `failed/<id>/` directories without a row (the db could not take the failure when it happened): recorded now,
-    /// from the note the claimer left beside the files, so status and `inboxd retry` see them.
+    /// from the note the claimer left beside the files, so status and `inboxd retry` see them. A directory with no drop
+    /// file in it is no failure: only the rename of a drop's file makes one.
     private func recordUnrecordedFailures() async {
         let layout = self.layout
         let ids: [String]
@@ -315,6 +316,13 @@ final class Recovery: Service {
             return
         }
         for id in ids where !known.contains(id) {
+            // Nothing but the note: a rejection that has not taken its drop's file yet, on this host or another
+            // daemon's (or never will: it lost the race, or a crash cut it short and the drop is still in incoming/).
+            let holdsFiles = (try? await io.run { (try? FileSystem.listRaw(layout.failed(id)))?.contains { $0.name != FailureNote.fileName } ?? true }) ?? true
+            guard holdsFiles else {
+                logger.debug("failed/ directory holds no drop yet; not recorded", metadata: ["job.id": "\(id)"])
+                continue
+            }
             let note = (try? await io.run { FailureNote.read(from: layout.failed(id)) }) ?? nil
             let row = note?.row ?? VideoRow(videoID: id, title: id, source: .drop)
             let message = note?.message ?? "found in \(layout.failed(id)) without a row (the failure could not be recorded)"
