@@ -111,7 +111,8 @@ import Testing
         #expect(missing.isEmpty, "playlists missing in S3: \(missing.prefix(5))")
         // A job's processing/ directory goes just after its row turns ready.
         _ = try? eventually(timeout: 15, "processing/ to empty") { Check.entries(nodes[0].inbox + "/processing").isEmpty ? true : nil }
-        #expect(Check.entries(nodes[0].inbox + "/processing").isEmpty)
+        let left = Check.entries(nodes[0].inbox + "/processing")
+        #expect(left.isEmpty, "left in processing/: \(left.map { "\($0): \(Check.entries(nodes[0].inbox + "/processing/" + $0))" })")
         #expect(Check.entries(nodes[0].inbox + "/incoming").isEmpty)
         print("MultiNodeTests: \(orphans.count) job(s) of the killed node finished elsewhere \(String(format: "%.1f", tookOver)) s after the kill")
     }
