@@ -33,7 +33,8 @@ final class Claimer: Sendable {
     private let layout: InboxLayout
     private let store: any JobStoring
     private let logger: Logger
-    private let onClaimed: @Sendable (ClaimedJob) async -> Void
+    /// Gets each batch's claimed jobs at once (the queue looks their tickets up in one read).
+    private let onClaimed: @Sendable ([ClaimedJob]) async -> Void
     private let onUnrecorded: @Sendable () -> Void
     private let io: BlockingIO
     /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
@@ -46,7 +47,7 @@ final class Claimer: Sendable {
 
     init(layout: InboxLayout, store: any JobStoring, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
-         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable ([ClaimedJob]) async -> Void) {
         self.io = io
         self.gate = gate
         self.notifyURLRefusal = notifyURLRefusal
@@ -143,6 +144,8 @@ final class Claimer: Sendable {
                 logger.error("cannot record claim yet; the job runs and records it later", metadata: ["job.id": "\(r.row.videoID)", "error": "\(error)"])
             }
         }
+        var jobs: [ClaimedJob] = []
+        jobs.reserveCapacity(recorded.count)
         for r in recorded {
             let id = r.row.videoID
             if let duplicate = duplicates[id] {
@@ -152,8 +155,9 @@ final class Claimer: Sendable {
                 continue
             }
             logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(claims[r.index].candidate.sidecarPath)"])
-            await onClaimed(ClaimedJob(videoID: id, lock: r.lock))
+            jobs.append(ClaimedJob(videoID: id, lock: r.lock))
         }
+        if !jobs.isEmpty { await onClaimed(jobs) }
         return done
     }
 

@@ -131,6 +131,10 @@ final class JobStore: JobStoring {
         try await pool.read { db in try VideoQueries.queueEntry(db, id) }
     }
 
+    func queueEntries(_ ids: [String]) async throws -> [String: VideoQueries.QueueEntry] {
+        try await pool.read { db in try VideoQueries.queueEntries(db, ids) }
+    }
+
     /// A user's jobs in `processing`.
     func processingCount(username: String) async throws -> Int {
         try await pool.read { db in try VideoQueries.processingCount(db, username: username) }
