@@ -27,7 +27,10 @@ final class Claimer: Sendable {
         var thumbnailPath: String?
     }
 
-    /// Written into a job directory so a claim cut short by a crash can fetch its media on resume.
+    /// Written into a job directory so a claim cut short by a crash can fetch its media on resume; only for a drop
+    /// from a per-user subdirectory: without it the media is looked for in `incoming/` itself. Each file created
+    /// costs an inode, and on this kind of filesystem (ext4 without a journal skips recently freed inodes one by one)
+    /// inode allocation was the largest cost of a burst's claims.
     static let originFile = ".origin"
 
     private let layout: InboxLayout
@@ -193,7 +196,8 @@ final class Claimer: Sendable {
             return .later
         }
         do {
-            try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
+            let origin = (c.sidecarPath as NSString).deletingLastPathComponent
+            if origin != layout.incoming { try FileSystem.writeFile(dir + "/" + Self.originFile, Array(origin.utf8)) }
             try FileSystem.renameNoReplace(c.sidecarPath, dir + "/" + (c.sidecarPath as NSString).lastPathComponent)
         } catch let e as SystemError where e.code == ENOENT {
             FileSystem.removeTree(dir) // lost the race: someone else renamed the sidecar first
