@@ -38,7 +38,7 @@ final class JobStore: JobStoring {
     }
 
     private static func recordClaim(_ db: Database, _ row: VideoRow, outbox: WebhookOutbox) throws {
-        if let existing = try VideoQueries.row(db, row.videoID) {
+        if let existing = try VideoQueries.claimState(db, row.videoID) {
             // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
             guard existing.status == .processing, existing.phase != .receiving else {
                 throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
