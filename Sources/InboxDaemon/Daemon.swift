@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import NIOPosix
 import Pipeline
@@ -265,6 +266,9 @@ struct ExitDeadline: Service {
 /// the db, inotify, libav and curl's own.
 enum FileLimits {
     static let reserved = 256
+    /// Job directory locks the claimer may hold: what the open-file limit leaves besides the connections and the
+    /// reserve. Drops beyond it wait in `incoming/` until jobs end (a lock more would fail every open in the process).
+    static let lockBudget = Atomic<Int>(Int.max)
 
     /// Returns the connection limit that fits (lowered, with a warning, when the hard limit is too small).
     static func raise(toFit connections: Int, logger: Logger) -> Int {
@@ -276,6 +280,7 @@ enum FileLimits {
             _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         let fits = max(Int(limit.rlim_cur) - reserved, 16)
+        lockBudget.store(max(Int(limit.rlim_cur) - reserved - min(connections, fits), 64), ordering: .relaxed)
         if fits < connections {
             logger.warning("max_connections lowered to fit the open-file limit", metadata: [
                 "http.max_connections": "\(fits)", "nofile.limit": "\(limit.rlim_cur)",
