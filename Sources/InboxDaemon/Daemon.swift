@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import NIOPosix
 import Pipeline
@@ -33,7 +34,7 @@ struct Daemon {
         let allow = config.urlIngest.allow
         let statusStore = try StatusStore(path: config.db, cacheEntries: config.statusCacheEntries)
         let limits = config.limits, workerCount = config.workers
-        let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
+        let queue = JobQueue { ids in await Self.tickets(ids, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
         let runner = makeRunner(layout: layout, store: store, queue: queue, io: io)
@@ -41,8 +42,8 @@ struct Daemon {
                                 onSweep: { gate.reopen() })
         let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
                               notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
-                              onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
-            await queue.enqueue(job)
+                              onUnrecorded: { recovery.failedDropUnrecorded() }) { jobs in
+            await queue.enqueue(jobs)
         }
         let readiness = ReadinessFlags()
         let watcher = InboxWatcher(
@@ -145,7 +146,7 @@ struct Daemon {
             throw StartupError.store(url: Self.redacted(settings.url), reason: "\(error)")
         }
         let limits = config.limits, workerCount = config.workers
-        let queue = JobQueue { id in await Self.ticket(id, store: store, limits: limits, workers: workerCount) }
+        let queue = JobQueue { ids in await Self.tickets(ids, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)
         let io = BlockingIO.start(threads: 4)
         let runner = makeRunner(layout: layout, store: store, queue: queue, io: io, scratchNode: settings.node)
@@ -157,9 +158,9 @@ struct Daemon {
         let webhooks = config.webhooks, allow = config.urlIngest.allow
         let claimer = Claimer(layout: layout, store: store, io: io, logger: logger, gate: gate,
                               notifyURLRefusal: { webhooks.notifyURLRefusal($0, allow: allow) },
-                              onUnrecorded: { recovery.failedDropUnrecorded() }) { job in
-            // The claim is recorded: its directory is unlocked again and whichever node has a free worker takes it.
-            _ = job
+                              onUnrecorded: { recovery.failedDropUnrecorded() }) { jobs in
+            // The claims are recorded: their directories are unlocked again and whichever node has a free worker takes them.
+            _ = jobs
             puller.wake()
         }
         let readiness = ReadinessFlags()
@@ -221,12 +222,15 @@ struct Daemon {
 
     /// A queued job's place in the scheduler (`SchedulingPolicy`): its row's owner, priority and age, and the owner's
     /// running cap — the users row's `max_running_jobs` (0 = none), else none for admins and ownerless drops, else
-    /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0.
-    static func ticket(_ id: String, store: any JobStoring, limits: UserLimits, workers: Int) async -> SchedulingPolicy.Ticket {
-        guard let entry = (try? await store.queueEntry(id)) ?? nil else { return SchedulingPolicy.Ticket() }
-        let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
-        return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
-                                       maxRunning: cap == 0 ? nil : cap)
+    /// `[limits] max_running_jobs`. A row the db cannot give yet ranks as an ownerless job of priority 0 (left out
+    /// of the answer). One db read for a whole burst of ids.
+    static func tickets(_ ids: [String], store: any JobStoring, limits: UserLimits, workers: Int) async -> [String: SchedulingPolicy.Ticket] {
+        guard let entries = try? await store.queueEntries(ids) else { return [:] }
+        return entries.mapValues { entry in
+            let cap = entry.owner.isEmpty && entry.user?.maxRunningJobs == nil ? 0 : limits.effective(for: entry.user).runningCap(workers: workers)
+            return SchedulingPolicy.Ticket(owner: entry.owner, priority: entry.priority, createdAt: entry.createdAt,
+                                           maxRunning: cap == 0 ? nil : cap)
+        }
     }
 
     /// systemd's one-line status: "3 running, 12 queued, 0 retrying" (retrying: transient failures waiting for their next attempt).
@@ -258,22 +262,27 @@ struct ExitDeadline: Service {
     }
 }
 
-/// Open descriptors: each HTTP connection holds one, so the soft limit is raised towards the hard one to fit
-/// `max_connections` plus the db, inotify, libav and curl's own.
+/// Open descriptors: each HTTP connection holds one, and so does each claimed job while it is queued or runs (its
+/// directory lock), so the soft limit is raised to the hard one (the unit's `LimitNOFILE`): a burst of drops is
+/// claimed up to that many jobs, beyond which drops wait in `incoming/`. It must fit at least `max_connections` plus
+/// the db, inotify, libav and curl's own.
 enum FileLimits {
     static let reserved = 256
+    /// Job directory locks the claimer may hold: what the open-file limit leaves besides the connections and the
+    /// reserve. Drops beyond it wait in `incoming/` until jobs end (a lock more would fail every open in the process).
+    static let lockBudget = Atomic<Int>(Int.max)
 
     /// Returns the connection limit that fits (lowered, with a warning, when the hard limit is too small).
     static func raise(toFit connections: Int, logger: Logger) -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return connections }
-        let want = rlim_t(connections + reserved)
-        if limit.rlim_cur < want {
-            limit.rlim_cur = min(want, limit.rlim_max)
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         let fits = max(Int(limit.rlim_cur) - reserved, 16)
+        lockBudget.store(max(Int(limit.rlim_cur) - reserved - min(connections, fits), 64), ordering: .relaxed)
         if fits < connections {
             logger.warning("max_connections lowered to fit the open-file limit", metadata: [
                 "http.max_connections": "\(fits)", "nofile.limit": "\(limit.rlim_cur)",

@@ -36,6 +36,11 @@ public struct MultipartScanner {
         var buf: ByteBuffer
         if carry.readableBytes == 0 {
             buf = chunk
+        } else if state == .body, chunk.readableBytes >= delimiter.count - 1 {
+            // The common case of a large part: only a delimiter that starts in the carry needs the two joined, so
+            // it is looked for in the carry plus the chunk's first bytes, and the chunk itself is scanned uncopied.
+            buf = chunk
+            try scanJoint(&buf, onEvent)
         } else {
             // A fresh exact-size buffer: appending to the shared carry would trigger copy-on-write of old storage.
             buf = ByteBuffer()
@@ -118,6 +123,24 @@ public struct MultipartScanner {
                 return
             }
         }
+    }
+
+    /// In `.body` with a carry: reports the carry as body, or the part's end when a delimiter starts in it, and
+    /// moves `chunk`'s reader past what that consumed. `chunk` holds at least `delimiter.count - 1` bytes, so every
+    /// delimiter that starts in the carry ends in `window`.
+    private mutating func scanJoint(_ chunk: inout ByteBuffer, _ onEvent: (Event) throws -> Void) throws {
+        var window = ByteBuffer()
+        window.reserveCapacity(carry.readableBytes + delimiter.count - 1)
+        window.writeImmutableBuffer(carry)
+        window.writeImmutableBuffer(chunk.getSlice(at: chunk.readerIndex, length: delimiter.count - 1)!)
+        guard let at = find(delimiter, in: window) else {
+            try onEvent(.body(carry))
+            return
+        }
+        if at > 0 { try onEvent(.body(window.readSlice(length: at)!)) }
+        chunk.moveReaderIndex(forwardBy: at + delimiter.count - carry.readableBytes)
+        try onEvent(.partEnd)
+        state = .afterDelimiter
     }
 
     private func keepTail(_ buf: inout ByteBuffer, _ count: Int) {

@@ -27,6 +27,32 @@ extension VideoQueries {
                           user: try username.flatMap { try UserQueries.active(db, username: $0) })
     }
 
+    /// `queueEntry` for a burst of ids: one statement per 500 ids and one `users` lookup per owner, not per job.
+    public static func queueEntries(_ db: Database, _ ids: [String]) throws -> [String: QueueEntry] {
+        var entries: [String: QueueEntry] = [:]
+        var users: [String: UserRow?] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 500) {
+            let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
+            let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT video_id, COALESCE(username, user_id, '') AS owner, username, priority, created_at FROM videos
+                WHERE video_id IN (\(marks))
+                """, arguments: StatementArguments(part))
+            for r in rows {
+                let username: String? = r["username"]
+                var user: UserRow?
+                if let username {
+                    if let known = users[username] { user = known } else {
+                        user = try UserQueries.active(db, username: username)
+                        users[username] = user
+                    }
+                }
+                entries[r["video_id"]] = QueueEntry(owner: r["owner"], priority: r["priority"], createdAt: r["created_at"], user: user)
+            }
+        }
+        return entries
+    }
+
     /// The user's jobs in `processing` (queued, running or retrying).
     public static func processingCount(_ db: Database, username: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM videos WHERE status = ? AND username = ?",

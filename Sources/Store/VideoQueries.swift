@@ -8,6 +8,14 @@ public enum VideoQueries {
         try VideoRow.fetchOne(db, key: id)
     }
 
+    /// A row's status and phase, for a claim to tell a receiver's row it adopts from a duplicate: a cached
+    /// statement, as a burst asks it once per drop (`row` compiles `SELECT *` each time).
+    public static func claimState(_ db: Database, _ id: String) throws -> (status: JobStatus, phase: JobPhase)? {
+        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, phase FROM videos WHERE video_id = ?"),
+                                       arguments: [id]) else { return nil }
+        return (r["status"], r["phase"])
+    }
+
     public static func exists(_ db: Database, _ id: String) throws -> Bool {
         try VideoRow.exists(db, key: id)
     }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import InboxDaemon
 import Pipeline
+import Synchronization
 import Testing
 
 /// The in-memory queue between the claimer and the workers.
@@ -47,6 +48,27 @@ import Testing
         #expect(await idle == nil)
         #expect(await !queue.enqueue(try job(dir, "y")), "closed")
         #expect(await queue.next() == nil)
+    }
+
+    /// A burst is queued with one ticket lookup for all its new ids; known ids (and a repeat within the burst) are
+    /// refused, and the tickets rank the jobs.
+    @Test func aBurstIsQueuedWithOneTicketLookup() async throws {
+        let dir = NSTemporaryDirectory() + "inboxd-queue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class Lookups: Sendable { let ids = Mutex<[[String]]>([]) }
+        let lookups = Lookups()
+        let queue = JobQueue { ids in
+            lookups.ids.withLock { $0.append(ids) }
+            return ["c": SchedulingPolicy.Ticket(priority: 5)]
+        }
+        #expect(await queue.enqueue(try job(dir, "a")))
+        let queued = await queue.enqueue([try job(dir, "b"), try job(dir, "a"), try job(dir, "c"), try job(dir, "b")])
+        #expect(queued == [true, false, true, false])
+        #expect(lookups.ids.withLock { $0 } == [["a"], ["b", "c", "b"]])
+        #expect(await queue.queued == 3)
+        #expect(await queue.next()?.videoID == "c", "the higher priority first")
+        #expect(await queue.next()?.videoID == "a")
+        #expect(await queue.next()?.videoID == "b")
     }
 
     @Test func cancelAllStopsEveryRunningJobWithTheCause() async {

@@ -159,6 +159,20 @@ import TestSupport
             #expect(try await store.queueEntry("missing") == nil)
         }
     }
+
+    /// A burst's tickets come from one lookup: the same entries as asked one by one, ids without a row left out.
+    @Test(arguments: Kind.allCases) func aBurstsQueueEntriesAreTheOnesAskedOneByOne(kind: Kind) async throws {
+        try await Self.withStore(kind) { store, _ in
+            let rows = (0..<600).map { Self.row(user: $0 % 3 == 0 ? nil : "user\($0 % 2)", priority: $0 % 5) }
+            _ = try await store.recordClaims(rows)
+            let ids = rows.map(\.videoID) + ["missing"]
+            let entries = try await store.queueEntries(ids)
+            #expect(entries.count == rows.count && entries["missing"] == nil)
+            for id in [rows[0].videoID, rows[1].videoID, rows[2].videoID, rows[599].videoID] {
+                #expect(try await entries[id] == store.queueEntry(id))
+            }
+        }
+    }
 }
 
 /// What only the PostgreSQL store has: leases, `SKIP LOCKED` takes, migrations shared by nodes.

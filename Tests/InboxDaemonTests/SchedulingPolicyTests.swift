@@ -55,7 +55,7 @@ import Testing
         let dir = NSTemporaryDirectory() + "inboxd-sched-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let owners = Mutex<[String: T]>([:])
-        let queue = JobQueue { id in owners.withLock { $0[id] } ?? T() }
+        let queue = JobQueue { ids in owners.withLock { known in known.filter { ids.contains($0.key) } } }
         for i in 0..<30 {
             owners.withLock { $0["a\(i)"] = T(owner: "alice", createdAt: String(format: "2026-01-01T00:00:%02dZ", i)) }
             #expect(await queue.enqueue(try job(dir, "a\(i)")))
@@ -69,7 +69,7 @@ import Testing
         #expect(await queue.next()?.videoID == "a2")
 
         // A capped owner: carol may run one job at a time; her second waits although a worker is idle.
-        let capped = JobQueue { id in T(owner: "carol", createdAt: id, maxRunning: 1) }
+        let capped = JobQueue { ids in Dictionary(ids.map { ($0, T(owner: "carol", createdAt: $0, maxRunning: 1)) }, uniquingKeysWith: { a, _ in a }) }
         #expect(await capped.enqueue(try job(dir, "c1")))
         #expect(await capped.enqueue(try job(dir, "c2")))
         #expect(await capped.next()?.videoID == "c1")

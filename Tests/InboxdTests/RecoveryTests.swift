@@ -29,6 +29,27 @@ import Testing
         Check.inboxIsClean(d)
     }
 
+    /// A claim cut short between its sidecar and media renames (the process died in between) leaves the sidecar in
+    /// `processing/<id>/` and the media in `incoming/`: the next start finishes the claim and the job ends ready.
+    /// A drop from `incoming/` itself has no `.origin` note (one inode less per claim); the media is looked for there.
+    @Test func aClaimCutShortBetweenItsRenamesFetchesTheMediaFromIncomingOnRestart() throws {
+        let media = try MediaFactory()
+        let src = try media.h264AAC(seconds: 1)
+        let d = try DaemonHarness(DaemonHarness.Options())
+        defer { d.cleanUp() }
+        let id = "5c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5"
+        let dir = d.inbox + "/processing/" + id
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try d.writeSidecar(["title": "cut short", "video_id": id], to: dir + "/clip.mp4.json")
+        try FileManager.default.copyItem(atPath: src, toPath: d.incoming + "/clip.mp4")
+        try d.start()
+        let j = try d.waitFor(id, timeout: 120)
+        #expect(j["status"] as? String == "ready", "\(j)")
+        #expect(try d.sql("SELECT count(*) FROM videos") == "1")
+        #expect(!FileManager.default.fileExists(atPath: d.incoming + "/clip.mp4"), "the media was taken into the job")
+        Check.inboxIsClean(d)
+    }
+
     /// A publish failure (a file where the output directory should be) is fixed, then the admin's SQL from the
     /// old design re-runs the job from its kept originals without a restart.
     @Test func theAdminRecoverySQLRerunsFailedJobsWithoutARestart() throws {

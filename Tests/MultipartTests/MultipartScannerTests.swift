@@ -84,6 +84,23 @@ private func form(_ parts: [(headers: String, body: [UInt8])], boundary: String 
         }
     }
 
+    /// Chunks about as long as the delimiter put its start in the bytes carried from one chunk to the next at every
+    /// offset: the part still ends exactly there, and lookalikes crossing chunks stay data.
+    @Test func aDelimiterStartingInTheCarriedBytesEndsThePartWhateverTheChunkSize() throws {
+        let lookalikes = Array("\r\n--Xy\r\n-XyZ\r\n--X\r".utf8)
+        for length in 0..<24 {
+            let data = (0..<length).map { lookalikes[$0 % lookalikes.count] }
+            let body = form([("Content-Disposition: form-data; name=\"video\"; filename=\"v\"", data),
+                             ("Content-Disposition: form-data; name=\"title\"", Array("t".utf8))])
+            for pieces in [[5], [6], [7], [8], [9], [13], [6, 1], [7, 2, 11]] {
+                let r = try scan(body, pieces: pieces)
+                #expect(r.complete, "length \(length), pieces \(pieces)")
+                try #require(r.parts.count == 2, "length \(length), pieces \(pieces)")
+                #expect(r.parts[0].1 == data && r.parts[1].1 == Array("t".utf8), "length \(length), pieces \(pieces)")
+            }
+        }
+    }
+
     @Test func dataWithCrlfButNoDelimiterIsKeptWhole() throws {
         let data = Array("\r\n\r\n--Xy\r\n-\r\n--XY\r\n".utf8) + video.prefix(1000)
         let r = try scan(form([("Content-Disposition: form-data; name=\"video\"; filename=\"x\"", data)]), pieces: [3])

@@ -27,13 +27,17 @@ final class Claimer: Sendable {
         var thumbnailPath: String?
     }
 
-    /// Written into a job directory so a claim cut short by a crash can fetch its media on resume.
+    /// Written into a job directory so a claim cut short by a crash can fetch its media on resume; only for a drop
+    /// from a per-user subdirectory: without it the media is looked for in `incoming/` itself. Each file created
+    /// costs an inode, and on this kind of filesystem (ext4 without a journal skips recently freed inodes one by one)
+    /// inode allocation was the largest cost of a burst's claims.
     static let originFile = ".origin"
 
     private let layout: InboxLayout
     private let store: any JobStoring
     private let logger: Logger
-    private let onClaimed: @Sendable (ClaimedJob) async -> Void
+    /// Gets each batch's claimed jobs at once (the queue looks their tickets up in one read).
+    private let onClaimed: @Sendable ([ClaimedJob]) async -> Void
     private let onUnrecorded: @Sendable () -> Void
     private let io: BlockingIO
     /// Why a sidecar's `notify_url` is refused (nil: accepted); see `WebhookSettings.notifyURLRefusal`.
@@ -46,7 +50,7 @@ final class Claimer: Sendable {
 
     init(layout: InboxLayout, store: any JobStoring, io: BlockingIO, logger: Logger, gate: QueueGate? = nil,
          notifyURLRefusal: @escaping @Sendable (String) -> String? = { _ in nil },
-         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable (ClaimedJob) async -> Void) {
+         onUnrecorded: @escaping @Sendable () -> Void, onClaimed: @escaping @Sendable ([ClaimedJob]) async -> Void) {
         self.io = io
         self.gate = gate
         self.notifyURLRefusal = notifyURLRefusal
@@ -84,7 +88,13 @@ final class Claimer: Sendable {
         var done = claims.map { _ in true }
         var admitted: [Int] = []
         var admittedPerUser: [String: Int] = [:]
+        let lockRoom = FileLimits.lockBudget.load(ordering: .relaxed) - DirectoryLock.held.load(ordering: .relaxed)
         for (i, claim) in claims.enumerated() {
+            // Each claimed job holds a descriptor until it ends: at the open-file limit the drop waits in incoming/.
+            guard admitted.count < lockRoom else {
+                done[i] = false
+                continue
+            }
             // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
             if let url = claim.sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
                 done[i] = await reject(claim.candidate, sidecar: claim.sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")
@@ -143,6 +153,8 @@ final class Claimer: Sendable {
                 logger.error("cannot record claim yet; the job runs and records it later", metadata: ["job.id": "\(r.row.videoID)", "error": "\(error)"])
             }
         }
+        var jobs: [ClaimedJob] = []
+        jobs.reserveCapacity(recorded.count)
         for r in recorded {
             let id = r.row.videoID
             if let duplicate = duplicates[id] {
@@ -152,8 +164,9 @@ final class Claimer: Sendable {
                 continue
             }
             logger.info("drop claimed", metadata: ["job.id": "\(id)", "inbox.path": "\(claims[r.index].candidate.sidecarPath)"])
-            await onClaimed(ClaimedJob(videoID: id, lock: r.lock))
+            jobs.append(ClaimedJob(videoID: id, lock: r.lock))
         }
+        if !jobs.isEmpty { await onClaimed(jobs) }
         return done
     }
 
@@ -179,7 +192,9 @@ final class Claimer: Sendable {
     /// The claim's renames, on the blocking-I/O pool: job directory, lock, origin note, sidecar, media, thumbnail.
     private func take(_ c: Candidate, into dir: String, hasMedia: Bool) -> Take {
         let took = takeSidecar(c, into: dir, locked: true) {
-            try FileSystem.writeFile(dir + "/" + Self.originFile, Array(((c.sidecarPath as NSString).deletingLastPathComponent).utf8))
+            // Drops from incoming/ itself need no note (one inode less per claim): a resume looks there by default.
+            let origin = (c.sidecarPath as NSString).deletingLastPathComponent
+            if origin != layout.incoming { try FileSystem.writeFile(dir + "/" + Self.originFile, Array(origin.utf8)) }
         }
         guard case .taken(let lock, _) = took else { return took }
         var problem: String?

@@ -1,5 +1,6 @@
 import CInboxd
 import Foundation
+import Synchronization
 
 /// An errno failure of a named syscall, for messages like `rename a → b: No such file or directory`.
 struct SystemError: Error, CustomStringConvertible {
@@ -181,6 +182,8 @@ enum FileSystem {
 final class DirectoryLock: Sendable {
     private let fd: Int32
     let path: String
+    /// Locks held now: each is an open descriptor, and the claimer stops short of the open-file limit.
+    static let held = Atomic<Int>(0)
 
     /// nil when another process (or another job here) holds the lock.
     init?(path: String) {
@@ -192,7 +195,11 @@ final class DirectoryLock: Sendable {
         }
         self.fd = fd
         self.path = path
+        Self.held.add(1, ordering: .relaxed)
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        Self.held.subtract(1, ordering: .relaxed)
+    }
 }

@@ -44,7 +44,8 @@ final class InboxWatcher: Service {
     }
 
     enum Signal: Sendable {
-        case events([(dir: String, event: InotifyEventValue)])
+        /// Events wait in the `EventInbox`: take them all.
+        case events
         /// List `incoming/` again; `lostEvents` after a queue overflow, when open/close counts can't be trusted.
         case rescan(lostEvents: Bool)
         case tick
@@ -59,7 +60,8 @@ final class InboxWatcher: Service {
         let (stream, continuation) = AsyncStream<Signal>.makeStream(bufferingPolicy: .unbounded)
         let stop = StopFlag()
         let inotify = try Inotify()
-        let reader = WatchThread(inotify: inotify, incoming: layout.incoming, watchesDirectories: useInotify, logger: logger)
+        let inbox = EventInbox()
+        let reader = WatchThread(inotify: inotify, incoming: layout.incoming, watchesDirectories: useInotify, inbox: inbox, logger: logger)
         try reader.addInitialWatches()
         let thread = Thread { reader.loop(stop: stop, continuation: continuation) }
         thread.name = "inboxd-inotify"
@@ -88,7 +90,8 @@ final class InboxWatcher: Service {
                 let incoming = layout.incoming, logger = self.logger
                 _ = try? await io.run { box.state.rescan(incoming: incoming, now: now, forgetEvents: lostEvents, logger: logger) }
                 await onRescan()
-            case .events(let batch):
+            case .events:
+                let batch = inbox.take()
                 var state = box.state
                 defer { box.state = state }
                 for (dir, e) in batch {
@@ -353,13 +356,15 @@ private final class WatchThread: @unchecked Sendable {
     private let incoming: String
     /// false (`inotify = false`): no watches at all; the loop only ticks, and the scanner finds drops.
     private let watchesDirectories: Bool
+    private let inbox: EventInbox
     private let logger: Logger
     private var directories: [Int32: String] = [:]
     private static let mask = UInt32(IN_CREATE | IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
         | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
-    init(inotify: Inotify, incoming: String, watchesDirectories: Bool, logger: Logger) {
+    init(inotify: Inotify, incoming: String, watchesDirectories: Bool, inbox: EventInbox, logger: Logger) {
         self.inotify = inotify
+        self.inbox = inbox
         self.incoming = incoming
         self.watchesDirectories = watchesDirectories
         self.logger = logger
@@ -418,7 +423,7 @@ private final class WatchThread: @unchecked Sendable {
                 }
                 batch.append((dir, InboxWatcher.InotifyEventValue(mask: e.mask, name: e.name)))
             }
-            if !batch.isEmpty { continuation.yield(.events(batch)) }
+            if !batch.isEmpty, inbox.add(batch) { continuation.yield(.events) }
             if overflow {
                 logger.notice("inotify queue overflow; rescanning the inbox")
                 continuation.yield(.rescan(lostEvents: true))
@@ -427,6 +432,30 @@ private final class WatchThread: @unchecked Sendable {
             }
         }
         continuation.finish()
+    }
+}
+
+/// Events read by the inotify thread that the watcher task has not taken yet. The thread rings (yields `.events`)
+/// only when it adds to an empty inbox, and the task takes everything at its next turn: while it is busy claiming,
+/// a burst's events pile up here and are judged and claimed together, in large batches, instead of one evaluation
+/// (with its pool trip, transaction and queue call) per `read(2)`.
+private final class EventInbox: Sendable {
+    typealias Entry = (dir: String, event: InboxWatcher.InotifyEventValue)
+    private let events = Mutex<[Entry]>([])
+
+    /// Returns true when the inbox was empty: the watcher task must be told.
+    func add(_ batch: [Entry]) -> Bool {
+        events.withLock { events in
+            defer { events.append(contentsOf: batch) }
+            return events.isEmpty
+        }
+    }
+
+    func take() -> [Entry] {
+        events.withLock { events in
+            defer { events = [] }
+            return events
+        }
     }
 }
 

@@ -16,11 +16,11 @@ struct JobFiles: Sendable {
         sidecar = try Sidecar.parse(try FileSystem.readSmallFile(directory + "/" + sidecarName, limit: Sidecar.maxBytes))
         let mediaName = String(sidecarName.dropLast(5))
         let media = directory + "/" + mediaName
-        if FileSystem.status(media) == nil, sidecar.sourceURL == nil,
-           let origin = try? FileSystem.readSmallFile(directory + "/" + Claimer.originFile, limit: 4096) {
-            // A claim cut short between the sidecar and media renames: finish it.
-            let source = String(decoding: origin, as: UTF8.self) + "/" + mediaName
-            try? FileSystem.renameNoReplace(source, media)
+        if FileSystem.status(media) == nil, sidecar.sourceURL == nil {
+            // A claim cut short between the sidecar and media renames: finish it. No origin note: from `incoming/`.
+            let origin = (try? FileSystem.readSmallFile(directory + "/" + Claimer.originFile, limit: 4096))
+                .map { String(decoding: $0, as: UTF8.self) } ?? layout.incoming
+            try? FileSystem.renameNoReplace(origin + "/" + mediaName, media)
         }
         switch FileSystem.status(media)?.kind {
         case .regular?: mediaPath = media

@@ -3,14 +3,18 @@ import Pipeline
 
 /// Claimed jobs waiting for a worker, and the jobs running now (with their controls, so shutdown can stop them).
 /// Which queued job goes next is `SchedulingPolicy`'s decision; each job's ticket (owner, priority, cap) is looked
-/// up by `tickets` when it is queued.
+/// up by `tickets` when it is queued, one lookup for a whole burst.
 actor JobQueue {
     private var pending: [(job: ClaimedJob, candidate: SchedulingPolicy.Candidate)] = []
+    /// The ids in `pending`: `isKnown` is asked once per claim and per recovery sweep entry, and a burst queues
+    /// tens of thousands of jobs.
+    private var pendingIDs: Set<String> = []
     private var nextSeq: UInt64 = 0
     /// Jobs handed to a worker, by owner (reserved when handed out, released by `finished`).
     private var runningByOwner: [String: Int] = [:]
     private var ownerOf: [String: String] = [:]
-    private let tickets: @Sendable (String) async -> SchedulingPolicy.Ticket
+    /// Tickets by id; an id missing from the answer ranks as `Ticket()`.
+    private let tickets: @Sendable ([String]) async -> [String: SchedulingPolicy.Ticket]
     private var waiters: [(id: UInt64, continuation: CheckedContinuation<ClaimedJob?, Never>)] = []
     private var nextWaiter: UInt64 = 0
     private var active: [String: JobControl] = [:]
@@ -18,21 +22,39 @@ actor JobQueue {
     private var holds: [String: Date] = [:]
     private var closed = false
 
-    init(tickets: @escaping @Sendable (String) async -> SchedulingPolicy.Ticket = { _ in SchedulingPolicy.Ticket() }) {
+    init(tickets: @escaping @Sendable ([String]) async -> [String: SchedulingPolicy.Ticket] = { _ in [:] }) {
         self.tickets = tickets
     }
 
     /// false when the job is already queued or running here.
     @discardableResult
     func enqueue(_ job: ClaimedJob) async -> Bool {
-        guard !closed, !isKnown(job.videoID) else { return false }
-        let ticket = await tickets(job.videoID)
-        // Checked again: the ticket lookup let other calls in.
-        guard !closed, !isKnown(job.videoID) else { return false }
-        nextSeq += 1
-        pending.append((job, SchedulingPolicy.Candidate(ticket: ticket, seq: nextSeq)))
+        await enqueue([job])[0]
+    }
+
+    /// Queues a burst of claimed jobs in order, their tickets looked up together; one Bool per job, false when it is
+    /// already queued or running here (or twice in `jobs`: the first one counts).
+    @discardableResult
+    func enqueue(_ jobs: [ClaimedJob]) async -> [Bool] {
+        guard !closed else { return jobs.map { _ in false } }
+        let wanted = jobs.map(\.videoID).filter { !isKnown($0) }
+        var found: [String: SchedulingPolicy.Ticket] = [:]
+        if !wanted.isEmpty { found = await tickets(wanted) }
+        var queued: [Bool] = []
+        queued.reserveCapacity(jobs.count)
+        for job in jobs {
+            // Checked here, after the lookup: it let other calls in.
+            guard !closed, !isKnown(job.videoID) else {
+                queued.append(false)
+                continue
+            }
+            nextSeq += 1
+            pending.append((job, SchedulingPolicy.Candidate(ticket: found[job.videoID] ?? SchedulingPolicy.Ticket(), seq: nextSeq)))
+            pendingIDs.insert(job.videoID)
+            queued.append(true)
+        }
         dispatch()
-        return true
+        return queued
     }
 
     /// Hands startable jobs to waiting workers.
@@ -44,8 +66,9 @@ actor JobQueue {
 
     /// Removes the job the policy picks and reserves a running slot for its owner.
     private func take() -> ClaimedJob? {
-        guard let i = SchedulingPolicy.pick(pending.map(\.candidate), running: runningByOwner) else { return nil }
+        guard let i = SchedulingPolicy.pick(pending.lazy.map(\.candidate), running: runningByOwner) else { return nil }
         let (job, candidate) = pending.remove(at: i)
+        pendingIDs.remove(job.videoID)
         runningByOwner[candidate.ticket.owner, default: 0] += 1
         ownerOf[job.videoID] = candidate.ticket.owner
         return job
@@ -98,7 +121,11 @@ actor JobQueue {
         dispatch()
     }
 
-    func isKnown(_ id: String) -> Bool { active[id] != nil || ownerOf[id] != nil || pending.contains { $0.job.videoID == id } }
+    func isKnown(_ id: String) -> Bool { active[id] != nil || ownerOf[id] != nil || pendingIDs.contains(id) }
+
+    /// Of `ids`, those neither queued, running nor held here: one call for a whole recovery sweep of `processing/`,
+    /// which holds every job of a burst.
+    func untracked(among ids: [String]) -> [String] { ids.filter { !isKnown($0) && !isHeld($0) } }
 
     /// Jobs handed out per owner (running, or about to start).
     var runningOwners: [String: Int] { runningByOwner }
@@ -121,6 +148,7 @@ actor JobQueue {
     func close() {
         closed = true
         pending.removeAll()
+        pendingIDs.removeAll()
         for w in waiters { w.continuation.resume(returning: nil) }
         waiters.removeAll()
     }

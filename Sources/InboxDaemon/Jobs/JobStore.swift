@@ -38,7 +38,7 @@ final class JobStore: JobStoring {
     }
 
     private static func recordClaim(_ db: Database, _ row: VideoRow, outbox: WebhookOutbox) throws {
-        if let existing = try VideoQueries.row(db, row.videoID) {
+        if let existing = try VideoQueries.claimState(db, row.videoID) {
             // A resumable upload still receiving is not a drop yet: a sidecar naming its id is a duplicate.
             guard existing.status == .processing, existing.phase != .receiving else {
                 throw AdoptError.duplicate(videoID: row.videoID, status: existing.status)
@@ -129,6 +129,10 @@ final class JobStore: JobStoring {
     /// The scheduler's view of a queued job: owner, priority, age and the owner's running cap.
     func queueEntry(_ id: String) async throws -> VideoQueries.QueueEntry? {
         try await pool.read { db in try VideoQueries.queueEntry(db, id) }
+    }
+
+    func queueEntries(_ ids: [String]) async throws -> [String: VideoQueries.QueueEntry] {
+        try await pool.read { db in try VideoQueries.queueEntries(db, ids) }
     }
 
     /// A user's jobs in `processing`.

@@ -25,6 +25,8 @@ protocol JobStoring: Sendable {
     func setMediaInfo(_ id: String, _ info: MediaInfo) async throws
     func recordAnalytics(_ id: String, _ analytics: JobAnalytics) async throws
     func queueEntry(_ id: String) async throws -> VideoQueries.QueueEntry?
+    /// `queueEntry` for a burst; ids without a row are missing from the answer.
+    func queueEntries(_ ids: [String]) async throws -> [String: VideoQueries.QueueEntry]
     func processingCount(username: String) async throws -> Int
     func user(_ username: String) async throws -> UserRow?
     /// Exactly once to `ready`: on PostgreSQL only while this node still holds the job's lease (`LeaseLost` else).
@@ -44,6 +46,13 @@ protocol JobStoring: Sendable {
 
 extension JobStoring {
     func retriesNotDue() async throws -> Set<String> { try await retriesNotDue(now: Date()) }
+
+    /// One `queueEntry` after another (a store that has no batched lookup).
+    func queueEntries(_ ids: [String]) async throws -> [String: VideoQueries.QueueEntry] {
+        var entries: [String: VideoQueries.QueueEntry] = [:]
+        for id in ids { entries[id] = try await queueEntry(id) }
+        return entries
+    }
 
     /// A job's priority: `asked` (default 0), at most the owner's `max_priority` (0 for a name with no active user,
     /// or when the db cannot say). A drop with no owner came from someone who may write `incoming/` itself, so its

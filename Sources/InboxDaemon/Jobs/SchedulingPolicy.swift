@@ -25,18 +25,19 @@ enum SchedulingPolicy {
     }
 
     /// Index into `queued` of the job to start now, or nil when every queued job's owner is at its cap.
-    static func pick(_ queued: [Candidate], running: [String: Int]) -> Int? {
-        var best: Int?
-        for (i, c) in queued.enumerated() {
+    /// Generic so the queue can pass a lazy view of its entries instead of copying them on every pick.
+    static func pick<Queued: RandomAccessCollection<Candidate>>(_ queued: Queued, running: [String: Int]) -> Int? where Queued.Index == Int {
+        var best: (index: Int, candidate: Candidate, busy: Int)?
+        for (i, c) in zip(queued.indices, queued) {
             let busy = running[c.ticket.owner, default: 0]
             if let cap = c.ticket.maxRunning, busy >= cap { continue }
             guard let b = best else {
-                best = i
+                best = (i, c, busy)
                 continue
             }
-            if ranksBefore(c, busy, queued[b], running[queued[b].ticket.owner, default: 0]) { best = i }
+            if ranksBefore(c, busy, b.candidate, b.busy) { best = (i, c, busy) }
         }
-        return best
+        return best?.index
     }
 
     private static func ranksBefore(_ a: Candidate, _ aBusy: Int, _ b: Candidate, _ bBusy: Int) -> Bool {

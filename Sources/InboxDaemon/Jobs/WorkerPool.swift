@@ -137,11 +137,7 @@ final class Recovery: Service {
             logger.error("cannot list processing/", metadata: ["error": "\(error)"])
             return
         }
-        var candidates: [String] = []
-        for id in claimed.sorted() where !id.hasPrefix(".") {
-            guard !notDue.contains(id), await !queue.isKnown(id), await !queue.isHeld(id) else { continue }
-            candidates.append(id)
-        }
+        var candidates = await queue.untracked(among: claimed.sorted().filter { !$0.hasPrefix(".") && !notDue.contains($0) })
         if shared {
             // Leases, not directory locks, say who runs a job: only a claim without a row is looked at here.
             guard let known = try? await store.existing(candidates) else { return }
