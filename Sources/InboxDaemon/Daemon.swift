@@ -266,7 +266,8 @@ struct ExitDeadline: Service {
 /// `LimitNOFILE`). It must fit at least `max_connections` plus the db, inotify, the job locks' shared files, libav and
 /// curl's own. Claimed jobs cost none (see `DirectoryLock`): a burst is claimed whatever its size.
 enum FileLimits {
-    static let reserved = 256
+    /// The db, inotify, libav and curl's own, and the job and upload lock files.
+    static let reserved = 256 + 2 * DirectoryLock.shardCount
 
     /// Returns the connection limit that fits (lowered, with a warning, when the hard limit is too small).
     static func raise(toFit connections: Int, logger: Logger) -> Int {
