@@ -23,6 +23,18 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes) {
     return sync_file_range(fd, (off64_t)offset, (off64_t)nbytes, SYNC_FILE_RANGE_WRITE);
 }
 
+int inboxd_ofd_lock_byte(int fd, long long offset, int lock) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = lock ? F_WRLCK : F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)offset;
+    fl.l_len = 1;
+    int r;
+    do { r = fcntl(fd, F_OFD_SETLK, &fl); } while (r != 0 && errno == EINTR);
+    return r;
+}
+
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) {
     return memmem(haystack, haystacklen, needle, needlelen);
 }

@@ -262,15 +262,12 @@ struct ExitDeadline: Service {
     }
 }
 
-/// Open descriptors: each HTTP connection holds one, and so does each claimed job while it is queued or runs (its
-/// directory lock), so the soft limit is raised to the hard one (the unit's `LimitNOFILE`): a burst of drops is
-/// claimed up to that many jobs, beyond which drops wait in `incoming/`. It must fit at least `max_connections` plus
-/// the db, inotify, libav and curl's own.
+/// Open descriptors: each HTTP connection holds one, so the soft limit is raised to the hard one (the unit's
+/// `LimitNOFILE`). It must fit at least `max_connections` plus the db, inotify, the job locks' shared files, libav and
+/// curl's own. Claimed jobs cost none (see `DirectoryLock`): a burst is claimed whatever its size.
 enum FileLimits {
-    static let reserved = 256
-    /// Job directory locks the claimer may hold: what the open-file limit leaves besides the connections and the
-    /// reserve. Drops beyond it wait in `incoming/` until jobs end (a lock more would fail every open in the process).
-    static let lockBudget = Atomic<Int>(Int.max)
+    /// The db, inotify, libav and curl's own, and the job and upload lock files.
+    static let reserved = 256 + 2 * DirectoryLock.shardCount
 
     /// Returns the connection limit that fits (lowered, with a warning, when the hard limit is too small).
     static func raise(toFit connections: Int, logger: Logger) -> Int {
@@ -282,7 +279,6 @@ enum FileLimits {
             _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         let fits = max(Int(limit.rlim_cur) - reserved, 16)
-        lockBudget.store(max(Int(limit.rlim_cur) - reserved - min(connections, fits), 64), ordering: .relaxed)
         if fits < connections {
             logger.warning("max_connections lowered to fit the open-file limit", metadata: [
                 "http.max_connections": "\(fits)", "nofile.limit": "\(limit.rlim_cur)",

@@ -78,7 +78,7 @@ import Testing
     }
 
     static func uploadsEntries(_ d: DaemonHarness) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: d.inbox + "/uploads")) ?? []).sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: d.inbox + "/uploads")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     static func fileSize(_ path: String) -> Int {

@@ -33,9 +33,8 @@ min_free_bytes = 0
 log_level = "warning"
 ${INBOXD_EXTRA_TOML:-}
 TOML
-  # The open-file limit of the packaged unit (LimitNOFILE): each queued job holds one descriptor (its directory
-  # lock), so a 50,000-drop burst needs more than a login shell's usual limit. Raising it needs root; else inboxd
-  # runs with the hard limit it is given.
+  # The open-file limit of the packaged unit (LimitNOFILE), for the connection benches; queued jobs cost no descriptor.
+  # Raising it needs root; else inboxd runs with the hard limit it is given.
   (ulimit -n "${INBOXD_NOFILE:-65536}" 2>/dev/null || true; exec "$BIN" run --config "$WORK/inboxd/inboxd.toml") > "$WORK/inboxd/log" 2>&1 &
   INBOXD_PID=$!; PIDS+=("$INBOXD_PID")
   wait_http "$INBOXD_URL/healthz"

@@ -10,6 +10,10 @@ int inboxd_rename_noreplace(const char *from, const char *to);
    fdatasync has little left to flush. _GNU_SOURCE only. Returns 0 or -1 with errno. */
 int inboxd_start_writeback(int fd, long long offset, long long nbytes);
 
+/* fcntl(F_OFD_SETLK) of the one byte at offset: lock 1 = exclusive (F_WRLCK), 0 = unlock (F_UNLCK). Never waits
+   (EAGAIN when another open file description holds it); retries EINTR. _GNU_SOURCE only. Returns 0 or -1 with errno. */
+int inboxd_ofd_lock_byte(int fd, long long offset, int lock);
+
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
 

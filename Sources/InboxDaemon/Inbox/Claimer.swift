@@ -88,13 +88,7 @@ final class Claimer: Sendable {
         var done = claims.map { _ in true }
         var admitted: [Int] = []
         var admittedPerUser: [String: Int] = [:]
-        let lockRoom = FileLimits.lockBudget.load(ordering: .relaxed) - DirectoryLock.held.load(ordering: .relaxed)
         for (i, claim) in claims.enumerated() {
-            // Each claimed job holds a descriptor until it ends: at the open-file limit the drop waits in incoming/.
-            guard admitted.count < lockRoom else {
-                done[i] = false
-                continue
-            }
             // A notify_url that could never be sent fails the drop before it is claimed, as a refused source_url would.
             if let url = claim.sidecar.notifyURL, let refusal = notifyURLRefusal(url) {
                 done[i] = await reject(claim.candidate, sidecar: claim.sidecar, reason: .urlRefused, message: "sidecar field 'notify_url' refused: \(refusal)")

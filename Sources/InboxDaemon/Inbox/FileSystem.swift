@@ -177,29 +177,108 @@ enum FileSystem {
     }
 }
 
-/// An exclusive `flock` on a job directory: whoever holds it owns the job. The kernel drops it when the
-/// process dies, so a second daemon (or the next start) can tell an abandoned job from a running one.
+/// Exclusive ownership of a job directory (`processing/<id>/`, `uploads/<id>/`): whoever holds it owns the job. The
+/// kernel drops it when the process dies, so a second daemon (or the next start) can tell an abandoned job from a
+/// running one.
+///
+/// It is an open-file-description byte-range lock (`fcntl(F_OFD_SETLK)`, Linux ≥ 3.15; on NFS a lock of the server's,
+/// as `flock` was) of one byte in one of `shardCount` shared lock files, `<parent>/.locks/NN`: the byte's offset and
+/// the file are a hash of the directory's name. Those files are opened once per process and kept open, so a queued
+/// job costs no descriptor (a per-directory `flock` cost one each, and a burst stopped at the open-file limit).
+/// Sharding keeps each file's lock list, which the kernel walks on every lock, short.
+///
+/// OFD locks never conflict within one open file description, so this process's holders are kept in a set: a second
+/// holder of a directory here is refused as another process is. Two names whose hashes collide share a byte (one in
+/// 2^62): the byte is counted and unlocked when its last holder goes, and another process holding one of them makes
+/// the other look busy too, which only defers it.
 final class DirectoryLock: Sendable {
-    private let fd: Int32
     let path: String
-    /// Locks held now: each is an open descriptor, and the claimer stops short of the open-file limit.
-    static let held = Atomic<Int>(0)
+    private let key: ByteKey
 
-    /// nil when another process (or another job here) holds the lock.
-    init?(path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            return nil
-        }
-        self.fd = fd
+    static let shardCount = 64
+    static let directoryName = ".locks"
+
+    /// nil when the directory is not there (or is a symlink), when another process or another holder in this process
+    /// holds it, or when its lock file cannot be opened. `hash` replaces the name's (tests make collisions with it).
+    init?(path: String, hash forcedHash: UInt64? = nil) {
+        guard FileSystem.status(path)?.kind == .directory else { return nil }
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let hash = forcedHash ?? Self.hash(name)
+        let (shard, offset) = Self.byte(hash)
+        guard let key = Self.state.withLock({ state -> ByteKey? in
+            guard !state.holders.contains(path) else { return nil }
+            guard let fd = state.lockFile(parent: parent, shard: shard) else { return nil }
+            let key = ByteKey(fd: fd, offset: offset)
+            if state.byteHolders[key, default: 0] == 0 {
+                guard inboxd_ofd_lock_byte(fd, offset, 1) == 0 else { return nil }
+            }
+            state.byteHolders[key, default: 0] += 1
+            state.holders.insert(path)
+            return key
+        }) else { return nil }
         self.path = path
-        Self.held.add(1, ordering: .relaxed)
+        self.key = key
     }
 
     deinit {
-        close(fd)
-        Self.held.subtract(1, ordering: .relaxed)
+        let path = self.path, key = self.key
+        Self.state.withLock { state in
+            state.holders.remove(path)
+            let left = state.byteHolders[key, default: 1] - 1
+            if left > 0 {
+                state.byteHolders[key] = left
+            } else {
+                state.byteHolders[key] = nil
+                _ = inboxd_ofd_lock_byte(key.fd, key.offset, 0)
+            }
+        }
     }
+
+    /// Directories held in this process now.
+    static var heldCount: Int { state.withLock { $0.holders.count } }
+
+    /// FNV-1a, 64 bits, of the name's UTF-8 bytes: stable across processes and releases (any daemon on the inbox must
+    /// pick the same byte).
+    static func hash(_ name: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            h ^= UInt64(byte)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+
+    /// The lock file (`<parent>/.locks/NN`, NN = shard) and byte a hash stands for.
+    static func byte(_ hash: UInt64) -> (shard: Int, offset: Int64) {
+        (Int(hash % UInt64(shardCount)), Int64(bitPattern: hash & ((1 << 62) - 1)))
+    }
+
+    static func lockFileName(shard: Int) -> String { (shard < 10 ? "0" : "") + String(shard) }
+
+    private struct ByteKey: Hashable {
+        let fd: Int32
+        let offset: Int64
+    }
+
+    private struct State {
+        /// Lock files opened so far, by `<parent>/.locks/NN`: kept open for the process's life.
+        var files: [String: Int32] = [:]
+        var holders: Set<String> = []
+        var byteHolders: [ByteKey: Int] = [:]
+
+        mutating func lockFile(parent: String, shard: Int) -> Int32? {
+            let dir = parent + "/" + DirectoryLock.directoryName
+            let file = dir + "/" + DirectoryLock.lockFileName(shard: shard)
+            if let fd = files[file] { return fd }
+            if Glibc.mkdir(dir, 0o755) != 0, errno != EEXIST { return nil }
+            let fd = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return nil }
+            files[file] = fd
+            return fd
+        }
+    }
+
+    private static let state = Mutex(State())
 }

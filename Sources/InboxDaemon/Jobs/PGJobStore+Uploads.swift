@@ -6,8 +6,9 @@ import Store
 /// Resumable (tus) uploads on the shared store: the `uploads` row beside the job's, each change of the upload's state
 /// in one transaction with its job's row and audit entry, as `UploadQueries` does on SQLite. The bytes live in the
 /// shared inbox's `uploads/<id>/` (`UploadArea`), so any node serves any upload: the offset comes from that file, and
-/// the directory's `flock` keeps two nodes from appending at once. Every end of an upload is conditional on its row
-/// still `receiving`, so of several nodes settling one upload (the sweepers, a DELETE racing an expiry) one wins.
+/// the directory's lock (`DirectoryLock`) keeps two nodes from appending at once. Every end of an upload is
+/// conditional on its row still `receiving`, so of several nodes settling one upload (the sweepers, a DELETE racing an
+/// expiry) one wins.
 extension PGJobStore: ResumableJournal {
     func createResumableUpload(video: VideoRow, upload u: UploadRow) async throws {
         let outbox = self.outbox

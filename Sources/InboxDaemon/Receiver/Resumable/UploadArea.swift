@@ -69,7 +69,8 @@ struct UploadArea: Sendable {
 
 /// The uploads a request of this process is writing to (or ending) right now: one at a time per upload, so a
 /// second `PATCH` is refused (423) instead of interleaving bytes, and a `HEAD` waits for the running one to make its
-/// bytes durable before it answers. Other processes on the same inbox are kept out by the directory's `flock`.
+/// bytes durable before it answers. Other processes on the same inbox are kept out by the directory's lock
+/// (`DirectoryLock`).
 actor ActiveUploads {
     private var busy: Set<String> = []
 
