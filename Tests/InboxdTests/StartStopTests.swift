@@ -88,6 +88,28 @@ import Testing
                               "unwritable inbox")
     }
 
+    /// Job lock files left by another user (a daemon once started as root on the service's inbox): the start fails
+    /// and names the file, instead of a daemon that claims nothing because it cannot lock its jobs.
+    @Test func lockFilesOfAnotherUserAreAStartError() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        Self.openToNobody(d)
+        for sub in ["", "/incoming", "/processing", "/failed", "/work", "/uploads"] {
+            try FileManager.default.createDirectory(atPath: d.inbox + sub, withIntermediateDirectories: true)
+            chmod(d.inbox + sub, 0o777)
+        }
+        // What a root daemon leaves: `.locks/` and its files owned by root, mode 755 and 644.
+        let locks = d.inbox + "/processing/.locks"
+        try FileManager.default.createDirectory(atPath: locks, withIntermediateDirectories: true)
+        chmod(locks, 0o755)
+        FileManager.default.createFile(atPath: locks + "/00", contents: nil, attributes: [.posixPermissions: 0o644])
+        let asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let probe = try Shell.run("setpriv", asNobody.dropFirst().map { $0 } + [DaemonHarness.binary, "--version"])
+        try #require(probe.status == 0, "nobody cannot run \(DaemonHarness.binary) here: \(probe.stderr)")
+        try expectFailedStart(d, prefix: asNobody, saying: ["cannot open the job lock file \(locks)/00", "uid 65534",
+                                                             "Permission denied"], "root-owned lock file")
+    }
+
     /// SIGTERM at any moment of the start (opening the db, starting services, binding) ends the process quickly.
     @Test(arguments: [0.0, 0.05, 0.15, 0.3, 0.6])
     func sigtermDuringStartEndsTheProcessQuickly(after delay: Double) throws {

@@ -236,6 +236,18 @@ final class DirectoryLock: Sendable {
         }
     }
 
+    /// Opens every lock file of `parent` (creating `.locks/` and the files when missing), so a daemon that could not
+    /// take its jobs' locks (files left by another user, say a daemon once run as root) fails at start with the path
+    /// instead of deferring every claim. Returns the first file that cannot be opened read-write, and why.
+    static func openLockFiles(parent: String) -> (path: String, code: Int32)? {
+        state.withLock { state in
+            for shard in 0..<shardCount where state.lockFile(parent: parent, shard: shard) == nil {
+                return (parent + "/" + directoryName + "/" + lockFileName(shard: shard), errno)
+            }
+            return nil
+        }
+    }
+
     /// Directories held in this process now.
     static var heldCount: Int { state.withLock { $0.holders.count } }
 

@@ -12,6 +12,11 @@ enum Preflight {
             try ensureDirectory(dir, setting: "inbox")
             try probeWritable(dir, setting: "inbox")
         }
+        for parent in [layout.processingRoot, layout.uploadsRoot] {
+            if let failed = DirectoryLock.openLockFiles(parent: parent) {
+                throw StartupError.lockFile(path: failed.path, reason: String(cString: strerror(failed.code)))
+            }
+        }
         if config.s3 == nil {
             try ensureDirectory(config.output, setting: "output")
             try ensureDirectory(config.output + "/videos", setting: "output")

@@ -8,6 +8,7 @@ enum StartupError: Error, CustomStringConvertible {
     case notADirectory(setting: String, path: String)
     case notWritable(setting: String, path: String, reason: String)
     case cannotCreate(setting: String, path: String, reason: String)
+    case lockFile(path: String, reason: String)
     case listen(address: String, reason: String)
     case inotifyLimit(String)
     case store(url: String, reason: String)
@@ -20,6 +21,9 @@ enum StartupError: Error, CustomStringConvertible {
         case .notWritable(let setting, let path, let reason):
             "\(setting) directory \(path) is not writable by this user (uid \(getuid())): \(reason)"
         case .cannotCreate(let setting, let path, let reason): "cannot create \(setting) directory \(path): \(reason)"
+        case .lockFile(let path, let reason):
+            "cannot open the job lock file \(path) read-write as uid \(getuid()): \(reason) (files left by another user? "
+                + "give them to the daemon's user, or remove the `.locks` directory while no daemon runs)"
         case .listen(let address, let reason): "cannot listen on \(address): \(reason)"
         case .inotifyLimit(let message): message
         case .store(let url, let reason): "cannot open the PostgreSQL store \(url) (check [store] url): \(reason)"
