@@ -4,6 +4,11 @@ import Foundation
 /// the decoder's refcounted buffers, `av_frame_ref`) and the shared audio packets, in decode order. Bounded so a
 /// slow encoder holds the decoder back instead of letting frames pile up in memory.
 ///
+/// A ring of `capacity` slots, each emptied as its item is popped: the queue holds at most `capacity` items
+/// (`held`), never one the consumer already took. (An array with a moving head that compacted every 64 pops kept
+/// up to 64 popped items, about 24 decoded 1080p frames, 75 MiB, alive in the decoder's frame pool: the one-rung
+/// transcode's peak RSS was 1.23× the ffmpeg CLI's.)
+///
 /// `@unchecked Sendable`: every item moves from one thread to the other under `condition`, and neither side
 /// touches it after the hand-off.
 final class RungQueue: @unchecked Sendable {
@@ -14,22 +19,33 @@ final class RungQueue: @unchecked Sendable {
     }
 
     private let condition = NSCondition()
-    private var items: [Item] = []
+    private var slots: [Item?]
     private var head = 0
+    private var count = 0
     private var closed = false
     let capacity: Int
 
     init(capacity: Int) {
+        precondition(capacity > 0, "a rung queue needs room for one item")
         self.capacity = capacity
+        slots = Array(repeating: nil, count: capacity)
+    }
+
+    /// How many items the queue holds right now (pushed, not yet popped).
+    var held: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
     }
 
     /// Waits for room; false when the consumer is gone (it failed or the conversion was abandoned).
     func push(_ item: Item) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while !closed, items.count - head >= capacity { condition.wait() }
+        while !closed, count >= capacity { condition.wait() }
         guard !closed else { return false }
-        items.append(item)
+        slots[(head + count) % capacity] = item
+        count += 1
         condition.broadcast()
         return true
     }
@@ -38,14 +54,11 @@ final class RungQueue: @unchecked Sendable {
     func pop() -> Item? {
         condition.lock()
         defer { condition.unlock() }
-        while !closed, head == items.count { condition.wait() }
-        guard !closed else { return nil }
-        let item = items[head]
-        head += 1
-        if head > 64, head * 2 > items.count {
-            items.removeFirst(head)
-            head = 0
-        }
+        while !closed, count == 0 { condition.wait() }
+        guard !closed, let item = slots[head] else { return nil }
+        slots[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
         condition.broadcast()
         return item
     }
@@ -54,8 +67,9 @@ final class RungQueue: @unchecked Sendable {
     func close() {
         condition.lock()
         closed = true
-        items.removeAll()
+        for i in slots.indices { slots[i] = nil }
         head = 0
+        count = 0
         condition.broadcast()
         condition.unlock()
     }

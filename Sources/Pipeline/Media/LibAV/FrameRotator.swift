@@ -16,18 +16,16 @@ final class FrameRotator {
         degrees == 180 ? (width, height) : (height, width)
     }
 
-    /// Writes `source` (yuv420p, even size) turned into `destination` (allocated here) and carries over its pts.
+    /// Writes `source` (yuv420p, even size) turned into `destination` (its buffer reused when free,
+    /// `Frame.prepareBuffer`) and carries over its pts.
     func rotate(_ source: Frame, into destination: Frame) throws(PipelineError) {
         guard AVPixelFormat(source.format) == AV_PIX_FMT_YUV420P else {
             throw .libav(step: "rotate frame", reason: "expected yuv420p, got pixel format \(source.format)")
         }
         let size = rotatedSize(width: source.width, height: source.height)
-        destination.unref()
-        destination.raw.pointee.width = Int32(size.width)
-        destination.raw.pointee.height = Int32(size.height)
-        destination.raw.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        let allocated = av_frame_get_buffer(destination.raw, 0)
-        if allocated < 0 { throw .libav(step: "allocate rotated frame", reason: LibAVError.message(allocated)) }
+        try destination.prepareBuffer(
+            width: size.width, height: size.height, format: AV_PIX_FMT_YUV420P, step: "allocate rotated frame"
+        )
         let src = source.raw.pointee, dst = destination.raw.pointee
         let planes = [
             (src.data.0, Int(src.linesize.0), dst.data.0, Int(dst.linesize.0), source.width, source.height),

@@ -98,4 +98,21 @@ extension Frame {
         let result = av_frame_ref(raw, other.raw)
         if result < 0 { throw .libav(step: "av_frame_ref", reason: LibAVError.message(result)) }
     }
+
+    /// Gives this frame a writable `width` × `height` picture of `format` to draw into, keeping the buffer it
+    /// already has when the size and format match and nothing else refers to it (the encoder let go of it, no
+    /// queue holds it). A new 1080p buffer per frame is 3 MiB of fresh pages from glibc (over its mmap/trim
+    /// thresholds) that the kernel zeroes on first touch, every frame; reusing it skips that.
+    func prepareBuffer(width: Int, height: Int, format: AVPixelFormat, step: String) throws(PipelineError) {
+        if raw.pointee.buf.0 != nil, self.width == width, self.height == height, self.format == format.rawValue,
+           av_frame_is_writable(raw) != 0 {
+            return
+        }
+        unref()
+        raw.pointee.width = Int32(width)
+        raw.pointee.height = Int32(height)
+        raw.pointee.format = format.rawValue
+        let allocated = av_frame_get_buffer(raw, 0)
+        if allocated < 0 { throw .libav(step: step, reason: LibAVError.message(allocated)) }
+    }
 }

@@ -25,7 +25,7 @@ final class Scaler {
             || (fullRange && !frame.isFullRange)
     }
 
-    /// Scales `source` into `destination` (allocated here) and carries over its pts.
+    /// Scales `source` into `destination` (its buffer reused when free, `Frame.prepareBuffer`) and carries over its pts.
     func scale(_ source: Frame, into destination: Frame) throws(PipelineError) {
         context = sws_getCachedContext(
             context, Int32(source.width), Int32(source.height), AVPixelFormat(source.format),
@@ -35,13 +35,8 @@ final class Scaler {
             throw .libav(step: "swscale setup", reason: "cannot convert \(source.width)x\(source.height) pixel format \(source.format)")
         }
         if fullRange || source.isFullRange { setRanges(context, sourceFull: source.isFullRange) }
-        destination.unref()
-        destination.raw.pointee.width = Int32(width)
-        destination.raw.pointee.height = Int32(height)
-        destination.raw.pointee.format = format.rawValue
+        try destination.prepareBuffer(width: width, height: height, format: format, step: "allocate scaled frame")
         destination.raw.pointee.color_range = fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
-        let allocated = av_frame_get_buffer(destination.raw, 0)
-        if allocated < 0 { throw .libav(step: "allocate scaled frame", reason: LibAVError.message(allocated)) }
         let result = sws_scale_frame(context, destination.raw, source.raw)
         if result < 0 { throw .libav(step: "swscale", reason: LibAVError.message(result)) }
         destination.pts = source.pts
