@@ -3,10 +3,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Trims resident memory (`ResidentMemory.trim`) once the daemon has gone quiet: ready, no HTTP request in flight,
-/// no job running, and nothing of either for `quietSeconds` since the last one ended. Start-up counts as activity,
-/// so the first trim follows readiness; then one trim follows each busy spell (a job, an upload, a burst of status
-/// requests), never a periodic one: an idle daemon trims once and then sleeps.
+/// Trims resident memory (`ResidentMemory.trim`): once as soon as the daemon is ready (start-up's pages: the
+/// dynamic loader's, library constructors', migrations'), then after each busy spell (a job, an upload, a burst of
+/// status requests) once the daemon has gone quiet: no HTTP request in flight, no job running, and nothing of either
+/// for `quietSeconds` since the last one ended. Never a periodic trim: an idle daemon trims and then sleeps.
 final class MemoryTrimmer: Service, Sendable {
     let quietSeconds: Double
     let readiness: ReadinessFlags
@@ -53,22 +53,36 @@ final class MemoryTrimmer: Service, Sendable {
     }
 
     func run() async throws {
+        while !readiness.isReady {
+            guard await sleep(.milliseconds(20)) else { return }
+        }
+        dirty.store(false, ordering: .relaxed)
+        await trim()
         let tick = Duration.milliseconds(Int64(min(max(quietSeconds / 2, 0.05), 1) * 1000))
-        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: tick) })) != nil {
-            guard dirty.load(ordering: .relaxed), readiness.isReady, inFlight.load(ordering: .relaxed) == 0,
+        while await sleep(tick) {
+            guard dirty.load(ordering: .relaxed), inFlight.load(ordering: .relaxed) == 0,
                   Double(nanosSinceEpoch - lastActivity.load(ordering: .relaxed)) >= quietSeconds * 1e9,
                   !(await busy()) else { continue }
             dirty.store(false, ordering: .relaxed)
-            do {
-                let t = try await io.run { try ResidentMemory.trim() }
-                logger.info("released idle memory", metadata: [
-                    "memory.rss_kib_before": "\(t.residentKiBBefore)", "memory.rss_kib_after": "\(t.residentKiBAfter)",
-                    "memory.mappings": "\(t.mappings)", "memory.heap_released": "\(t.heapReleased)",
-                    "memory.trim_cpu_ms": "\(Int((t.cpuSeconds * 1000).rounded()))",
-                ])
-            } catch {
-                logger.warning("cannot release idle memory", metadata: ["error": "\(error)"])
-            }
+            await trim()
+        }
+    }
+
+    /// False once a graceful shutdown began.
+    private func sleep(_ duration: Duration) async -> Bool {
+        (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: duration) })) != nil
+    }
+
+    private func trim() async {
+        do {
+            let t = try await io.run { try ResidentMemory.trim() }
+            logger.info("released idle memory", metadata: [
+                "memory.rss_kib_before": "\(t.residentKiBBefore)", "memory.rss_kib_after": "\(t.residentKiBAfter)",
+                "memory.mappings": "\(t.mappings)", "memory.heap_released": "\(t.heapReleased)",
+                "memory.trim_cpu_ms": "\(Int((t.cpuSeconds * 1000).rounded()))",
+            ])
+        } catch {
+            logger.warning("cannot release idle memory", metadata: ["error": "\(error)"])
         }
     }
 }

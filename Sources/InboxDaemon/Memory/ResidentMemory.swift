@@ -23,7 +23,7 @@ enum ResidentMemory {
     static func trim() throws -> Trim {
         let cpu0 = inboxd_thread_cpu_seconds()
         let before = try residentKiB()
-        let smaps = try String(contentsOfFile: "/proc/self/smaps", encoding: .utf8)
+        let smaps = try procFile("/proc/self/smaps")
         let ranges = droppableRanges(smaps: smaps, executable: executablePath)
         var dropped = 0
         for range in ranges {
@@ -37,9 +37,17 @@ enum ResidentMemory {
 
     /// The resident set in KiB (`/proc/self/statm`, in pages).
     static func residentKiB() throws -> Int {
-        let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+        let statm = try procFile("/proc/self/statm").split(separator: " ")
         guard statm.count > 1, let pages = Int(statm[1]) else { throw ResidentMemoryError.unreadable("/proc/self/statm") }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
+    }
+
+    /// A procfs file read to its end: its size is 0 to `stat`, so a reader that trusts the size gets one page.
+    static func procFile(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ResidentMemoryError.unreadable(path) }
+        defer { try? handle.close() }
+        guard let data = try handle.readToEnd() else { throw ResidentMemoryError.unreadable(path) }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
@@ -48,8 +56,9 @@ enum ResidentMemory {
     /// loses nothing:
     /// - readable, not writable, private (`r-xp`, `r--p`): a writable mapping may hold written pages, and a shared
     ///   one is the file itself;
-    /// - no `Anonymous`, `Private_Dirty` or `Swap` pages: RELRO (relocated, then made read-only) holds
-    ///   copy-on-write pages that the file does not have;
+    /// - no `Anonymous` or `Swap` pages: a written page of a private mapping is an anonymous copy (RELRO, relocated
+    ///   and then made read-only, holds such pages). `Private_Dirty` is no test: it also counts the page cache's
+    ///   own dirty pages of a file written a moment ago (a binary just built), which stay the file's;
     /// - not locked;
     /// - of the executable or a shared library (`.so`) outside `gconv/`: those the dynamic loader maps for the
     ///   whole run. Any other file mapping (a gconv module, a file a library maps for a while) might be unmapped
@@ -70,7 +79,7 @@ enum ResidentMemory {
                 continue
             }
             guard clean, current != nil else { continue }
-            for key in ["Anonymous:", "Private_Dirty:", "Swap:", "Locked:"] where line.hasPrefix(key) {
+            for key in ["Anonymous:", "Swap:", "Locked:"] where line.hasPrefix(key) {
                 if kiB(line.dropFirst(key.count)) != 0 { clean = false }
             }
         }
