@@ -58,7 +58,8 @@ final class MemoryTrimmer: Service, Sendable {
         }
         dirty.store(false, ordering: .relaxed)
         await trim()
-        let tick = Duration.milliseconds(Int64(min(max(quietSeconds / 2, 0.05), 1) * 1000))
+        // Checks are cheap but wake the process: a few per quiet spell, at most one every 5 s.
+        let tick = Duration.milliseconds(Int64(min(max(quietSeconds / 2, 0.05), 5) * 1000))
         while await sleep(tick) {
             guard dirty.load(ordering: .relaxed), inFlight.load(ordering: .relaxed) == 0,
                   Double(nanosSinceEpoch - lastActivity.load(ordering: .relaxed)) >= quietSeconds * 1e9,

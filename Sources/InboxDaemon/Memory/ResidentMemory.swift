@@ -72,7 +72,9 @@ enum ResidentMemory {
             current = nil
         }
         for line in smaps.split(separator: "\n", omittingEmptySubsequences: true) {
-            if let header = MappingHeader(line) {
+            // Header lines start with the address in lower-case hex, field lines with a capitalised name.
+            if let c = line.utf8.first, c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") || c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"),
+               let header = MappingHeader(line) {
                 finish()
                 current = header.range
                 clean = header.perms.hasPrefix("r-") && header.perms.hasSuffix("p") && isLoadedObject(header.path, executable: executable)
