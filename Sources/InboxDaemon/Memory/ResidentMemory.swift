@@ -23,8 +23,8 @@ enum ResidentMemory {
     static func trim() throws -> Trim {
         let cpu0 = inboxd_thread_cpu_seconds()
         let before = try residentKiB()
-        let smaps = try procFile("/proc/self/smaps")
-        let ranges = droppableRanges(smaps: smaps, executable: executablePath)
+        // In a call of its own: the ~1 MiB text is freed before `malloc_trim`, which can then give it back too.
+        let ranges = try droppableRanges(smaps: procFile("/proc/self/smaps"), executable: executablePath)
         var dropped = 0
         for range in ranges {
             guard let start = UnsafeMutableRawPointer(bitPattern: range.lowerBound) else { continue }
