@@ -71,3 +71,9 @@ int inboxd_set_thread_name(const char *name) {
 int inboxd_get_thread_name(char *buf, size_t len) {
     return pthread_getname_np(pthread_self(), buf, len);
 }
+
+#include <malloc.h>
+
+int inboxd_malloc_trim(void) {
+    return malloc_trim(0);
+}

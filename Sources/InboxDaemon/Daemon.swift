@@ -49,8 +49,9 @@ struct Daemon {
         let watcher = InboxWatcher(
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
             allowHardLinks: config.allowHardLinks, scanIntervalSeconds: config.scanIntervalSeconds, useInotify: config.useInotify, io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
+        let trimmer = makeTrimmer(readiness: readiness, io: io, queue: queue)
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers,
-                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger, onJobEnd: { gate.reopen() })
+                                 shutdownGraceSeconds: config.shutdownGraceSeconds, logger: logger, onJobEnd: { gate.reopen(); trimmer?.noteActivity() })
         let metrics = InboxMetrics.bootstrap()
         var httpConfig = config
         httpConfig.http.maxConnections = maxConnections
@@ -61,7 +62,7 @@ struct Daemon {
         let assets = WebAssets.load(directory: config.webAssetsDir)
         Self.warnMissingPlayerFiles(assets, logger: logger)
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, resumable: uploads, assets: assets, logger: logger, onListening: readiness.httpListening)
+                                   io: io, resumable: uploads, assets: assets, trimmer: trimmer, logger: logger, onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -80,6 +81,7 @@ struct Daemon {
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
         ]
+        if let trimmer { services.append(.init(service: trimmer)) }
         let environment = ProcessInfo.processInfo.environment
         if let notifier = SystemdNotifier(environment: environment) {
             let watchdog = SystemdService.watchdogInterval(environment: environment)
@@ -103,6 +105,14 @@ struct Daemon {
         try await ServiceGroup(configuration: groupConfig).run()
         await io.shutdown()
         logger.info("inboxd stopped")
+    }
+
+    /// The memory trimmer (`trim_memory`), or nil when it is turned off.
+    private func makeTrimmer(readiness: ReadinessFlags, io: BlockingIO, queue: JobQueue) -> MemoryTrimmer? {
+        guard config.trimMemory else { return nil }
+        return MemoryTrimmer(quietSeconds: config.trimMemoryAfterSeconds, readiness: readiness, io: io, logger: logger) {
+            await queue.running > 0
+        }
     }
 
     /// The pipeline a worker runs a job through, publishing locally or to S3.
@@ -168,8 +178,9 @@ struct Daemon {
             layout: layout, claimer: claimer, settleSeconds: config.settleSeconds, orphanSeconds: config.orphanSeconds,
             allowHardLinks: config.allowHardLinks, scanIntervalSeconds: config.scanIntervalSeconds, useInotify: config.useInotify,
             io: io, logger: logger, onWatching: readiness.watcherWatching) { await recovery.sweep() }
+        let trimmer = makeTrimmer(readiness: readiness, io: io, queue: queue)
         let workers = WorkerPool(queue: queue, runner: runner, workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds,
-                                 logger: logger, onJobEnd: { gate.reopen(); puller.wake() })
+                                 logger: logger, onJobEnd: { gate.reopen(); puller.wake(); trimmer?.noteActivity() })
         let metrics = InboxMetrics.bootstrap()
         let assets = WebAssets.load(directory: config.webAssetsDir)
         Self.warnMissingPlayerFiles(assets, logger: logger)
@@ -178,7 +189,7 @@ struct Daemon {
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
         let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, resumable: uploads,
-                                        logger: logger, onListening: readiness.httpListening)
+                                        trimmer: trimmer, logger: logger, onListening: readiness.httpListening)
         let deliverer = WebhookDeliverer(
             store: store, settings: config.webhooks,
             poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),
@@ -188,7 +199,7 @@ struct Daemon {
             "store.lease_s": "\(settings.leaseSeconds)", "listen": "\(config.listen)", "workers": "\(config.workers)",
             "publish": "\(config.s3 == nil ? "local \(config.output)" : "s3")",
         ])
-        try await runServices([
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: deliverer),
             .init(service: puller),
             .init(service: workers),
@@ -197,7 +208,9 @@ struct Daemon {
             .init(service: UploadSweeper(uploads: uploads, layout: layout, pollSeconds: config.recoveryPollSeconds, logger: logger)),
             .init(service: HTTPService(app: http, address: config.listen)),
             .init(service: ExitDeadline(seconds: config.shutdownGraceSeconds + 5, logger: logger)),
-        ], io: io)
+        ]
+        if let trimmer { services.append(.init(service: trimmer)) }
+        try await runServices(services, io: io)
     }
 
     static func warnMissingPlayerFiles(_ assets: WebAssets, logger: Logger) {

@@ -31,4 +31,8 @@ int inboxd_gettid(void);
 int inboxd_set_thread_name(const char *name);
 /* Copies the calling thread's name into buf (at least 16 bytes). Returns 0 or an errno value. */
 int inboxd_get_thread_name(char *buf, size_t len);
+
+/* malloc_trim(0): gives free heap memory at the top of every arena and whole free pages inside them back to the
+   kernel. <malloc.h> is not part of Swift's Glibc module. Returns 1 if memory was released, else 0. */
+int inboxd_malloc_trim(void);
 #endif

@@ -77,6 +77,8 @@ extension Config {
             convertPolicy = policy
         }
         statusCacheEntries = try r.int("status_cache_entries", min: 0) ?? statusCacheEntries
+        trimMemory = try r.bool("trim_memory") ?? trimMemory
+        trimMemoryAfterSeconds = try r.seconds("trim_memory_after_seconds") ?? trimMemoryAfterSeconds
         if let level = try r.string("log_level") {
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(level) else {

@@ -45,6 +45,10 @@ struct Config: Sendable {
     var convertPolicy = ThreadPriority.Policy.normal
     /// Bound of the `/status` answers kept pre-encoded in memory (`StatusSnapshot`); 0 turns the snapshot off.
     var statusCacheEntries = StatusStore.defaultCacheEntries
+    /// Give back the resident pages of code and read-only data once the daemon is quiet (`MemoryTrimmer`).
+    var trimMemory = true
+    /// How long the daemon must be quiet (no request in flight, no job running) before it trims.
+    var trimMemoryAfterSeconds: Double = 10
     /// Job-level deferred retries of transient failures (`[retry]`).
     var retry = RetryPolicy()
     /// HTTP connection limits and timeouts (`[http]`).
