@@ -6,7 +6,7 @@ import NIOPosix
 import TestSupport
 import Testing
 
-/// The receiver's spool file on a real filesystem: direct I/O (whole 4 KiB blocks from 2 MiB staging buffers, the
+/// The receiver's spool file on a real filesystem: direct I/O (whole 4 KiB blocks from aligned staging buffers, the
 /// tail through the page cache) and buffered writes must both leave exactly the bytes received, whatever the sizes
 /// and however the body was cut into pieces.
 @Suite struct SpoolFileTests {
@@ -17,7 +17,10 @@ import Testing
     }()
 
     /// Sizes around the block size, the staging buffer and its multiples.
-    static let sizes = [0, 1, 4095, 4096, 4097, (2 << 20) - 1, 2 << 20, (2 << 20) + 1, (4 << 20) + 3 * 4096 + 17, (9 << 20) + 5]
+    static let sizes: [Int] = {
+        let batch = SpoolFile.directBatchBytes
+        return [0, 1, 4095, 4096, 4097, batch - 1, batch, batch + 1, 2 * batch + 3 * 4096 + 17, 4 * batch + 5]
+    }()
 
     /// Whether `dir`'s filesystem takes O_DIRECT, asked the way the spool asks it.
     static func directIOWorks(in dir: String) -> Bool {
@@ -53,7 +56,7 @@ import Testing
         defer { dir.remove() }
         let expectDirect = direct && Self.directIOWorks(in: dir.path)
         var rng = SystemRandomNumberGenerator()
-        let cuts: [[Int]] = [[Int.max], [65_536], [4093], [1, 262_144, 7, (2 << 20) - 1],
+        let cuts: [[Int]] = [[Int.max], [65_536], [4093], [1, 262_144, 7, SpoolFile.directBatchBytes - 1],
                              (0..<64).map { _ in Int.random(in: 1...300_000, using: &rng) }]
         for size in Self.sizes {
             let data = [UInt8](FileHandle(forReadingAtPath: "/dev/urandom")!.readData(ofLength: size))

@@ -10,8 +10,8 @@ import NIOPosix
 /// Owned by one task.
 ///
 /// A new file (`create`) is written with direct I/O (`O_DIRECT`) where the filesystem has it: the received pieces are
-/// copied into one of two page-aligned 2 MiB staging buffers and each full buffer goes to the disk without passing
-/// through the page cache. Copying a 1 GiB upload into the page cache and writing it back cost the daemon more
+/// copied into one of two page-aligned 1 MiB staging buffers (an upload holds no more than buffered batches did) and
+/// each full buffer goes to the disk without passing through the page cache. Copying a 1 GiB upload into the page cache and writing it back cost the daemon more
 /// CPU than everything else in the upload together (see README, Performance); a direct write costs a tenth of it,
 /// and the final `fdatasync` has only the last partial block and the metadata left. The tail that is not a whole
 /// number of 4 KiB blocks is written through the page cache (O_DIRECT is turned off for it). Where direct I/O is
@@ -25,7 +25,7 @@ import NIOPosix
 struct SpoolFile {
     static let batchBytes = 1 << 20
     static let writebackBytes: Int64 = 8 << 20
-    static let directBatchBytes = 2 << 20
+    static let directBatchBytes = 1 << 20
     /// Direct I/O needs buffer addresses, file offsets and lengths aligned to the logical block size (at most 4 KiB).
     static let directAlignment = 4096
 
