@@ -35,6 +35,12 @@ int inboxd_ofd_lock_byte(int fd, long long offset, int lock) {
     return r;
 }
 
+int inboxd_set_direct_io(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags == -1) return -1;
+    return fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT));
+}
+
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) {
     return memmem(haystack, haystacklen, needle, needlelen);
 }

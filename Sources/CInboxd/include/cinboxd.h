@@ -14,6 +14,10 @@ int inboxd_start_writeback(int fd, long long offset, long long nbytes);
    (EAGAIN when another open file description holds it); retries EINTR. _GNU_SOURCE only. Returns 0 or -1 with errno. */
 int inboxd_ofd_lock_byte(int fd, long long offset, int lock);
 
+/* Turns O_DIRECT on (on != 0) or off for an open file (fcntl F_SETFL): O_DIRECT is _GNU_SOURCE only. Returns 0 or -1
+   with errno (EINVAL: the filesystem has no direct I/O). */
+int inboxd_set_direct_io(int fd, int on);
+
 /* memmem: also _GNU_SOURCE only. */
 void *inboxd_memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
 

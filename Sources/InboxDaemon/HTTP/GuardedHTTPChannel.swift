@@ -14,8 +14,19 @@ struct GuardedHTTPChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
     let makeGuard: @Sendable () -> ConnectionGuardHandler
 
+    /// Socket reads of up to 256 KiB once a connection streams (NIO's default stops at 64 KiB): a 1 GiB upload
+    /// arrives in a quarter of the reads, body parts and hops to the handler task. The allocator grows only
+    /// while reads fill the buffer, so quiet connections keep small buffers; at most a few body parts wait in the
+    /// request's stream (its back-pressure watermarks), so a connection holds a few MiB at most.
+    static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 << 10)
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let makeGuard = self.makeGuard
+        do {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
         return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let upgrader = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
