@@ -68,6 +68,7 @@ workers = 1
 settle_seconds = 0.5
 job_time_limit_seconds = 36000
 convert_nice = 0  # the same priority as the inboxd convert it is compared with
+convert_policy = "normal"
 [s3]
 endpoint = "$ENDPOINT"
 bucket = "$BUCKET"

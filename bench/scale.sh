@@ -75,6 +75,7 @@ workers = 1
 settle_seconds = 0.2
 recovery_poll_seconds = 1
 convert_nice = 0 # throughput, not HTTP latency, is measured here
+convert_policy = "normal"
 log_level = "warning"
 [store]
 url = "postgres://inboxd@127.0.0.1:$PGPORT/$db?sslmode=disable"

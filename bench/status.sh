@@ -4,7 +4,7 @@
 #   busy:  while inboxd transcodes a VP9 1080p clip (1 worker): inboxd …/status (the running job's),
 #          …/status with a matching If-None-Match (304), /healthz, and the seed's …/status on the same loaded machine.
 # RUNS alternating rounds (inboxd, then the seed), medians. Goals (issue 10): status busy >= 0.8x inboxd's own idle
-# /healthz rate, p99 < 5 ms, >= 6x the seed. INBOXD_EXTRA_TOML="convert_nice = 0" shows the effect of the priority, 'convert_policy = "idle"' (or "batch") that of
+# /healthz rate, p99 < 5 ms, >= 6x the seed. INBOXD_EXTRA_TOML='convert_policy = "normal"' (with "convert_nice = 0") shows the effect of the default `idle`, "batch" that of
 # the scheduling class; bench/status-cpu.sh gives the CPU cost per request.
 source "$(dirname "$0")/fastapi_seed/servers.sh"
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3s}; RUNS=${RUNS:-1}; CLIP_SECONDS=${CLIP_SECONDS:-30}

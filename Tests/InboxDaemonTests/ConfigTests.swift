@@ -77,7 +77,7 @@ import Testing
         let (dir, path) = try write("inbox = \"i\"\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let c = try Config.load(path: path, environment: [:])
-        #expect(c.convertNice == 10 && c.convertPolicy == .normal)
+        #expect(c.convertNice == 10 && c.convertPolicy == .idle)
         try "convert_nice = 0\nconvert_sched_batch = true\n".write(toFile: path, atomically: true, encoding: .utf8)
         let off = try Config.load(path: path, environment: [:])
         #expect(off.convertNice == 0 && off.convertPolicy == .batch)

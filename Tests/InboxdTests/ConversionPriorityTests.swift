@@ -38,6 +38,7 @@ import Testing
         let src = try media.vp9Opus(seconds: seconds, width: 640, height: 480)
         var options = DaemonHarness.Options()
         options.workers = 1
+        options.convertPolicy = nil
         options.extraTOML = toml
         let d = try DaemonHarness(options)
         do {
@@ -80,8 +81,9 @@ import Testing
         #expect(lowered.isEmpty, "threads left lowered after the job: \(lowered)")
     }
 
-    @Test func convertPolicyIdleRunsConversionThreadsUnderSchedIdle() throws {
-        let (d, pid, _) = try converting("convert_policy = \"idle\"\n", seconds: 10)
+    /// The default policy is `idle`.
+    @Test func byDefaultConversionThreadsRunUnderSchedIdle() throws {
+        let (d, pid, _) = try converting("", seconds: 10)
         defer { d.cleanUp() }
         let during = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
             let tasks = TaskStat.all(pid: pid)
@@ -92,7 +94,7 @@ import Testing
     }
 
     @Test func convertNiceZeroLeavesConversionThreadsAtNormalPriority() throws {
-        let (d, pid, id) = try converting("convert_nice = 0\n", seconds: 20)
+        let (d, pid, id) = try converting("convert_policy = \"normal\"\nconvert_nice = 0\n", seconds: 20)
         defer { d.cleanUp() }
         let converting = try eventually(timeout: 60, "the conversion thread") { () -> [TaskStat]? in
             let hls = TaskStat.all(pid: pid).filter { Self.isConversion($0.name) }

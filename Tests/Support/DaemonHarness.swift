@@ -30,6 +30,10 @@ public final class DaemonHarness: @unchecked Sendable {
         public var minFreeBytes: Int64 = 0
         /// Extra TOML appended verbatim (e.g. an `[s3]` table).
         public var extraTOML = ""
+        /// `convert_policy` for the daemon, nil for its default (`idle`). Tests pin `normal`: the two test processes of
+        /// `make test` share 2 cores with Chromium, ffmpeg and sshd, and a conversion under `SCHED_IDLE` waits for all of
+        /// them (`ConversionPriorityTests` checks the default).
+        public var convertPolicy: String? = "normal"
         /// Share the inbox and db of another harness (a second daemon on the same inbox).
         public var sharing: DaemonHarness?
         /// Put the db and/or the output directory elsewhere (e.g. on a small filesystem made by the test).
@@ -72,6 +76,7 @@ public final class DaemonHarness: @unchecked Sendable {
             min_free_bytes = \(options.minFreeBytes)
             log_level = "debug"
             web_assets_dir = "\(options.webAssetsDir ?? Self.repositoryRoot + "/web/vendor")"
+            \(options.convertPolicy.map { "convert_policy = \"\($0)\"" } ?? "")
             \(options.extraTOML)
             """
         try toml.write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -42,7 +42,7 @@ struct Config: Sendable {
     /// Niceness (0…19, 0 = unchanged) of the threads that convert, so HTTP stays responsive on a saturated CPU.
     var convertNice: Int32 = 10
     /// The scheduling class of conversion threads (`convert_policy`; `convert_sched_batch = true` is `batch`).
-    var convertPolicy = ThreadPriority.Policy.normal
+    var convertPolicy = ThreadPriority.Policy.idle
     /// Bound of the `/status` answers kept pre-encoded in memory (`StatusSnapshot`); 0 turns the snapshot off.
     var statusCacheEntries = StatusStore.defaultCacheEntries
     /// Give back the resident pages of code and read-only data once the daemon is quiet (`MemoryTrimmer`).
