@@ -248,9 +248,6 @@ final class DirectoryLock: Sendable {
         }
     }
 
-    /// Directories held in this process now.
-    static var heldCount: Int { state.withLock { $0.holders.count } }
-
     /// FNV-1a, 64 bits, of the name's UTF-8 bytes: stable across processes and releases (any daemon on the inbox must
     /// pick the same byte).
     static func hash(_ name: String) -> UInt64 {
