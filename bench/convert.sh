@@ -7,7 +7,8 @@
 # Inputs (REMUX_SECONDS=600 s 1080p30 H.264/AAC MP4 and SECONDS_LONG=60 s VP9/Opus WebM; 30 s and 10 s with
 # QUICK=1) are generated once into $BENCH_DIR. Goals (issue 10): remux wall <= 0.85x the CLI; transcode wall and
 # peak RSS <= 1.0x the CLI (peak RSS from one extra run under /usr/bin/time).
-# Uses hyperfine when installed, else RUNS (default 3) timed runs each after WARMUP (default 1) untimed one. Build first: swift build -c release.
+# RUNS (default 3) timed runs of each side, alternating, medians, after WARMUP (default 1) untimed ones; ONLY=remux or
+# ONLY=transcode runs one scenario. Build first: swift build -c release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -54,38 +55,41 @@ ffmpeg_transcode() {
 export -f inboxd_convert ffmpeg_remux ffmpeg_transcode
 export INBOXD OUT CONFIG
 
-# Prints "WALL CPU": mean wall seconds and mean CPU seconds (user+sys, children included) of RUNS runs.
-# CPU time is the steadier number on a machine shared with other work.
-measure() {
-    if command -v hyperfine >/dev/null; then
-        hyperfine --runs "$RUNS" --warmup "$WARMUP" --export-json "$BENCH_DIR/h.json" "$1" >&2
-        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], r["user"]+r["system"])' \
-            "$BENCH_DIR/h.json"
-        return
-    fi
-    [ "$WARMUP" = 0 ] || bash -c "$1" >/dev/null # warm-up: page cache, lazy loading
-    local wall=0 cpu=0 TIMEFORMAT='%R %U %S' t r u s
+# One timed run of a command; prints "WALL CPU" (seconds; CPU = user+sys, children included). Each run starts with
+# the previous one's output removed and the disk idle: 600 MB of dirty pages (or their removal) otherwise land in the
+# next run, whichever side it is, and swing a 0.5 s remux by ±0.4 s.
+timed_run() {
+    local TIMEFORMAT='%R %U %S' t r u s
+    rm -rf "$OUT"; sync
+    t=$( { time bash -c "$1" >/dev/null 2>&1; } 2>&1 )
+    read -r r u s <<<"$t"
+    printf '  %-50s wall %6.2f s  cpu %6.2f s  load %s\n' "$1" "$r" "$(echo "$u + $s" | bc -l)" \
+        "$(cut -d' ' -f1 /proc/loadavg)" >&2
+    echo "$r $(echo "$u + $s" | bc -l)"
+}
+
+# Prints "A_WALL A_CPU B_WALL B_CPU SPREAD_A SPREAD_B": medians of RUNS runs of each command, alternating A and B
+# (after WARMUP untimed runs of each: page cache, lazy loading), so a change in the machine's state hits both sides.
+measure_pair() {
+    local aw=() ac=() bw=() bc=() w c
+    for _ in $(seq "$WARMUP"); do bash -c "$1" >/dev/null 2>&1; bash -c "$2" >/dev/null 2>&1; done
     for _ in $(seq "$RUNS"); do
-        t=$( { time bash -c "$1" >/dev/null 2>&1; } 2>&1 )
-        read -r r u s <<<"$t"
-        printf '  %-50s wall %6.2f s  cpu %6.2f s  load %s\n' "$1" "$r" "$(echo "$u + $s" | bc -l)" \
-            "$(cut -d' ' -f1 /proc/loadavg)" >&2
-        wall=$(echo "$wall + $r" | bc -l); cpu=$(echo "$cpu + $u + $s" | bc -l)
+        read -r w c <<<"$(timed_run "$1")"; aw+=("$w"); ac+=("$c")
+        read -r w c <<<"$(timed_run "$2")"; bw+=("$w"); bc+=("$c")
     done
-    echo "$(echo "$wall / $RUNS" | bc -l) $(echo "$cpu / $RUNS" | bc -l)"
+    echo "$(median "${aw[@]}") $(median "${ac[@]}") $(median "${bw[@]}") $(median "${bc[@]}") $(spread "${aw[@]}") $(spread "${bw[@]}")"
 }
 
 # Peak RSS in MiB of one run of a command (GNU time's %M, children included).
 peak_rss() { /usr/bin/time -f '%M' -o "$BENCH_DIR/rss" bash -c "$1" >/dev/null 2>&1; awk '{printf "%.1f\n", $1 / 1024}' "$BENCH_DIR/rss"; }
 
 report() { # name, inboxd command, ffmpeg command, wall goal (ratio)
-    local aw ac bw bc ar br
-    read -r aw ac <<<"$(measure "$2")"
-    read -r bw bc <<<"$(measure "$3")"
-    printf '%-30s inboxd wall %6.2f s cpu %6.2f s | ffmpeg CLI wall %6.2f s cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
-        "$1" "$aw" "$ac" "$bw" "$bc" "$(echo "$aw / $bw" | bc -l)" "$(echo "$ac / $bc" | bc -l)"
+    local aw ac bw bc sa sb ar br
+    read -r aw ac bw bc sa sb <<<"$(measure_pair "$2" "$3")"
+    printf '%-30s inboxd wall %6.2f s (%s) cpu %6.2f s | ffmpeg CLI wall %6.2f s (%s) cpu %6.2f s | inboxd/ffmpeg wall %.2f cpu %.2f\n' \
+        "$1" "$aw" "$sa" "$ac" "$bw" "$sb" "$bc" "$(echo "$aw / $bw" | bc -l)" "$(echo "$ac / $bc" | bc -l)"
     local wr; wr=$(ratio "$aw" "$bw")
-    result "$1 wall s (mean of $RUNS; cpu ratio $(ratio "$ac" "$bc"))" "$(printf '%.2f' "$aw")" "$(printf '%.2f' "$bw")" "$wr" "<= ${4}x" "$(meets "$wr" '<=' "$4")"
+    result "$1 wall s (median of $RUNS alternating; cpu ratio $(ratio "$ac" "$bc"))" "$(printf '%.2f' "$aw")" "$(printf '%.2f' "$bw")" "$wr" "<= ${4}x" "$(meets "$wr" '<=' "$4")"
     if [[ $1 == transcode* ]]; then
         ar=$(peak_rss "$2"); br=$(peak_rss "$3")
         result "$1 peak RSS MiB" "$ar" "$br" "$(ratio "$ar" "$br")" "<= 1.0x" "$(meets "$(ratio "$ar" "$br")" '<=' 1.0)"
@@ -93,5 +97,5 @@ report() { # name, inboxd command, ffmpeg command, wall goal (ratio)
 }
 
 echo "remux ${REMUX_SECONDS} s, transcode ${SECONDS_LONG} s of 1080p30; $(nproc) cores, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $RUNS runs each"
-report "remux ${REMUX_SECONDS} s 1080p" "inboxd_convert $H264" "ffmpeg_remux $H264" 0.85
-report "transcode ${SECONDS_LONG} s 1080p VP9→x264 veryfast" "inboxd_convert $VP9" "ffmpeg_transcode $VP9" 1.0
+[ "${ONLY:-remux}" != remux ] || report "remux ${REMUX_SECONDS} s 1080p" "inboxd_convert $H264" "ffmpeg_remux $H264" 0.85
+[ "${ONLY:-transcode}" != transcode ] || report "transcode ${SECONDS_LONG} s 1080p VP9→x264 veryfast" "inboxd_convert $VP9" "ffmpeg_transcode $VP9" 1.0

@@ -53,6 +53,75 @@ struct MediaHLSTests {
         #expect(progress.values == progress.values.sorted())
     }
 
+    /// MPEG-TS segments are cut by inboxd itself (`TSSegments`), not by libav's "hls" muxer: the result must be
+    /// what that muxer writes, so players, the publisher and the master's BANDWIDTH see no change. The ffmpeg CLI
+    /// starts its timestamps elsewhere (its own offset), so PTS/PCR bytes differ; every TS packet of every segment
+    /// must still be the same size, stream (PID) and payload start, and the playlist identical.
+    @Test("a remux's segments and playlist are those of libav's hls muxer (ffmpeg CLI -f hls), packet for packet")
+    func remuxMatchesLibavHLSMuxer() async throws {
+        let media = try MediaFactory()
+        let input = try media.h264AAC(seconds: 20, gopSeconds: 2)
+        let out = media.path("out")
+        _ = try await convertOnThread(input, to: out)
+        let reference = media.path("reference")
+        try FileManager.default.createDirectory(atPath: reference, withIntermediateDirectories: true)
+        try ExternalTool.check("ffmpeg", ["-nostdin", "-v", "error", "-i", input, "-map", "0:v:0", "-map", "0:a:0", "-c", "copy",
+                                          "-muxdelay", "0.7", "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod",
+                                          "-hls_flags", "independent_segments", "-hls_segment_filename", "\(reference)/seg_%05d.ts",
+                                          "\(reference)/index.m3u8"])
+        let ours = mediaDirectoryListing("\(out)/240p").filter { $0.hasSuffix(".ts") }.sorted()
+        let theirs = mediaDirectoryListing(reference).filter { $0.hasSuffix(".ts") }.sorted()
+        #expect(ours == theirs)
+        #expect(ours.count == 4)
+        // Each TS packet's PID and payload-unit-start bit: which stream it carries and where each PES begins.
+        func layout(_ data: Data) -> [UInt16] {
+            stride(from: 0, to: data.count - 187, by: 188).map { i in
+                let b = data.startIndex + i
+                return (UInt16(data[b + 1] & 0x5f) << 8) | UInt16(data[b + 2])
+            }
+        }
+        for name in ours {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(out)/240p/\(name)"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(reference)/\(name)"))
+            #expect(a.count == b.count, "\(name): \(a.count) bytes against libav's \(b.count)")
+            #expect(layout(a) == layout(b), "\(name): TS packets differ in stream or PES starts")
+        }
+        let playlist = try String(contentsOfFile: "\(out)/240p/index.m3u8", encoding: .utf8)
+        let libavPlaylist = try String(contentsOfFile: "\(reference)/index.m3u8", encoding: .utf8)
+        #expect(playlist == libavPlaylist)
+    }
+
+    @Test("while converting, the TS playlist is an EVENT playlist that lists only complete segments")
+    func eventPlaylistListsCompleteSegments() async throws {
+        let media = try MediaFactory()
+        let input = try media.h264AAC(seconds: 20, gopSeconds: 2)
+        let out = media.path("out")
+        let seen = Mutex<[String]>([])
+        let control = JobControl()
+        // Progress comes from the reading thread while the muxing thread writes: look at the playlist then.
+        control.setProgressHandler { _ in
+            if let text = try? String(contentsOfFile: "\(out)/240p/index.m3u8", encoding: .utf8) {
+                seen.withLock { $0.append(text) }
+            }
+        }
+        _ = try await convertOnThread(input, to: out, control: control)
+        let snapshots = seen.withLock { $0 }
+        let live = snapshots.filter { $0.contains("#EXT-X-PLAYLIST-TYPE:EVENT") }
+        #expect(!live.isEmpty, "no EVENT playlist seen in \(snapshots.count) looks")
+        for text in live {
+            #expect(!text.contains("#EXT-X-ENDLIST"))
+            // Every segment listed is in place, whole, under its final name.
+            for name in text.split(separator: "\n").filter({ $0.hasPrefix("seg_") }) {
+                #expect(!name.hasSuffix(".tmp"))
+                let size = try FileManager.default.attributesOfItem(atPath: "\(out)/240p/\(name)")[.size] as? Int ?? 0
+                #expect(size > 0 && size % 188 == 0, "\(name): \(size) bytes")
+            }
+        }
+        let final = try String(contentsOfFile: "\(out)/240p/index.m3u8", encoding: .utf8)
+        #expect(final.contains("#EXT-X-PLAYLIST-TYPE:VOD") && final.hasSuffix("#EXT-X-ENDLIST\n"))
+        #expect(!mediaDirectoryListing("\(out)/240p").contains { $0.hasSuffix(".tmp") })
+    }
+
     @Test("H.264 without audio is stream-copied into a video-only rendition")
     func remuxesVideoOnly() async throws {
         let media = try MediaFactory()

@@ -41,6 +41,9 @@ struct HLSLadder {
             if let rungAudio { try copy.addStream(for: rungAudio) }
             try copy.writeHeader(segmentSeconds: options.segmentSeconds)
         }
+        let copyRung = copy.map { CopyRung(muxer: $0, hasAudio: rungAudio != nil, control: control) }
+        defer { copyRung?.abandon() }  // after `finish()`, a no-op
+        copyRung?.start()
         var rungs: [RungEncoder] = []
         defer {
             for rung in rungs {
@@ -60,7 +63,7 @@ struct HLSLadder {
         for rung in rungs { rung.start() }
 
         let fanout = LadderFanout(
-            copy: copy, chain: rungs.first, control: control,
+            copy: copyRung, chain: rungs.first, control: control,
             progress: ProgressReporter(control: control, totalSeconds: window.expectedDuration),
             progressOrigin: copyTop && !window.isClipped ? window.mediaStart : 0,
             onOutput: { () throws(PipelineError) in try master.writeWhenEveryRungHasASegment() }
@@ -77,7 +80,7 @@ struct HLSLadder {
         for rung in rungs {
             if let error = rung.join() { throw error }
         }
-        try copy?.finish()
+        try copyRung?.finish()
         return try master.finish(mode: copyTop ? HLSMode.remux : HLSMode.transcode)
     }
 
@@ -126,8 +129,8 @@ struct HLSLadder {
             }
             if isVideo {
                 try videoPath?.decode(packet, into: fanout)
-                guard let copyMuxer = fanout.copy else { continue }
-                packet.rescale(from: video.timeBase, to: copyMuxer.timeBase(ofStream: 0), offset: video.timestamp(seconds: origin))
+                guard let copyRung = fanout.copy else { continue }
+                packet.rescale(from: video.timeBase, to: copyRung.videoTimeBase, offset: video.timestamp(seconds: origin))
                 packet.setStreamIndex(0)
                 copied += 1
                 try fanout.copiedVideo(packet, seconds: time - origin)

@@ -2,9 +2,9 @@ import CLibAV
 
 /// Where the decoding thread's output goes: a reference to each decoded frame and each audio packet to the
 /// tallest encoded rung, which passes them down the chain (`RungEncoder.next`), and the audio also to the
-/// stream-copied top rung, muxed right here.
+/// stream-copied top rung, muxed on its own thread (`CopyRung`).
 final class LadderFanout {
-    let copy: HLSMuxer?
+    let copy: CopyRung?
     /// The tallest encoded rung, if any.
     let chain: RungEncoder?
     private let control: JobControl
@@ -13,7 +13,7 @@ final class LadderFanout {
     private let progressOrigin: Double
     private let onOutput: () throws(PipelineError) -> Void
 
-    init(copy: HLSMuxer?, chain: RungEncoder?, control: JobControl, progress: ProgressReporter, progressOrigin: Double,
+    init(copy: CopyRung?, chain: RungEncoder?, control: JobControl, progress: ProgressReporter, progressOrigin: Double,
          onOutput: @escaping () throws(PipelineError) -> Void) {
         self.copy = copy
         self.chain = chain
@@ -34,7 +34,8 @@ final class LadderFanout {
     func audio(_ packet: Packet, timeBase: AVRational) throws(PipelineError) {
         try chain?.feed(.audio(try packet.reference()))
         if let copy {
-            packet.rescale(from: timeBase, to: copy.timeBase(ofStream: 1))
+            guard let audioTimeBase = copy.audioTimeBase else { return }
+            packet.rescale(from: timeBase, to: audioTimeBase)
             packet.setStreamIndex(1)
             try copy.write(packet)
         }

@@ -99,7 +99,7 @@ final class RungEncoder: @unchecked Sendable {
     }
 
     /// Hands an item to this rung's thread, waiting while its queue is full; throws why the rung stopped, if it did.
-    func feed(_ item: RungQueue.Item) throws(PipelineError) {
+    func feed(_ item: RungItem) throws(PipelineError) {
         if queue.push(item) { return }
         try control.check()
         throw failure.withLock { $0 } ?? .libav(step: "encode \(plan.name)", reason: "the encoder thread stopped")

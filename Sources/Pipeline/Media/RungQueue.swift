@@ -1,33 +1,46 @@
 import Foundation
 
-/// The bounded hand-off from the decoding thread to one rung's encoder thread: decoded frames (references to
-/// the decoder's refcounted buffers, `av_frame_ref`) and the shared audio packets, in decode order. Bounded so a
-/// slow encoder holds the decoder back instead of letting frames pile up in memory.
+/// What the decoding thread hands a rung's encoder thread: decoded frames (references to the decoder's refcounted
+/// buffers, `av_frame_ref`) and the shared audio packets, in decode order.
+enum RungItem {
+    case video(Frame)
+    case audio(Packet)
+    case end
+}
+
+/// The hand-off from the decoding thread to one rung's encoder thread.
+typealias RungQueue = HandOffQueue<RungItem>
+
+/// A bounded hand-off from one producer thread to one consumer thread. Bounded so a slow consumer holds the producer
+/// back instead of letting items (decoded frames, packets) pile up in memory.
 ///
 /// A ring of `capacity` slots, each emptied as its item is popped: the queue holds at most `capacity` items
 /// (`held`), never one the consumer already took. (An array with a moving head that compacted every 64 pops kept
 /// up to 64 popped items, about 24 decoded 1080p frames, 75 MiB, alive in the decoder's frame pool: the one-rung
 /// transcode's peak RSS was 1.23× the ffmpeg CLI's.)
 ///
+/// A producer that found the queue full sleeps until it has drained to `resumeAt` items, and a consumer is woken
+/// only when an item arrives in an empty queue: with small items (a remux's packets, ~1,300 a second of 1080p
+/// video and audio) the two threads would otherwise wake each other for every item.
+///
 /// `@unchecked Sendable`: every item moves from one thread to the other under `condition`, and neither side
 /// touches it after the hand-off.
-final class RungQueue: @unchecked Sendable {
-    enum Item {
-        case video(Frame)
-        case audio(Packet)
-        case end
-    }
-
+final class HandOffQueue<Item>: @unchecked Sendable {
     private let condition = NSCondition()
     private var slots: [Item?]
     private var head = 0
     private var count = 0
     private var closed = false
+    private var producerWaits = false
+    private var consumerWaits = false
     let capacity: Int
+    let resumeAt: Int
 
-    init(capacity: Int) {
-        precondition(capacity > 0, "a rung queue needs room for one item")
+    /// `resumeAt`: how far a full queue drains before its producer goes on (default `capacity - 1`, at once).
+    init(capacity: Int, resumeAt: Int? = nil) {
+        precondition(capacity > 0, "a hand-off queue needs room for one item")
         self.capacity = capacity
+        self.resumeAt = min(max(resumeAt ?? capacity - 1, 0), capacity - 1)
         slots = Array(repeating: nil, count: capacity)
     }
 
@@ -42,11 +55,15 @@ final class RungQueue: @unchecked Sendable {
     func push(_ item: Item) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while !closed, count >= capacity { condition.wait() }
+        if !closed, count >= capacity {
+            producerWaits = true
+            while !closed, count > resumeAt { condition.wait() }
+            producerWaits = false
+        }
         guard !closed else { return false }
         slots[(head + count) % capacity] = item
         count += 1
-        condition.broadcast()
+        if consumerWaits { condition.broadcast() }
         return true
     }
 
@@ -54,12 +71,16 @@ final class RungQueue: @unchecked Sendable {
     func pop() -> Item? {
         condition.lock()
         defer { condition.unlock() }
-        while !closed, count == 0 { condition.wait() }
+        if !closed, count == 0 {
+            consumerWaits = true
+            while !closed, count == 0 { condition.wait() }
+            consumerWaits = false
+        }
         guard !closed, let item = slots[head] else { return nil }
         slots[head] = nil
         head = (head + 1) % capacity
         count -= 1
-        condition.broadcast()
+        if producerWaits, count <= resumeAt { condition.broadcast() }
         return item
     }
 
