@@ -16,6 +16,14 @@ import HTTPKit
 struct Daemon {
     let config: Config
     let logger: Logger
+    /// Conversions pause while the API is flooded (`convert_yield_rps`); nil when that is off.
+    let pressure: APIPressure?
+
+    init(config: Config, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        pressure = config.convertYieldRPS > 0 ? APIPressure(requestsPerSecond: config.convertYieldRPS, logger: logger) : nil
+    }
 
     func run() async throws {
         if let shared = config.store {
@@ -62,7 +70,8 @@ struct Daemon {
         let assets = WebAssets.load(directory: config.webAssetsDir)
         Self.warnMissingPlayerFiles(assets, logger: logger)
         let http = HTTPServer.make(config: httpConfig, statusStore: statusStore, jobStore: store, metrics: metrics,
-                                   io: io, resumable: uploads, assets: assets, trimmer: trimmer, logger: logger, onListening: readiness.httpListening)
+                                   io: io, resumable: uploads, assets: assets, trimmer: trimmer, pressure: pressure, logger: logger,
+                                   onListening: readiness.httpListening)
 
         logger.info("inboxd starting", metadata: [
             "inbox.path": "\(layout.root)", "db.path": "\(config.db)", "listen": "\(config.listen)",
@@ -133,6 +142,7 @@ struct Daemon {
         jobLimits.hls.ladder = config.ladder
         jobLimits.hls.ladderCopyTop = config.ladderCopyTop
         jobLimits.hls.segmentFormat = config.segmentFormat
+        jobLimits.hls.apiPressure = pressure
         return JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,
             downloader: URLDownloader(configuration: config.urlIngest, logger: logger), limits: jobLimits, logger: logger)
@@ -189,7 +199,7 @@ struct Daemon {
             limits: ReceiverLimits(maxUploadBytes: config.maxUploadBytes, minFreeBytes: config.minFreeBytes),
             journal: store, pool: io.pool, expirySeconds: config.uploadExpiryHours * 3600)
         let http = SharedStoreHTTP.make(config: config, store: store, metrics: metrics, assets: assets, io: io, resumable: uploads,
-                                        trimmer: trimmer, logger: logger, onListening: readiness.httpListening)
+                                        trimmer: trimmer, pressure: pressure, logger: logger, onListening: readiness.httpListening)
         let deliverer = WebhookDeliverer(
             store: store, settings: config.webhooks,
             poster: try WebhookPoster(allow: config.urlIngest.allow, timeoutSeconds: config.webhooks.timeoutSeconds),

@@ -76,6 +76,7 @@ extension Config {
             }
             convertPolicy = policy
         }
+        convertYieldRPS = try r.int("convert_yield_rps", min: 0) ?? convertYieldRPS
         statusCacheEntries = try r.int("status_cache_entries", min: 0) ?? statusCacheEntries
         trimMemory = try r.bool("trim_memory") ?? trimMemory
         trimMemoryAfterSeconds = try r.seconds("trim_memory_after_seconds") ?? trimMemoryAfterSeconds

@@ -43,6 +43,9 @@ struct Config: Sendable {
     var convertNice: Int32 = 10
     /// The scheduling class of conversion threads (`convert_policy`; `convert_sched_batch = true` is `batch`).
     var convertPolicy = ThreadPriority.Policy.idle
+    /// While the HTTP API serves more requests per second than this, running conversions pause (`APIPressure`);
+    /// 0 never pauses them.
+    var convertYieldRPS = 10_000
     /// Bound of the `/status` answers kept pre-encoded in memory (`StatusSnapshot`); 0 turns the snapshot off.
     var statusCacheEntries = StatusStore.defaultCacheEntries
     /// Give back the resident pages of code and read-only data once the daemon is quiet (`MemoryTrimmer`).

@@ -1,5 +1,6 @@
 import HTTPKit
 import Hummingbird
+import Pipeline
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
@@ -11,7 +12,7 @@ import StatusAPI
 enum HTTPServer {
     static func make(
         config: Config, statusStore: StatusStore, jobStore: JobStore, metrics: InboxMetrics, io: BlockingIO,
-        resumable: ResumableUploads, assets: WebAssets, trimmer: MemoryTrimmer?, logger: Logger,
+        resumable: ResumableUploads, assets: WebAssets, trimmer: MemoryTrimmer?, pressure: APIPressure? = nil, logger: Logger,
         onListening: @escaping @Sendable () -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
@@ -20,7 +21,7 @@ enum HTTPServer {
         // decorates the rest (thrown errors included, which metrics still count as errors); JSON 404/405 wrap the file
         // server's misses.
         router.add(middleware: RequestIDMiddleware())
-        if let trimmer { router.add(middleware: ActivityMiddleware(trimmer: trimmer)) }
+        if trimmer != nil || pressure != nil { router.add(middleware: ActivityMiddleware(trimmer: trimmer, pressure: pressure)) }
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BearerAuthMiddleware(users: UserDirectory(db: statusStore.db)))

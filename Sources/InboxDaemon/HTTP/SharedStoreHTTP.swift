@@ -1,6 +1,7 @@
 import Foundation
 import HTTPKit
 import Hummingbird
+import Pipeline
 import Logging
 import StatusAPI
 
@@ -14,10 +15,10 @@ import StatusAPI
 /// different node and resume on any; the admins' job list and stats; the all-jobs WebSocket `/api/ws` (`SharedChanges`).
 enum SharedStoreHTTP {
     static func make(config: Config, store: PGJobStore, metrics: InboxMetrics, assets: WebAssets, io: BlockingIO,
-                     resumable: ResumableUploads, trimmer: MemoryTrimmer?, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
+                     resumable: ResumableUploads, trimmer: MemoryTrimmer?, pressure: APIPressure? = nil, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
-        if let trimmer { router.add(middleware: ActivityMiddleware(trimmer: trimmer)) }
+        if trimmer != nil || pressure != nil { router.add(middleware: ActivityMiddleware(trimmer: trimmer, pressure: pressure)) }
         router.add(middleware: CORSMiddleware(policy: CORSPolicy(origins: config.corsOrigins)))
         router.add(middleware: MetricsMiddleware())
         let users = UserDirectory(lookup: store)

@@ -95,9 +95,11 @@ struct HLSLadder {
         let streamCount = audio == nil ? 1 : 2
         var copied = 0
         let packet = try Packet()
+        var gate = options.apiPressure.map(APIPressure.Gate.init)
         while finished.count < streamCount, try input.read(into: packet) {
             defer { packet.unref() }
             try control.check()
+            try gate?.yieldWhileFlooded(control)
             let isVideo = packet.streamIndex == video.index
             guard isVideo || packet.streamIndex == audio?.index, !finished.contains(packet.streamIndex) else { continue }
             if origin == nil {

@@ -58,6 +58,8 @@ public struct HLSOptions: Sendable {
     /// When the source is H.264 (8-bit 4:2:0, upright) with AAC or no audio, it is the top rung by stream copy.
     public var ladderCopyTop = true
     public var segmentFormat = SegmentFormat.ts
+    /// When set, the conversion pauses while the HTTP API is flooded (`convert_yield_rps`).
+    public var apiPressure: APIPressure?
 
     public init() {}
 }
