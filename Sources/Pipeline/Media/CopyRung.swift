@@ -1,5 +1,4 @@
 import CLibAV
-import Synchronization
 
 /// The stream-copied top rung on a thread of its own: the reading thread hands it references to the source's
 /// packets (`av_packet_ref`, no copy of the data), already rescaled to the muxer's time bases, and this thread
@@ -8,7 +7,7 @@ import Synchronization
 /// about a third and two thirds of a single-threaded remux.
 ///
 /// `@unchecked Sendable`: after `start()` only the rung's thread touches the muxer; the reading thread only fills
-/// `batch` and pushes to `queue`, and after `finish()` or `abandon()` touches nothing.
+/// `batch` and hands batches over, and after `finish()` or `abandon()` touches nothing.
 final class CopyRung: @unchecked Sendable {
     enum Item {
         case packets([Packet])
@@ -18,36 +17,26 @@ final class CopyRung: @unchecked Sendable {
     /// Packets go over in batches of 32 (about a third of a second of 1080p video and audio): one hand-off per
     /// packet made the two threads contend for the queue's lock ~35,000 times in a 10-minute remux.
     static let batchSize = 32
-    /// 8 batches (about 2 s, a few MiB): enough that the two threads rarely wait for each other, and a waiting
-    /// reader goes on only once half of them are muxed.
-    let queue = HandOffQueue<Item>(capacity: 8, resumeAt: 4)
+    private let control: JobControl
+    /// Its queue holds 8 batches (about 2 s, a few MiB): enough that the two threads rarely wait for each other,
+    /// and a waiting reader goes on only once half of them are muxed.
+    private let worker: QueueThread<Item>
     private var batch: [Packet] = []
     let muxer: HLSMuxer
     /// The muxer's time bases after its header: MPEG-TS changes them to 1/90000.
     let videoTimeBase: AVRational
     let audioTimeBase: AVRational?
-    private let control: JobControl
-    private var thread: JoinedThread?
-    private let failure = Mutex<PipelineError?>(nil)
 
     /// `muxer` has its streams (0 video, 1 audio if any) and its header written.
     init(muxer: HLSMuxer, hasAudio: Bool, control: JobControl) {
         self.muxer = muxer
         self.control = control
+        worker = QueueThread(queue: HandOffQueue(capacity: 8, resumeAt: 4), control: control, step: "write HLS segment in \(muxer.directory)")
         videoTimeBase = muxer.timeBase(ofStream: 0)
         audioTimeBase = hasAudio ? muxer.timeBase(ofStream: 1) : nil
     }
 
-    func start() {
-        thread = JoinedThread { [self] in
-            do throws(PipelineError) {
-                try run()
-            } catch {
-                failure.withLock { $0 = error }
-                queue.close()
-            }
-        }
-    }
+    func start() { worker.start { [self] () throws(PipelineError) in try run() } }
 
     /// Hands a packet (rescaled, stream index set) to the muxing thread; throws why it stopped, if it did.
     func write(_ packet: Packet) throws(PipelineError) {
@@ -58,20 +47,14 @@ final class CopyRung: @unchecked Sendable {
     /// Muxes what is queued, writes the last segment and ends the playlist; throws the muxing thread's error.
     func finish() throws(PipelineError) {
         try sendBatch()
-        try feed(.end)
-        if let error = join() { throw error }
+        try worker.feed(.end)
+        if let error = worker.join() { throw error }
     }
 
     /// Stops the muxing thread without finishing the playlist (the conversion failed or was cancelled).
     func abandon() {
-        queue.close()
-        _ = join()
-    }
-
-    private func join() -> PipelineError? {
-        thread?.join()
-        thread = nil
-        return failure.withLock { $0 }
+        worker.queue.close()
+        _ = worker.join()
     }
 
     private func sendBatch() throws(PipelineError) {
@@ -79,17 +62,11 @@ final class CopyRung: @unchecked Sendable {
         let packets = batch
         batch = []
         batch.reserveCapacity(Self.batchSize)
-        try feed(.packets(packets))
-    }
-
-    private func feed(_ item: Item) throws(PipelineError) {
-        if queue.push(item) { return }
-        try control.check()
-        throw failure.withLock { $0 } ?? .libav(step: "write HLS segment in \(muxer.directory)", reason: "the muxing thread stopped")
+        try worker.feed(.packets(packets))
     }
 
     private func run() throws(PipelineError) {
-        while let item = queue.pop() {
+        while let item = worker.queue.pop() {
             switch item {
             case .packets(let packets):
                 for packet in packets { try muxer.write(packet) }

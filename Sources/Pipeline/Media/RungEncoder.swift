@@ -1,5 +1,4 @@
 import CLibAV
-import Synchronization
 
 /// The audio every rung carries: the one shared AAC encode, or the source's AAC by stream copy.
 enum RungAudio {
@@ -38,7 +37,8 @@ extension HLSMuxer {
 final class RungEncoder: @unchecked Sendable {
     let plan: LadderPlan.Encoded
     /// 4 items (a few frames and audio packets): 5 MiB less peak RSS than 8 on a 1080p rung, and as fast.
-    let queue = RungQueue(capacity: 4)
+    var queue: RungQueue { worker.queue }
+    private let worker: QueueThread<RungItem>
     let encoder: CodecContext
     let muxer: HLSMuxer
     private let scaler: Scaler
@@ -48,8 +48,6 @@ final class RungEncoder: @unchecked Sendable {
     private let encoded: Packet
     /// The next shorter rung, fed by this one; set before `start()`.
     var next: RungEncoder?
-    private var thread: JoinedThread?
-    private let failure = Mutex<PipelineError?>(nil)
 
     /// Opens the encoder and writes the muxer header here, on the calling thread: libx264's own worker threads
     /// start in `avcodec_open2` and take this thread's name and priority.
@@ -58,6 +56,7 @@ final class RungEncoder: @unchecked Sendable {
         self.plan = plan
         self.audio = audio
         self.control = control
+        worker = QueueThread(queue: RungQueue(capacity: 4), control: control, step: "encode \(plan.name)")
         scaler = Scaler(width: plan.width, height: plan.height, format: AV_PIX_FMT_YUV420P)
         scaled = try Frame()
         encoded = try Packet()
@@ -80,30 +79,13 @@ final class RungEncoder: @unchecked Sendable {
         try muxer.writeHeader(segmentSeconds: options.segmentSeconds)
     }
 
-    func start() {
-        thread = JoinedThread { [self] in
-            do throws(PipelineError) {
-                try run()
-            } catch {
-                failure.withLock { $0 = error }
-                queue.close()
-            }
-        }
-    }
+    func start() { worker.start { [self] () throws(PipelineError) in try run() } }
 
     /// Waits for the thread; the error it stopped with, if any.
-    func join() -> PipelineError? {
-        thread?.join()
-        thread = nil
-        return failure.withLock { $0 }
-    }
+    func join() -> PipelineError? { worker.join() }
 
     /// Hands an item to this rung's thread, waiting while its queue is full; throws why the rung stopped, if it did.
-    func feed(_ item: RungItem) throws(PipelineError) {
-        if queue.push(item) { return }
-        try control.check()
-        throw failure.withLock { $0 } ?? .libav(step: "encode \(plan.name)", reason: "the encoder thread stopped")
-    }
+    func feed(_ item: RungItem) throws(PipelineError) { try worker.feed(item) }
 
     private func run() throws(PipelineError) {
         while let item = queue.pop() {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What the decoding thread hands a rung's encoder thread: decoded frames (references to the decoder's refcounted
 /// buffers, `av_frame_ref`) and the shared audio packets, in decode order.
@@ -93,5 +94,51 @@ final class HandOffQueue<Item>: @unchecked Sendable {
         count = 0
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// A thread that takes its work from a `HandOffQueue` (a rung's encoder, the copied rung's muxer). If its body
+/// throws, the queue is closed and the producer's next `feed` rethrows the error.
+///
+/// `@unchecked Sendable`: `thread` is touched by the producer's thread only (`start`, `join`); the error crosses
+/// threads under its mutex.
+final class QueueThread<Item>: @unchecked Sendable {
+    let queue: HandOffQueue<Item>
+    private let control: JobControl
+    /// What the thread does, for the error when it stopped without one ("encode 720p").
+    private let step: String
+    private var thread: JoinedThread?
+    private let failure = Mutex<PipelineError?>(nil)
+
+    init(queue: HandOffQueue<Item>, control: JobControl, step: String) {
+        self.queue = queue
+        self.control = control
+        self.step = step
+    }
+
+    /// Starts the thread; `body` pops from `queue` until it is done.
+    func start(_ body: @escaping @Sendable () throws(PipelineError) -> Void) {
+        thread = JoinedThread { [self] in
+            do throws(PipelineError) {
+                try body()
+            } catch {
+                failure.withLock { $0 = error }
+                queue.close()
+            }
+        }
+    }
+
+    /// Hands an item to the thread, waiting while the queue is full; throws why the thread stopped, if it did.
+    func feed(_ item: Item) throws(PipelineError) {
+        if queue.push(item) { return }
+        try control.check()
+        throw failure.withLock { $0 } ?? .libav(step: step, reason: "the thread stopped")
+    }
+
+    /// Waits for the thread; the error it stopped with, if any.
+    func join() -> PipelineError? {
+        thread?.join()
+        thread = nil
+        return failure.withLock { $0 }
     }
 }
