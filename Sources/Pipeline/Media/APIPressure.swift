@@ -10,8 +10,8 @@ import Synchronization
 /// `requestsPerSecond`, each conversion's reading thread pauses between packets (10 ms at a time, cancellation still
 /// checked), its encoders drain what they hold and go quiet, and the API gets the machine: p99 3.9–5.6 ms.
 ///
-/// The rate is measured by each paused or running conversion over its last ~10 ms of packets from a process-wide
-/// count of requests (`noteRequest`, one atomic add per request). A pause lasts as long as the flood: a client that
+/// Each conversion judges the rate over windows of 100 ms from a process-wide count of requests (`noteRequest`, one
+/// atomic add per request). A pause lasts as long as the flood: a client that
 /// keeps the API above the threshold holds conversions back, which is the order of priority this asks for
 /// (`convert_yield_rps = 0` turns it off). The log says when conversions pause and when they resume.
 public final class APIPressure: Sendable {
@@ -35,40 +35,44 @@ public final class APIPressure: Sendable {
     /// One conversion's view: call `yieldWhileFlooded` between packets on its reading thread.
     struct Gate {
         let pressure: APIPressure
-        private var lastCheck = ContinuousClock.now
-        private var lastCount: Int
-        static let interval = Duration.milliseconds(10)
+        private var windowStart = ContinuousClock.now
+        private var windowCount: Int
+        /// The rate is judged over windows of at least 100 ms (a shorter one would call a single request a flood);
+        /// a paused conversion looks again every 10 ms, so it resumes within ~100 ms of the flood's end.
+        static let window = Duration.milliseconds(100)
+        static let step = Duration.milliseconds(10)
 
         init(_ pressure: APIPressure) {
             self.pressure = pressure
-            lastCount = pressure.requests.load(ordering: .relaxed)
+            windowCount = pressure.requests.load(ordering: .relaxed)
         }
 
-        /// Returns at once unless the API served more than the threshold over the last interval; then sleeps in
-        /// steps of `interval` until it no longer does. Throws if the job is cancelled meanwhile.
+        /// Returns at once unless the API served more than the threshold over the last window; then sleeps in
+        /// steps of 10 ms until a window shows it no longer does. Throws if the job is cancelled meanwhile.
         mutating func yieldWhileFlooded(_ control: JobControl) throws(PipelineError) {
-            var now = ContinuousClock.now
-            guard now - lastCheck >= Self.interval else { return }
-            var pausedAt: ContinuousClock.Instant?
-            defer {
-                if let pausedAt { pressure.resumed(after: ContinuousClock.now - pausedAt) }
-            }
-            while true {
-                let count = pressure.requests.load(ordering: .relaxed)
-                let elapsed = now - lastCheck
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                let rate = Double(count - lastCount) / max(seconds, 1e-6)
-                lastCount = count
-                lastCheck = now
-                guard rate > Double(pressure.requestsPerSecond) else { return }
-                if pausedAt == nil {
-                    pausedAt = now
-                    pressure.pausing(rate: rate)
-                }
+            guard var rate = nextRate(), rate > Double(pressure.requestsPerSecond) else { return }
+            let pausedAt = ContinuousClock.now
+            pressure.pausing(rate: rate)
+            defer { pressure.resumed(after: ContinuousClock.now - pausedAt) }
+            while rate > Double(pressure.requestsPerSecond) {
                 try control.check()
-                usleep(UInt32(Self.interval.components.attoseconds / 1_000_000_000_000))
-                now = ContinuousClock.now
+                usleep(UInt32(Self.step.components.attoseconds / 1_000_000_000_000))
+                rate = nextRate() ?? rate
             }
+        }
+
+        /// Requests per second over the window that just closed; nil while the current one is shorter than `window`.
+        private mutating func nextRate() -> Double? {
+            let now = ContinuousClock.now
+            let elapsed = now - windowStart
+            guard elapsed >= Self.window else { return nil }
+            let count = pressure.requests.load(ordering: .relaxed)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            defer {
+                windowStart = now
+                windowCount = count
+            }
+            return Double(count - windowCount) / seconds
         }
     }
 
