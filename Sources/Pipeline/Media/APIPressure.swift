@@ -29,9 +29,6 @@ public final class APIPressure: Sendable {
     /// An HTTP request arrived.
     public func noteRequest() { requests.add(1, ordering: .relaxed) }
 
-    /// How many conversions are paused right now.
-    public var pausedConversions: Int { paused.load(ordering: .relaxed) }
-
     /// One conversion's view: call `yieldWhileFlooded` between packets on its reading thread.
     struct Gate {
         let pressure: APIPressure
