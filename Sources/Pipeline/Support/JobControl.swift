@@ -36,7 +36,9 @@ public final class JobControl: Sendable {
     }
 
     /// Where the current step's progress (0.0–1.0 within that step) goes; the daemon maps it into the job.
-    /// Each step starts its own 0–1 range and its own liveness measure.
+    /// Each step starts its own 0–1 range and its own liveness measure. The handler is called under this control's
+    /// lock, so reports from several threads (the S3 upload workers) arrive in increasing order; it must be quick
+    /// and must not call back into this control.
     public func setProgressHandler(_ handler: (@Sendable (Double) -> Void)?) {
         state.withLock {
             $0.handler = handler
@@ -51,13 +53,13 @@ public final class JobControl: Sendable {
     /// hide a stall.
     public func progressed(_ fraction: Double) {
         let f = min(max(fraction, 0), 1)
-        let handler = state.withLock { s -> (@Sendable (Double) -> Void)? in
-            guard f > s.bestFraction else { return nil }
+        // Delivered inside the lock: two workers that computed 0.08 and 0.16 must not hand them over as 0.16, 0.08.
+        state.withLock { s in
+            guard f > s.bestFraction else { return }
             s.bestFraction = f
             s.lastProgress = .now
-            return s.handler
+            s.handler?(f)
         }
-        handler?(f)
     }
 
     /// Liveness without a known total (bytes of a download of unknown size): counts only when `position` grew.
