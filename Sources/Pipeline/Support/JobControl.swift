@@ -9,6 +9,8 @@ import Synchronization
 public final class JobControl: Sendable {
     private let cancelled = Atomic<Bool>(false)
     private let state = Mutex<State>(State())
+    /// The last fraction handed to the handler (`progressed`).
+    private let delivery = Mutex<Double>(-1)
     private let started = ContinuousClock.now
 
     private struct State {
@@ -36,10 +38,11 @@ public final class JobControl: Sendable {
     }
 
     /// Where the current step's progress (0.0–1.0 within that step) goes; the daemon maps it into the job.
-    /// Each step starts its own 0–1 range and its own liveness measure. The handler is called under this control's
-    /// lock, so reports from several threads (the S3 upload workers) arrive in increasing order; it must be quick
-    /// and must not call back into this control.
+    /// Each step starts its own 0–1 range and its own liveness measure. Reports from several threads (the S3 upload
+    /// workers) reach the handler one at a time and in increasing order; it may cancel the job, but must not report
+    /// progress or set a handler itself.
     public func setProgressHandler(_ handler: (@Sendable (Double) -> Void)?) {
+        delivery.withLock { $0 = -1 }
         state.withLock {
             $0.handler = handler
             $0.lastProgress = .now
@@ -53,12 +56,19 @@ public final class JobControl: Sendable {
     /// hide a stall.
     public func progressed(_ fraction: Double) {
         let f = min(max(fraction, 0), 1)
-        // Delivered inside the lock: two workers that computed 0.08 and 0.16 must not hand them over as 0.16, 0.08.
-        state.withLock { s in
-            guard f > s.bestFraction else { return }
+        let handler = state.withLock { s -> (@Sendable (Double) -> Void)? in
+            guard f > s.bestFraction else { return nil }
             s.bestFraction = f
             s.lastProgress = .now
-            s.handler?(f)
+            return s.handler
+        }
+        guard let handler else { return }
+        // Handed over one at a time, in increasing order: two upload workers that computed 0.08 and 0.16 must not
+        // deliver them as 0.16, 0.08. A lock of its own, so a handler may cancel the job (the state's lock is free).
+        delivery.withLock { delivered in
+            guard f > delivered else { return }
+            delivered = f
+            handler(f)
         }
     }
 
