@@ -9,11 +9,14 @@ public final class DaemonHarness: @unchecked Sendable {
     public let db: String
     public let output: String
     public let configPath: String
-    public let port: Int
+    /// Chosen free at init; a first start that finds it taken meanwhile (another test process, an outgoing
+    /// connection's local port) moves to a new one, see `start()`.
+    public private(set) var port: Int
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var incoming: String { inbox + "/incoming" }
     public let logPath: String
     private var process: Process?
+    private var started = false
     private let lock = NSLock()
     private let environment: [String: String]
     private let launcher: [String]
@@ -91,8 +94,26 @@ public final class DaemonHarness: @unchecked Sendable {
         return FileManager.default.currentDirectoryPath + "/.build/debug/inboxd"
     }
 
-    /// Starts the daemon and waits until `/healthz` answers.
+    /// Starts the daemon and waits until `/healthz` answers. `FreePort` only finds a port that was free a moment
+    /// ago: if the first start finds it taken by then, the daemon is started again on a new one (up to 3 times).
+    /// Later starts keep the port, since URLs the daemon wrote (e.g. `video_url`) name it.
     public func start() throws {
+        var tries = lock.withLock({ started }) ? 1 : 3
+        while true {
+            do { return try startOnce() } catch HarnessError.exited(_, let log)
+                where tries > 1 && log.contains("cannot listen on 127.0.0.1:\(port)") && log.contains("already in use") {
+                tries -= 1
+                let old = "listen = \"127.0.0.1:\(port)\""
+                port = FreePort.next()
+                let toml = try String(contentsOfFile: configPath, encoding: .utf8)
+                try toml.replacingOccurrences(of: old, with: "listen = \"127.0.0.1:\(port)\"")
+                    .write(toFile: configPath, atomically: true, encoding: .utf8)
+            }
+        }
+    }
+
+    private func startOnce() throws {
+        lock.withLock { started = true }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: launcher.isEmpty ? Self.binary : "/usr/bin/env")
         p.arguments = (launcher.isEmpty ? [] : launcher + [Self.binary]) + ["run", "--config", configPath]
