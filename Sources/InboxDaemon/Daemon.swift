@@ -135,6 +135,7 @@ struct Daemon {
         }
         var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
                                          segmentSeconds: config.segmentSeconds)
+        jobLimits.firstSegmentSeconds = config.firstSegmentSeconds
         jobLimits.retry = config.retry
         jobLimits.minFreeBytes = config.minFreeBytes
         jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, policy: config.convertPolicy)

@@ -155,6 +155,7 @@ import Testing
              "config key 'ladder[1].height': two rungs with height 720: each rung needs its own"),
             ("ladder = []\n", "config key 'ladder': needs at least one [[ladder]] rung"),
             ("segment_format = \"mp4\"\n", "config key 'segment_format': expected \"ts\" or \"fmp4\", got \"mp4\""),
+            ("first_segment_seconds = -2\n", "config key 'first_segment_seconds': expected a number of seconds ≥ 0"),
         ]
         for (toml, message) in cases {
             let (dir, path) = try write(toml)

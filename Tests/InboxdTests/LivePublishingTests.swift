@@ -17,6 +17,27 @@ import Testing
         return try DaemonHarness(options)
     }
 
+    /// `first_segment_seconds` (default 2): the preview needs only the first segment of every rung, so it is short.
+    @Test(arguments: [("", [2.0, 6, 2]), ("first_segment_seconds = 0", [6.0, 4])])
+    func theFirstSegmentIsShortSoThePreviewComesSooner(_ toml: String, _ expected: [Double]) throws {
+        let media = try MediaFactory()
+        let src = try media.vp9Opus(seconds: 10)
+        var options = DaemonHarness.Options()
+        options.workers = 1
+        options.extraTOML = toml
+        let d = try DaemonHarness(options)
+        defer { d.cleanUp() }
+        try d.start()
+        try d.drop(media: src, as: "first.webm", sidecar: ["title": "First"])
+        let done = try d.waitFor(try d.videoID(title: "First"))
+        #expect(done["status"] as? String == "ready", "\(done)")
+        let text = try Playlist(url: try Playlist.variant(of: try #require(done["video_url"] as? String))).text
+        let durations = text.split(separator: "\n").filter { $0.hasPrefix("#EXTINF:") }
+            .compactMap { Double($0.dropFirst(8).prefix { $0 != "," }) }
+        #expect(durations.count == expected.count && zip(durations, expected).allSatisfy { abs($0 - $1) < 0.1 }, "\(text)")
+        _ = try Check.playable(done, sourcePath: src)
+    }
+
     @Test func aTranscodeIsWatchableWhileItConvertsAndEndsAsVOD() throws {
         let media = try MediaFactory()
         let src = try media.vp9Opus(seconds: 12)

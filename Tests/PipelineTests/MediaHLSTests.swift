@@ -156,6 +156,58 @@ struct MediaHLSTests {
         #expect(keyframes.count == 1)
     }
 
+    @Test("a shorter first segment ends at the first key frame past first_segment_seconds; the others keep their length, the live playlist its target duration")
+    func shorterFirstSegmentWhileTranscoding() async throws {
+        let media = try MediaFactory()
+        let out = media.path("out")
+        var options = HLSOptions()
+        options.firstSegmentSeconds = 2
+        let seen = Mutex<[String]>([])
+        let control = JobControl()
+        control.setProgressHandler { _ in
+            if let text = try? String(contentsOfFile: "\(out)/240p/index.m3u8", encoding: .utf8) { seen.withLock { $0.append(text) } }
+        }
+        let result = try await convertOnThread(try media.vp9Opus(seconds: 15), to: out, options: options, control: control)
+        #expect(result.mode == .transcode)
+        _ = try checkLayout(out, rendition: "240p")
+        let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
+        #expect(segments.count == 4, "\(segments)")
+        #expect(abs(segments[0] - 2) < 0.1 && abs(segments[1] - 6) < 0.1 && abs(segments[2] - 6) < 0.1, "\(segments)")
+        #expect(try FFprobe.keyframeTimes(path: "\(out)/240p/seg_00000.ts").count == 1)
+        // RFC 8216 §6.2.1: EXT-X-TARGETDURATION must not change while the playlist grows.
+        let live = seen.withLock { $0 }.filter { $0.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && $0.contains("seg_00000.ts") }
+        #expect(!live.isEmpty)
+        for text in live { #expect(text.contains("#EXT-X-TARGETDURATION:6\n"), "\(text)") }
+    }
+
+    @Test("beside a stream-copied top rung the short first segment follows the source's key frames, in every rung alike")
+    func shorterFirstSegmentWithCopiedTopRung() async throws {
+        let media = try MediaFactory()
+        let out = media.path("out")
+        var options = HLSOptions()
+        options.firstSegmentSeconds = 2
+        let result = try await convertOnThread(try media.h264AAC(seconds: 10, width: 640, height: 480, gopSeconds: 1),
+                                               to: out, options: options)
+        #expect(result.mode == .remux)
+        #expect(result.renditions.map(\.name) == ["480p", "360p"])
+        let top = try FFprobe.segmentDurations(playlist: "\(out)/480p/index.m3u8")
+        let lower = try FFprobe.segmentDurations(playlist: "\(out)/360p/index.m3u8")
+        #expect(top.count == 3 && abs(top[0] - 2) < 0.1 && abs(top[1] - 6) < 0.1, "\(top)")
+        #expect(zip(top, lower).allSatisfy { abs($0 - $1) < 0.05 } && top.count == lower.count, "\(top) \(lower)")
+    }
+
+    @Test("fMP4 segments, cut by libav's hls muxer, stay uniform whatever first_segment_seconds says")
+    func fmp4IgnoresAShorterFirstSegment() async throws {
+        let media = try MediaFactory()
+        let out = media.path("out")
+        var options = HLSOptions()
+        options.firstSegmentSeconds = 2
+        options.segmentFormat = .fmp4
+        _ = try await convertOnThread(try media.vp9Opus(seconds: 13), to: out, options: options)
+        let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
+        #expect(segments.count == 3 && abs(segments[0] - 6) < 0.1, "\(segments)")
+    }
+
     @Test("odd-sized VP9 without audio is transcoded to an even size with no audio stream")
     func transcodesOddSizedVideoOnly() async throws {
         let media = try MediaFactory()

@@ -101,6 +101,8 @@ struct ConvertCommand: AsyncParsableCommand {
     @Argument(help: "Output directory (gets master.m3u8, <rendition>/, thumbnail.jpg).") var outdir: String
     @Option(help: "Cut START,DURATION in seconds before converting.") var clip: String?
     @Option(help: "HLS segment length in seconds.") var segmentSeconds: Double = 6
+    @Option(help: "A shorter first segment, in seconds (MPEG-TS only; default: as long as the others).")
+    var firstSegmentSeconds: Double?
     @Option(help: "Segment container: ts or fmp4 (default: the config's segment_format when --config is given, else ts).")
     var segmentFormat: String?
 
@@ -118,6 +120,7 @@ struct ConvertCommand: AsyncParsableCommand {
         let control = JobControl()
         var options = HLSOptions()
         options.segmentSeconds = segmentSeconds
+        options.firstSegmentSeconds = firstSegmentSeconds
         // The ladder comes from the config only when one is named, so a one-off convert needs no config file.
         if common.config != nil {
             let config = try common.load()

@@ -56,6 +56,7 @@ extension Config {
         uploadExpiryHours = try r.seconds("upload_expiry_hours") ?? uploadExpiryHours
         guard uploadExpiryHours > 0 else { throw ConfigError.badValue(key: "upload_expiry_hours", reason: "must be a number of hours > 0") }
         segmentSeconds = try r.seconds("segment_seconds") ?? segmentSeconds
+        firstSegmentSeconds = try r.seconds("first_segment_seconds") ?? firstSegmentSeconds
         shutdownGraceSeconds = try r.seconds("shutdown_grace_seconds") ?? shutdownGraceSeconds
         if let rungs = try r.tables("ladder") { ladder = try Self.ladder(rungs) }
         ladderCopyTop = try r.bool("ladder_copy_top") ?? ladderCopyTop

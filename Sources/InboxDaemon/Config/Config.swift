@@ -35,6 +35,9 @@ struct Config: Sendable {
     /// On SIGTERM, running jobs get this long to finish before they are put back for the next start.
     var shutdownGraceSeconds: Double = 20
     var segmentSeconds: Double = 6
+    /// The first segment of an MPEG-TS rendition ends at the first key frame past this, so the preview plays sooner;
+    /// 0 (or ≥ `segmentSeconds`): as long as the others.
+    var firstSegmentSeconds: Double = 2
     /// `[[ladder]]` rungs, `ladder_copy_top`, `segment_format` (README, "Output and conversion").
     var ladder = LadderRung.defaults
     var ladderCopyTop = true

@@ -33,6 +33,7 @@ public struct HLSConverter: Sendable {
     ) throws(PipelineError) -> HLSResult {
         try control.check()
         guard options.segmentSeconds > 0 else { throw .invalidArgument("segment length must be positive") }
+        guard (options.firstSegmentSeconds ?? 1) > 0 else { throw .invalidArgument("the first segment's length must be positive") }
         guard !options.ladder.isEmpty else { throw .invalidArgument("the bitrate ladder needs at least one rung") }
         let input = try InputFile(path: path, control: control)
         guard let video = input.bestVideoStream else { throw .noVideoStream(path: path) }

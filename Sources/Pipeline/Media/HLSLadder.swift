@@ -26,7 +26,7 @@ struct HLSLadder {
         let plan = LadderPlan(sourceWidth: upright.width, sourceHeight: upright.height, ladder: options.ladder, copyTop: copyTop)
         // A copy with no rung below it (a source at or under the lowest rung) is never decoded.
         let videoPath = try plan.encoded.isEmpty ? nil : VideoPath(
-            input: input, video: video, segmentSeconds: options.segmentSeconds, followSourceKeyframes: copyTop, control: control
+            input: input, video: video, schedule: options.schedule, followSourceKeyframes: copyTop, control: control
         )
         let audioPath = try copyTop ? nil : audio.map { source throws(PipelineError) in
             try AudioPath(input: input, audio: source, window: window, bitRate: plan.audioBitRate, control: control)
@@ -39,7 +39,7 @@ struct HLSLadder {
         if let copy {
             try copy.addStream(copying: video.parameters, timeBase: video.timeBase, metadata: video.metadata)
             if let rungAudio { try copy.addStream(for: rungAudio) }
-            try copy.writeHeader(segmentSeconds: options.segmentSeconds)
+            try copy.writeHeader(schedule: options.schedule)
         }
         let copyRung = copy.map { CopyRung(muxer: $0, hasAudio: rungAudio != nil, control: control) }
         defer { copyRung?.abandon() }  // after `finish()`, a no-op

@@ -47,11 +47,27 @@ public enum SegmentFormat: String, Sendable, CaseIterable {
     var segmentExtension: String { self == .ts ? "ts" : "m4s" }
 }
 
+/// Where segments end, in seconds of output time: the first at `first`, then every `every` seconds (a segment ends
+/// at the first video key frame at or past its end, so a stream copy's follow the source GOP).
+struct SegmentSchedule: Equatable {
+    let first: Double
+    let every: Double
+
+    static func uniform(_ seconds: Double) -> SegmentSchedule { SegmentSchedule(first: seconds, every: seconds) }
+
+    /// Where segment `index` (0-based) ends.
+    func end(ofSegment index: Int) -> Double { first + every * Double(index) }
+}
+
 public struct HLSOptions: Sendable {
     /// Target segment length. Encoded rungs get a keyframe every `segmentSeconds`; a stream-copied rung cuts at
     /// the source's keyframes, so its segments follow the source GOP (at least this long), and the encoded rungs
     /// beside it get their keyframes at the same times.
     public var segmentSeconds: Double = 6
+    /// A shorter first segment (MPEG-TS only), so a preview is playable sooner: the first segment ends at the first
+    /// key frame at or past this many seconds, the next ones every `segmentSeconds` after it (as the ffmpeg CLI's
+    /// `hls_init_time`, for one segment). nil, or a value ≥ `segmentSeconds`: every segment `segmentSeconds`.
+    public var firstSegmentSeconds: Double?
     public var x264Preset = "veryfast"
     /// Rungs, any order; those taller than the source are dropped (never upscaled).
     public var ladder = LadderRung.defaults
@@ -62,6 +78,15 @@ public struct HLSOptions: Sendable {
     public var apiPressure: APIPressure?
 
     public init() {}
+
+    /// fMP4 segments are cut by libav's "hls" muxer, whose `hls_init_time` would shorten every segment of a
+    /// playlist that keeps them all: they stay uniform.
+    var schedule: SegmentSchedule {
+        guard segmentFormat == .ts, let first = firstSegmentSeconds, first > 0, first < segmentSeconds else {
+            return .uniform(segmentSeconds)
+        }
+        return SegmentSchedule(first: first, every: segmentSeconds)
+    }
 }
 
 public enum HLSMode: String, Sendable {

@@ -76,7 +76,7 @@ final class RungEncoder: @unchecked Sendable {
         ]))
         try muxer.addStream(encodedBy: encoder)
         if let audio { try muxer.addStream(for: audio) }
-        try muxer.writeHeader(segmentSeconds: options.segmentSeconds)
+        try muxer.writeHeader(schedule: options.schedule)
     }
 
     func start() { worker.start { [self] () throws(PipelineError) in try run() } }

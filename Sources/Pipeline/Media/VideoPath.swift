@@ -18,8 +18,8 @@ struct VideoTiming {
 /// Video, once for all rungs: decoder → (yuv420p + upright turn for rotated sources) → frames on the encoders'
 /// grid with the segment-boundary key frames marked → `LadderFanout`.
 ///
-/// Key frames: when every rung is encoded, one is forced on the first frame at or after each n × `segmentSeconds`
-/// (ffmpeg's -force_key_frames expr:gte(t,n_forced*6)). Beside a stream-copied top rung, one is forced wherever the
+/// Key frames: when every rung is encoded, one is forced on the first frame at or after each segment's end in the
+/// `SegmentSchedule` (ffmpeg's -force_key_frames expr:gte(t,n_forced*6) with uniform segments). Beside a stream-copied top rung, one is forced wherever the
 /// source has one, so the HLS muxer of each rung sees the same key frames and cuts at the same times.
 final class VideoPath: StreamTranscoder {
     let decoder: CodecContext
@@ -28,7 +28,7 @@ final class VideoPath: StreamTranscoder {
     let width: Int
     let height: Int
     private let source: MediaStream
-    private let segmentSeconds: Double
+    private let schedule: SegmentSchedule
     private let followSourceKeyframes: Bool
     private let normalizer: Scaler
     private let rotator: FrameRotator?
@@ -40,14 +40,15 @@ final class VideoPath: StreamTranscoder {
     private var keepFrom = 0.0
     private var end: Double?
     private var nextKeyframe = 0.0
+    private var boundariesPassed = 0
     private var lastPts = Int64.min
     private(set) var isDone = false
     private(set) var framesDecoded = 0
 
-    init(input: InputFile, video: MediaStream, segmentSeconds: Double, followSourceKeyframes: Bool,
+    init(input: InputFile, video: MediaStream, schedule: SegmentSchedule, followSourceKeyframes: Bool,
          control: JobControl) throws(PipelineError) {
         source = video
-        self.segmentSeconds = segmentSeconds
+        self.schedule = schedule
         self.followSourceKeyframes = followSourceKeyframes
         decoder = try CodecContext.decoder(for: video, path: input.path, control: control)
         let sourceWidth = max(2, video.width & ~1), sourceHeight = max(2, video.height & ~1)
@@ -66,7 +67,7 @@ final class VideoPath: StreamTranscoder {
             frameRate: frameRate,
             encoderTimeBase: frameRate.map(av_inv_q) ?? AVRational(num: 1, den: 25),
             sampleAspectRatio: width == sourceWidth || sar.num <= 0 ? sar : AVRational(num: sar.den, den: sar.num),
-            gopSize: followSourceKeyframes ? 1 << 30 : Int((fps * segmentSeconds * 2).rounded())
+            gopSize: followSourceKeyframes ? 1 << 30 : Int((fps * schedule.every * 2).rounded())
         )
     }
 
@@ -110,7 +111,12 @@ final class VideoPath: StreamTranscoder {
             } else {
                 let outSeconds = Double(pts) * av_q2d(timing.encoderTimeBase)
                 forced = outSeconds >= nextKeyframe - 0.001
-                if forced { while nextKeyframe <= outSeconds + 0.001 { nextKeyframe += segmentSeconds } }
+                if forced {
+                    while nextKeyframe <= outSeconds + 0.001 {
+                        nextKeyframe = schedule.end(ofSegment: boundariesPassed)
+                        boundariesPassed += 1
+                    }
+                }
             }
             var frame = decoded
             if rotator != nil, normalizer.isNeeded(for: decoded) {

@@ -89,9 +89,9 @@ final class HLSMuxer {
     }
 
     /// Writes the header with the HLS options; fails if the muxer ignored any of them.
-    func writeHeader(segmentSeconds: Double) throws(PipelineError) {
+    func writeHeader(schedule: SegmentSchedule) throws(PipelineError) {
         if format == .ts {
-            var segments = TSSegments(directory: directory, segmentSeconds: segmentSeconds,
+            var segments = TSSegments(directory: directory, schedule: schedule,
                                       streamCount: Int(context.pointee.nb_streams), control: control)
             try segments.open(context)
             // PAT/PMT before every video key frame and SDT once per segment (at its start, `resend_headers`), not
@@ -104,7 +104,7 @@ final class HLSMuxer {
             return
         }
         var pairs = [
-            ("hls_time", String(segmentSeconds)),
+            ("hls_time", String(schedule.every)),
             ("hls_playlist_type", "event"),
             ("hls_segment_type", format == .ts ? "mpegts" : "fmp4"),
             ("hls_segment_filename", "\(directory)/seg_%05d.\(format.segmentExtension)"),

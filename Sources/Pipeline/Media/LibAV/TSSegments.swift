@@ -6,8 +6,8 @@ import Foundation
 ///
 /// - Packets are interleaved by dts here (at most `maxInterleaveSeconds` apart when a stream goes quiet), so every
 ///   cut decision sees the packets in the order they are written, as the "hls" muxer's do.
-/// - A segment ends before a video key frame whose pts is at least n × `segmentSeconds` past the rendition's first
-///   packet (n: segments so far); the TS muxer's buffered audio is flushed into it first, the next segment starts
+/// - A segment ends before a video key frame whose pts is at least the segment's end in the `SegmentSchedule` past
+///   the rendition's first packet (uniform: n × `segment_seconds`, n: segments so far); the TS muxer's buffered audio is flushed into it first, the next segment starts
 ///   with PAT/PMT again (`resend_headers`), continuity counters go on across segments.
 /// - Segments are written as `seg_NNNNN.ts.tmp` and renamed when complete; then `index.m3u8` (EVENT) is replaced
 ///   whole. `#EXTINF` is the video pts span of the segment (the last one's runs to its last frame's end).
@@ -20,7 +20,7 @@ struct TSSegments {
     static let maxInterleaveSeconds = 10.0
 
     let directory: String
-    let segmentSeconds: Double
+    let schedule: SegmentSchedule
     private let control: JobControl
     private var queues: [[Packet]]
     /// Output time base of the streams (the TS muxer's 1/90000), read once the header is written.
@@ -32,9 +32,9 @@ struct TSSegments {
     private var durations: [Double] = []
     private var isOpen = false
 
-    init(directory: String, segmentSeconds: Double, streamCount: Int, control: JobControl) {
+    init(directory: String, schedule: SegmentSchedule, streamCount: Int, control: JobControl) {
         self.directory = directory
-        self.segmentSeconds = segmentSeconds
+        self.schedule = schedule
         self.control = control
         queues = Array(repeating: [], count: streamCount)
     }
@@ -124,7 +124,7 @@ struct TSSegments {
         if isVideo, let pts = packet.pts {
             if segmentStart == nil { segmentStart = pts }
             let elapsed = pts - (firstPts ?? pts)
-            let boundary = Int64(segmentSeconds * Double(AV_TIME_BASE)) * Int64(index + 1)
+            let boundary = Int64((schedule.end(ofSegment: index) * Double(AV_TIME_BASE)).rounded())
             if packet.isKeyframe, packetsInSegment > 0, pts > segmentStart!,
                av_compare_ts(elapsed, tb, boundary, inboxd_AV_TIME_BASE_Q()) >= 0 {
                 try cut(context, at: pts, timeBase: tb)
@@ -169,8 +169,10 @@ struct TSSegments {
     }
 
     private func writePlaylist(ended: Bool) throws(Failure) {
-        // libav's "hls" muxer: the longest segment rounded to the nearest second (RFC 8216 §4.3.3.1).
-        let target = max(1, Int((durations.max() ?? segmentSeconds).rounded()))
+        // libav's "hls" muxer: the longest segment rounded to the nearest second (RFC 8216 §4.3.3.1). While the
+        // playlist grows it is at least the nominal length, so a short first segment does not make it change later.
+        let longest = durations.max() ?? schedule.every
+        let target = max(1, Int((ended ? longest : max(longest, schedule.every)).rounded()))
         var text = """
             #EXTM3U
             #EXT-X-VERSION:6
