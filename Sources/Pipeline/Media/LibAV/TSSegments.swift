@@ -25,6 +25,8 @@ struct TSSegments {
     private var queues: [[Packet]]
     /// Output time base of the streams (the TS muxer's 1/90000), read once the header is written.
     private var timeBases: [AVRational] = []
+    /// Whether stream 0 is video (the stream whose key frames cut segments), read with the time bases.
+    private var cutsOnStreamZero = false
     private var firstPts: Int64?
     private var segmentStart: Int64?
     private var videoEnd: Int64?
@@ -60,6 +62,7 @@ struct TSSegments {
     mutating func write(_ packet: Packet, to context: UnsafeMutablePointer<AVFormatContext>) throws(Failure) {
         if timeBases.isEmpty {
             timeBases = (0..<queues.count).map { context.pointee.streams[$0]!.pointee.time_base }
+            cutsOnStreamZero = queues.count > 0 && context.pointee.streams[0]!.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
         }
         let held: Packet
         do { held = try Packet() } catch { throw .pipeline(error) }
@@ -120,8 +123,7 @@ struct TSSegments {
         let stream = packet.streamIndex
         let tb = timeBases[stream]
         if firstPts == nil, let pts = packet.pts { firstPts = pts }
-        let isVideo = stream == 0 && context.pointee.streams[0]!.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
-        if isVideo, let pts = packet.pts {
+        if stream == 0, cutsOnStreamZero, let pts = packet.pts {
             if segmentStart == nil { segmentStart = pts }
             let elapsed = pts - (firstPts ?? pts)
             let boundary = Int64((schedule.end(ofSegment: index) * Double(AV_TIME_BASE)).rounded())
