@@ -6,7 +6,8 @@
 #       the same input to the same server, one after the other. Goal: close to max(convert, upload), not their sum
 #       (met when drop→ready ≤ 1.15 × max(convert, upload) + 2 s of claim and thumbnail).
 # Source: MPEG-4 Part 2 1080p30 + AAC (not H.264, so inboxd transcodes), DURATION seconds: 1800 (30 min), 60 with
-# QUICK=1; generated once into $BENCH_DIR. Build first: swift build -c release (or INBOXD=.build/debug/inboxd).
+# QUICK=1; generated once into $BENCH_DIR. INBOXD_EXTRA_TOML: more config lines (e.g. 'first_segment_seconds = 0' for
+# the first segment as long as the others). Build first: swift build -c release (or INBOXD=.build/debug/inboxd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -69,6 +70,7 @@ settle_seconds = 0.5
 job_time_limit_seconds = 36000
 convert_nice = 0  # the same priority as the inboxd convert it is compared with
 convert_policy = "normal"
+${INBOXD_EXTRA_TOML:-}
 [s3]
 endpoint = "$ENDPOINT"
 bucket = "$BUCKET"

@@ -196,6 +196,24 @@ struct MediaHLSTests {
         #expect(zip(top, lower).allSatisfy { abs($0 - $1) < 0.05 } && top.count == lower.count, "\(top) \(lower)")
     }
 
+    /// Segments are cut counting from the rendition's first packet, so the forced key frames count from the first
+    /// frame: counted from 0, each fell 21 ms short of a segment end and every segment was two long (12 s, not 6).
+    @Test("a source whose video starts after its audio (Matroska with AAC priming) still gets segments of the set length",
+          arguments: [nil, 2.0])
+    func videoStartingAfterItsAudioIsCutOnTime(firstSegmentSeconds: Double?) async throws {
+        let media = try MediaFactory()
+        let input = try media.mpeg4AAC(seconds: 15)
+        #expect(try FFprobe.keyframeTimes(path: input).first.map { $0 > 0.01 } == true, "the fixture's video starts at 0")
+        let out = media.path("out")
+        var options = HLSOptions()
+        options.firstSegmentSeconds = firstSegmentSeconds
+        let result = try await convertOnThread(input, to: out, options: options)
+        #expect(result.mode == .transcode)
+        let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
+        let expected: [Double] = firstSegmentSeconds == nil ? [6, 6, 3] : [2, 6, 6, 1]
+        #expect(segments.count == expected.count && zip(segments, expected).allSatisfy { abs($0 - $1) < 0.1 }, "\(segments)")
+    }
+
     @Test("fMP4 segments, cut by libav's hls muxer, stay uniform whatever first_segment_seconds says")
     func fmp4IgnoresAShorterFirstSegment() async throws {
         let media = try MediaFactory()

@@ -48,6 +48,17 @@ public final class MediaFactory: Sendable {
         return out
     }
 
+    /// MPEG-4 Part 2 + AAC (48 kHz stereo) in Matroska, as the ffmpeg CLI writes it: the video starts 21 ms after
+    /// the audio (the AAC encoder's priming), as in many real files; transcoded, never copied.
+    public func mpeg4AAC(seconds: Double = 10, width: Int = 320, height: Int = 240, name: String = "mpeg4-aac.mkv") throws -> String {
+        let out = path(name)
+        try ffmpeg(
+            video(seconds: seconds, width: width, height: height) + audio(seconds: seconds, channels: 2, rate: 48000)
+                + ["-c:v", "mpeg4", "-q:v", "4", "-g", "50", "-c:a", "aac", "-b:a", "64k", "-shortest", out]
+        )
+        return out
+    }
+
     /// VP9 only, no audio stream, in WebM (odd sizes are allowed).
     public func vp9NoAudio(seconds: Double = 4, width: Int = 321, height: Int = 241, name: String = "vp9.webm") throws -> String {
         let out = path(name)

@@ -39,6 +39,10 @@ final class VideoPath: StreamTranscoder {
     private var origin = 0.0
     private var keepFrom = 0.0
     private var end: Double?
+    /// Key frames are forced at the schedule's times counted from the first frame kept, as the segments are cut
+    /// counting from the first packet (`TSSegments`): a source whose video starts a little after 0 (an MKV with AAC
+    /// priming starts it at 0.021 s) would otherwise have every forced key frame fall just short of a segment end.
+    private var firstOutputSeconds: Double?
     private var nextKeyframe = 0.0
     private var boundariesPassed = 0
     private var lastPts = Int64.min
@@ -110,9 +114,11 @@ final class VideoPath: StreamTranscoder {
                 forced = decoded.raw.pointee.key_frame != 0 || framesDecoded == 0
             } else {
                 let outSeconds = Double(pts) * av_q2d(timing.encoderTimeBase)
-                forced = outSeconds >= nextKeyframe - 0.001
+                if firstOutputSeconds == nil { firstOutputSeconds = outSeconds }
+                let sinceFirst = outSeconds - firstOutputSeconds!
+                forced = sinceFirst >= nextKeyframe - 0.001
                 if forced {
-                    while nextKeyframe <= outSeconds + 0.001 {
+                    while nextKeyframe <= sinceFirst + 0.001 {
                         nextKeyframe = schedule.end(ofSegment: boundariesPassed)
                         boundariesPassed += 1
                     }

@@ -27,7 +27,10 @@ struct TSSegments {
     private var timeBases: [AVRational] = []
     /// Whether stream 0 is video (the stream whose key frames cut segments), read with the time bases.
     private var cutsOnStreamZero = false
+    /// Where the rendition starts, which segment ends are counted from: the first packet's pts, or the first video
+    /// packet's when that is earlier than a first audio packet's (libav's "hls" muxer's `start_pts`).
     private var firstPts: Int64?
+    private var firstPtsFromVideo = false
     private var segmentStart: Int64?
     private var videoEnd: Int64?
     private var packetsInSegment = 0
@@ -122,8 +125,12 @@ struct TSSegments {
     private mutating func emit(_ packet: Packet, to context: UnsafeMutablePointer<AVFormatContext>) throws(Failure) {
         let stream = packet.streamIndex
         let tb = timeBases[stream]
-        if firstPts == nil, let pts = packet.pts { firstPts = pts }
-        if stream == 0, cutsOnStreamZero, let pts = packet.pts {
+        let isVideo = stream == 0 && cutsOnStreamZero
+        if let pts = packet.pts, firstPts == nil || (isVideo && !firstPtsFromVideo && pts < firstPts!) {
+            firstPts = pts
+            firstPtsFromVideo = isVideo
+        }
+        if isVideo, let pts = packet.pts {
             if segmentStart == nil { segmentStart = pts }
             let elapsed = pts - (firstPts ?? pts)
             let boundary = Int64((schedule.end(ofSegment: index) * Double(AV_TIME_BASE)).rounded())
