@@ -156,12 +156,22 @@ struct MediaHLSTests {
         #expect(keyframes.count == 1)
     }
 
+    /// Test media, an output path and options with `firstSegmentSeconds`.
+    static func rig(firstSegmentSeconds: Double?) throws -> (MediaFactory, String, HLSOptions) {
+        let media = try MediaFactory()
+        var options = HLSOptions()
+        options.firstSegmentSeconds = firstSegmentSeconds
+        return (media, media.path("out"), options)
+    }
+
+    /// The playlist's `#EXTINF` durations are these, within 0.1 s each.
+    static func durations(_ actual: [Double], match expected: [Double]) -> Bool {
+        actual.count == expected.count && zip(actual, expected).allSatisfy { abs($0 - $1) < 0.1 }
+    }
+
     @Test("a shorter first segment ends at the first key frame past first_segment_seconds; the others keep their length, the live playlist its target duration")
     func shorterFirstSegmentWhileTranscoding() async throws {
-        let media = try MediaFactory()
-        let out = media.path("out")
-        var options = HLSOptions()
-        options.firstSegmentSeconds = 2
+        let (media, out, options) = try Self.rig(firstSegmentSeconds: 2)
         let seen = Mutex<[String]>([])
         let control = JobControl()
         control.setProgressHandler { _ in
@@ -171,8 +181,7 @@ struct MediaHLSTests {
         #expect(result.mode == .transcode)
         _ = try checkLayout(out, rendition: "240p")
         let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
-        #expect(segments.count == 4, "\(segments)")
-        #expect(abs(segments[0] - 2) < 0.1 && abs(segments[1] - 6) < 0.1 && abs(segments[2] - 6) < 0.1, "\(segments)")
+        #expect(Self.durations(segments, match: [2, 6, 6, 1]), "\(segments)")
         #expect(try FFprobe.keyframeTimes(path: "\(out)/240p/seg_00000.ts").count == 1)
         // RFC 8216 §6.2.1: EXT-X-TARGETDURATION must not change while the playlist grows.
         let live = seen.withLock { $0 }.filter { $0.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && $0.contains("seg_00000.ts") }
@@ -182,17 +191,14 @@ struct MediaHLSTests {
 
     @Test("beside a stream-copied top rung the short first segment follows the source's key frames, in every rung alike")
     func shorterFirstSegmentWithCopiedTopRung() async throws {
-        let media = try MediaFactory()
-        let out = media.path("out")
-        var options = HLSOptions()
-        options.firstSegmentSeconds = 2
+        let (media, out, options) = try Self.rig(firstSegmentSeconds: 2)
         let result = try await convertOnThread(try media.h264AAC(seconds: 10, width: 640, height: 480, gopSeconds: 1),
                                                to: out, options: options)
         #expect(result.mode == .remux)
         #expect(result.renditions.map(\.name) == ["480p", "360p"])
         let top = try FFprobe.segmentDurations(playlist: "\(out)/480p/index.m3u8")
         let lower = try FFprobe.segmentDurations(playlist: "\(out)/360p/index.m3u8")
-        #expect(top.count == 3 && abs(top[0] - 2) < 0.1 && abs(top[1] - 6) < 0.1, "\(top)")
+        #expect(Self.durations(top, match: [2, 6, 2]), "\(top)")
         #expect(zip(top, lower).allSatisfy { abs($0 - $1) < 0.05 } && top.count == lower.count, "\(top) \(lower)")
     }
 
@@ -201,29 +207,24 @@ struct MediaHLSTests {
     @Test("a source whose video starts after its audio (Matroska with AAC priming) still gets segments of the set length",
           arguments: [nil, 2.0])
     func videoStartingAfterItsAudioIsCutOnTime(firstSegmentSeconds: Double?) async throws {
-        let media = try MediaFactory()
+        let (media, out, options) = try Self.rig(firstSegmentSeconds: firstSegmentSeconds)
         let input = try media.mpeg4AAC(seconds: 15)
         #expect(try FFprobe.keyframeTimes(path: input).first.map { $0 > 0.01 } == true, "the fixture's video starts at 0")
-        let out = media.path("out")
-        var options = HLSOptions()
-        options.firstSegmentSeconds = firstSegmentSeconds
         let result = try await convertOnThread(input, to: out, options: options)
         #expect(result.mode == .transcode)
         let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
         let expected: [Double] = firstSegmentSeconds == nil ? [6, 6, 3] : [2, 6, 6, 1]
-        #expect(segments.count == expected.count && zip(segments, expected).allSatisfy { abs($0 - $1) < 0.1 }, "\(segments)")
+        #expect(Self.durations(segments, match: expected), "\(segments)")
     }
 
     @Test("fMP4 segments, cut by libav's hls muxer, stay uniform whatever first_segment_seconds says")
     func fmp4IgnoresAShorterFirstSegment() async throws {
-        let media = try MediaFactory()
-        let out = media.path("out")
-        var options = HLSOptions()
-        options.firstSegmentSeconds = 2
+        let (media, out, shortFirst) = try Self.rig(firstSegmentSeconds: 2)
+        var options = shortFirst
         options.segmentFormat = .fmp4
         _ = try await convertOnThread(try media.vp9Opus(seconds: 13), to: out, options: options)
         let segments = try FFprobe.segmentDurations(playlist: "\(out)/240p/index.m3u8")
-        #expect(segments.count == 3 && abs(segments[0] - 6) < 0.1, "\(segments)")
+        #expect(Self.durations(segments, match: [6, 6, 1]), "\(segments)")
     }
 
     @Test("odd-sized VP9 without audio is transcoded to an even size with no audio stream")
