@@ -139,26 +139,53 @@ import Testing
         #expect(r.status != 0)
     }
 
-    /// The inotify instance limit reached: named with its sysctl. The limit is per user and system-wide, so it is
-    /// lowered only for the second this start takes.
+    /// The inotify instance limit reached: named with its sysctl. The limit is per user, so a helper running as a
+    /// user id nothing else here runs as takes every instance that user may have, and the daemon is started as that
+    /// user. (Lowering the system-wide limit instead, even for a second, made daemons that the other test process
+    /// started meanwhile fail the same way.)
     @Test func theInotifyInstanceLimitIsNamed() throws {
-        let path = "/proc/sys/fs/inotify/max_user_instances"
-        guard let old = try? String(contentsOfFile: path, encoding: .utf8), FileManager.default.isWritableFile(atPath: path) else {
-            Issue.record("cannot change \(path) here (not root?)")
-            return
-        }
+        let limitPath = "/proc/sys/fs/inotify/max_user_instances"
+        let limit = try String(contentsOfFile: limitPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let asLoneUser = ["setpriv", "--reuid=64999", "--regid=64999", "--clear-groups"]
         let d = try DaemonHarness()
         defer { d.cleanUp() }
-        // Run as `nobody`, whose instance count is 0, with a limit of 0: only this process is affected.
         Self.openToNobody(d)
-        for sub in ["", "/incoming"] { chown(d.inbox + sub, 65534, 65534) }
-        chown(d.root, 65534, 65534)
-        try "0".write(toFile: path, atomically: false, encoding: .utf8)
-        defer { try? old.write(toFile: path, atomically: false, encoding: .utf8) }
-        let r = try d.runToExit(prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], timeout: 15)
-        try? old.write(toFile: path, atomically: false, encoding: .utf8)
+        for sub in ["", "/incoming"] { chown(d.inbox + sub, 64999, 64999) }
+        chown(d.root, 64999, 64999)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = asLoneUser + ["/usr/bin/python3", "-c", """
+            import ctypes, resource, sys
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            libc = ctypes.CDLL(None, use_errno=True)
+            held = []
+            while len(held) < 100000 and (fd := libc.inotify_init()) >= 0:
+                held.append(fd)
+            print(f"{len(held)} {ctypes.get_errno()}", flush=True)
+            sys.stdin.read()
+            """]
+        let stdin = Pipe(), stdout = Pipe()
+        holder.standardInput = stdin
+        holder.standardOutput = stdout
+        try holder.run()
+        defer {
+            try? stdin.fileHandleForWriting.close()
+            holder.waitUntilExit()
+        }
+        var output = Data()
+        while !output.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            output += chunk
+        }
+        let line = String(decoding: output, as: UTF8.self).split(separator: " ")
+        try #require(line.count == 2 && String(line[0]) == limit && Int32(line[1].trimmingCharacters(in: .whitespacesAndNewlines)) == EMFILE,
+                     "the helper should hold all \(limit) instances and then get EMFILE: \(line)")
+
+        let r = try d.runToExit(prefix: asLoneUser, timeout: 15)
         #expect(r.status != 0, "\(r.output)")
         #expect(r.seconds < 5, "\(r.output)")
-        #expect(r.output.contains("inotify instance limit reached (fs.inotify.max_user_instances = 0)"), "\(r.output)")
+        #expect(r.output.contains("inotify instance limit reached (fs.inotify.max_user_instances = \(limit))"), "\(r.output)")
     }
 }
