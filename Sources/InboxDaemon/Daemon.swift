@@ -135,7 +135,6 @@ struct Daemon {
         }
         var jobLimits = JobRunner.Limits(timeLimitSeconds: config.jobTimeLimitSeconds, stallSeconds: config.stallSeconds,
                                          segmentSeconds: config.segmentSeconds)
-        jobLimits.firstSegmentSeconds = config.firstSegmentSeconds
         jobLimits.retry = config.retry
         jobLimits.minFreeBytes = config.minFreeBytes
         jobLimits.conversionPriority = ThreadPriority(nice: config.convertNice, policy: config.convertPolicy)
@@ -143,6 +142,7 @@ struct Daemon {
         jobLimits.hls.ladder = config.ladder
         jobLimits.hls.ladderCopyTop = config.ladderCopyTop
         jobLimits.hls.segmentFormat = config.segmentFormat
+        jobLimits.hls.firstSegmentSeconds = config.firstSegmentSeconds > 0 ? config.firstSegmentSeconds : nil
         jobLimits.hls.apiPressure = pressure
         return JobRunner(
             layout: layout, store: store, queue: queue, io: io, publisher: publisher,

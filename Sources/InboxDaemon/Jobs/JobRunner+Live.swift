@@ -14,7 +14,6 @@ extension JobRunner {
                                span: PhaseSpan, meter: AttemptMeter, control: JobControl, logger: Logger) async throws -> PublishedVideo {
         var options = limits.hls
         options.segmentSeconds = limits.segmentSeconds
-        options.firstSegmentSeconds = limits.firstSegmentSeconds > 0 ? limits.firstSegmentSeconds : nil
         let converter = HLSConverter(options: options)
         let (playable, announce) = AsyncStream.makeStream(of: String.self)
         let crashAfter = attempt == 1 ? Self.crashAfterSegments : nil

@@ -14,8 +14,6 @@ final class JobRunner: Sendable {
         var timeLimitSeconds: Double
         var stallSeconds: Double
         var segmentSeconds: Double
-        /// `first_segment_seconds`; 0: as long as the others.
-        var firstSegmentSeconds: Double = 0
         var retry = RetryPolicy()
         /// Scratch space kept free beyond the input's size before a conversion starts.
         var minFreeBytes: Int64 = 0

@@ -19,8 +19,9 @@ struct VideoTiming {
 /// grid with the segment-boundary key frames marked → `LadderFanout`.
 ///
 /// Key frames: when every rung is encoded, one is forced on the first frame at or after each segment's end in the
-/// `SegmentSchedule` (ffmpeg's -force_key_frames expr:gte(t,n_forced*6) with uniform segments). Beside a stream-copied top rung, one is forced wherever the
-/// source has one, so the HLS muxer of each rung sees the same key frames and cuts at the same times.
+/// `SegmentSchedule` (ffmpeg's -force_key_frames expr:gte(t,n_forced*6) with uniform segments). Beside a
+/// stream-copied top rung, one is forced wherever the source has one, so the HLS muxer of each rung sees the same
+/// key frames and cuts at the same times.
 final class VideoPath: StreamTranscoder {
     let decoder: CodecContext
     let timing: VideoTiming
@@ -43,8 +44,9 @@ final class VideoPath: StreamTranscoder {
     /// counting from the first packet (`TSSegments`): a source whose video starts a little after 0 (an MKV with AAC
     /// priming starts it at 0.021 s) would otherwise have every forced key frame fall just short of a segment end.
     private var firstOutputSeconds: Double?
-    private var nextKeyframe = 0.0
+    /// Segment ends passed so far; the next key frame is due at the next one (the first at 0).
     private var boundariesPassed = 0
+    private var nextKeyframe: Double { boundariesPassed == 0 ? 0 : schedule.end(ofSegment: boundariesPassed - 1) }
     private var lastPts = Int64.min
     private(set) var isDone = false
     private(set) var framesDecoded = 0
@@ -118,10 +120,7 @@ final class VideoPath: StreamTranscoder {
                 let sinceFirst = outSeconds - firstOutputSeconds!
                 forced = sinceFirst >= nextKeyframe - 0.001
                 if forced {
-                    while nextKeyframe <= sinceFirst + 0.001 {
-                        nextKeyframe = schedule.end(ofSegment: boundariesPassed)
-                        boundariesPassed += 1
-                    }
+                    while nextKeyframe <= sinceFirst + 0.001 { boundariesPassed += 1 }
                 }
             }
             var frame = decoded

@@ -7,8 +7,9 @@ import Foundation
 /// - Packets are interleaved by dts here (at most `maxInterleaveSeconds` apart when a stream goes quiet), so every
 ///   cut decision sees the packets in the order they are written, as the "hls" muxer's do.
 /// - A segment ends before a video key frame whose pts is at least the segment's end in the `SegmentSchedule` past
-///   the rendition's first packet (uniform: n × `segment_seconds`, n: segments so far); the TS muxer's buffered audio is flushed into it first, the next segment starts
-///   with PAT/PMT again (`resend_headers`), continuity counters go on across segments.
+///   the rendition's first packet (uniform: n × `segment_seconds`, n: segments so far); the TS muxer's buffered
+///   audio is flushed into it first, the next segment starts with PAT/PMT again (`resend_headers`), continuity
+///   counters go on across segments.
 /// - Segments are written as `seg_NNNNN.ts.tmp` and renamed when complete; then `index.m3u8` (EVENT) is replaced
 ///   whole. `#EXTINF` is the video pts span of the segment (the last one's runs to its last frame's end).
 struct TSSegments {
