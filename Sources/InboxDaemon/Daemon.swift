@@ -40,7 +40,8 @@ struct Daemon {
             settings: config.webhooks, statusJSON: Self.statusJSON, onQueued: { queued.ring() }))
         let webhooks = config.webhooks
         let allow = config.urlIngest.allow
-        let statusStore = try StatusStore(path: config.db, cacheEntries: config.statusCacheEntries)
+        let statusStore = try StatusStore(path: config.db, cacheEntries: config.statusCacheEntries, commits: store.commits,
+                                          recheckInterval: StatusStore.daemonRecheckInterval)
         let limits = config.limits, workerCount = config.workers
         let queue = JobQueue { ids in await Self.tickets(ids, store: store, limits: limits, workers: workerCount) }
         let gate = QueueGate(store: store, defaults: config.limits, logger: logger)

@@ -24,9 +24,9 @@ public struct StatusAnswer: Sendable {
 }
 
 /// The `/status` answers of recently asked jobs, pre-encoded, so a poll costs a dictionary look-up instead of a
-/// query, a decode and a JSON encode. Never stale: every entry belongs to one `PRAGMA data_version` of the db, and a
-/// different version (any commit by any connection: the daemon's writer, an `inboxd` command, admin SQL through
-/// `sqlite3`) empties the snapshot before the next look-up. Bounded: two generations of at most `capacity / 2`
+/// query, a decode and a JSON encode. Never stale: every entry belongs to one `Version` of the db, and a different
+/// version (any commit by any connection: the daemon's writer, an `inboxd` command, admin SQL through `sqlite3`)
+/// empties the snapshot before the next look-up (`StatusStore.statusAnswer` says how soon each kind is seen). Bounded: two generations of at most `capacity / 2`
 /// entries each (an approximate LRU: a hit in the old generation moves to the young one; a full young generation
 /// becomes the old one and the oldest is dropped).
 public final class StatusSnapshot: Sendable {
@@ -36,7 +36,7 @@ public final class StatusSnapshot: Sendable {
     private let missCount = Atomic<Int>(0)
 
     private struct State {
-        var version: Int64?
+        var version: Version?
         var young: [String: Entry] = [:]
         var old: [String: Entry] = [:]
     }
@@ -52,10 +52,10 @@ public final class StatusSnapshot: Sendable {
     public var count: Int { state.withLock { $0.young.count + $0.old.count } }
 
     /// The entry of `id` if it was read at db `version`; a newer version drops every entry first.
-    func entry(_ id: String, version: Int64) -> Entry? {
+    func entry(_ id: String, version: Version) -> Entry? {
         let found: Entry? = state.withLock { s in
             if s.version != version {
-                // The probe's counter only grows: a request that took its version before a newer one was seen
+                // Both counters only grow: a request that took its version before a newer one was seen
                 // reads the db and keeps nothing, rather than emptying the newer entries.
                 if let newer = s.version, version < newer { return nil }
                 s.version = version
@@ -73,7 +73,7 @@ public final class StatusSnapshot: Sendable {
     }
 
     /// Keeps `entry`, read after `version` was seen, unless the db has moved on since.
-    func store(_ entry: Entry, for id: String, version: Int64) {
+    func store(_ entry: Entry, for id: String, version: Version) {
         state.withLock { s in
             guard s.version == version else { return }
             Self.insert(entry, for: id, into: &s, half: capacity / 2)
@@ -86,6 +86,16 @@ public final class StatusSnapshot: Sendable {
             s.young = [:]
         }
         s.young[id] = entry
+    }
+
+    /// What the entries were read at: the db's `PRAGMA data_version` (any connection's commits, other processes'
+    /// included) and the daemon writer's commits (`CommitCounter`). Both only grow, so a later version is never
+    /// smaller in either.
+    struct Version: Equatable {
+        var data: Int64
+        var local: UInt64
+
+        static func < (a: Version, b: Version) -> Bool { a.data < b.data || a.local < b.local }
     }
 
     /// One job's answer split around the value of `eta_s`, the one key that changes with the clock (a running

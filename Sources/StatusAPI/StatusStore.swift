@@ -6,23 +6,31 @@ import Store
 /// `db`, one serial connection (the fastest on 2 cores), serves the point reads clients poll (`/status`,
 /// `/healthz`, one video, bearer-token lookups); `bulk`, a pool of readers, serves the scans and the long-lived
 /// pollers (`/metrics`, lists, events, SSE), so a slow scrape or many streams never delay a status read.
-/// `/status` answers come from `snapshot` (nil: off), checked against the db's `PRAGMA data_version` on `probe`, a
-/// connection of its own so the check never waits behind another read.
+/// `/status` answers come from `snapshot` (nil: off), checked against the daemon writer's commit count (`commits`)
+/// and the db's `PRAGMA data_version` on `probe`, a connection of its own so the check never waits behind another
+/// read.
 public struct StatusStore: StatusReading {
     public let db: DatabaseQueue
     public let bulk: DatabasePool
     public let snapshot: StatusSnapshot?
-    let probe: DatabaseQueue
+    let probe: DataVersionProbe
+    let commits: CommitCounter?
 
-    /// `cacheEntries`: the snapshot's bound (`status_cache_entries`); 0 turns it off.
-    public init(path: String, cacheEntries: Int = StatusStore.defaultCacheEntries) throws {
+    /// `cacheEntries`: the snapshot's bound (`status_cache_entries`); 0 turns it off. `commits`: the commits of the
+    /// daemon's writer, seen by the next read without asking SQLite; with them, `recheckInterval` is how long a
+    /// `PRAGMA data_version` answer stands for the commits of other processes (0: asked on every read).
+    public init(path: String, cacheEntries: Int = StatusStore.defaultCacheEntries, commits: CommitCounter? = nil,
+                recheckInterval: Duration = .zero) throws {
         db = try StoreDatabase.openReader(path: path)
         bulk = try StoreDatabase.openReaderPool(path: path)
-        probe = try StoreDatabase.openReader(path: path)
+        probe = DataVersionProbe(db: try StoreDatabase.openReader(path: path), recheckInterval: commits == nil ? .zero : recheckInterval)
+        self.commits = commits
         snapshot = cacheEntries > 0 ? StatusSnapshot(capacity: max(cacheEntries, 2)) : nil
     }
 
     public static let defaultCacheEntries = 4096
+    /// How late the daemon sees a commit made by another process (`inboxd retry`, admin SQL through `sqlite3`).
+    public static let daemonRecheckInterval = Duration.milliseconds(1)
 
     /// For SSE streams' polling (on `bulk`).
     public func video(_ id: String) async throws -> VideoRow? {

@@ -120,4 +120,21 @@ import Testing
         #expect(VideoID.lookupKey(String(repeating: "a", count: 65)) == nil)
         #expect(VideoID.parse(VideoID.make()) != nil)
     }
+
+    /// The byte-by-byte check takes what Foundation's `UUID(uuidString:)` takes, and gives its lowercase text.
+    @Test func idsParseAsFoundationParsesThem() {
+        var candidates = (0..<50).map { _ in UUID().uuidString }
+        candidates += [
+            "0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2b", "0E5A1D6C-7b0a-4E8E-9c1b-2A7E5E0F1A2B",
+            "0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2g", "0e5a1d6c_7b0a-4e8e-9c1b-2a7e5e0f1a2b", "0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2",
+            "0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2b0", "0e5a1d6c7b0a4e8e9c1b2a7e5e0f1a2b0000", "{0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a}",
+            "0e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1aé", "0e5a1d6c--7b0a-4e8e-9c1b-2a7e5e0f1a2", "",
+        ]
+        for text in candidates {
+            #expect(VideoID.parse(text) == UUID(uuidString: text).map { $0.uuidString.lowercased() }, "\(text)")
+        }
+        // Foundation's `sscanf("%2hhx")` also takes a sign or a space in a pair; an id never holds one.
+        #expect(VideoID.parse("+e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2b") == nil)
+        #expect(VideoID.parse(" e5a1d6c-7b0a-4e8e-9c1b-2a7e5e0f1a2b") == nil)
+    }
 }

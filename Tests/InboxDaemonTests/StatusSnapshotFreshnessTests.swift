@@ -8,14 +8,15 @@ import Testing
 
 /// The `/status` snapshot is never stale: after each of the daemon's writes to a job (every write path of
 /// `JobStore` and of the receiver's upload journal), the very next status read answers the new row, byte for byte
-/// what encoding the row afresh gives, while reads with no write in between come from the snapshot.
+/// what encoding the row afresh gives, while reads with no write in between come from the snapshot. The daemon's
+/// writes are seen through the writer's commit count alone: the db's own version is asked only once an hour here.
 @Suite struct StatusSnapshotFreshnessTests {
     @Test func everyWritePathIsSeenByTheNextStatusRead() async throws {
         let dir = NSTemporaryDirectory() + "inboxd-snapshot-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try JobStore(path: dir + "/inboxd.db")
-        let reader = try StatusStore(path: dir + "/inboxd.db")
+        let reader = try StatusStore(path: dir + "/inboxd.db", commits: store.commits, recheckInterval: .seconds(3600))
         let snapshot = try #require(reader.snapshot)
         // Half a minute ahead, so a running job's ETA is a number that depends on the clock.
         let now = Date().addingTimeInterval(30)
@@ -79,5 +80,36 @@ import Testing
             try await store.endResumableUpload("job-d", state: .expired, error: "expired", reason: .uploadExpired)
         }
         #expect(snapshot.misses > 0 && snapshot.hits > 0)
+    }
+
+    /// Another process's commit (admin SQL through `sqlite3`) does not pass through the daemon's writer: it is seen
+    /// once the recheck interval has passed, and not before (the interval is an hour for the second store).
+    @Test func anotherProcesssCommitIsSeenAfterTheRecheckInterval() async throws {
+        let dir = NSTemporaryDirectory() + "inboxd-snapshot-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/inboxd.db"
+        let store = try JobStore(path: path)
+        try await store.recordClaim(VideoRow(videoID: "v", title: "before", source: .drop))
+        let soon = try StatusStore(path: path, commits: store.commits, recheckInterval: .milliseconds(20))
+        let late = try StatusStore(path: path, commits: store.commits, recheckInterval: .seconds(3600))
+        for reader in [soon, late] { _ = try await reader.statusAnswer("v", now: Date()) }
+
+        let sqlite3 = Process()
+        sqlite3.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite3.arguments = [path, "UPDATE videos SET title = 'by hand' WHERE video_id = 'v'"]
+        try sqlite3.run()
+        sqlite3.waitUntilExit()
+        #expect(sqlite3.terminationStatus == 0)
+        try await Task.sleep(for: .milliseconds(40))
+
+        let seen = String(buffer: try #require(try await soon.statusAnswer("v", now: Date())).body)
+        #expect(seen.contains(#""title":"by hand""#), "\(seen)")
+        let notYet = String(buffer: try #require(try await late.statusAnswer("v", now: Date())).body)
+        #expect(notYet.contains(#""title":"before""#), "\(notYet)")
+        // The daemon's next commit moves the version on: the other process's change comes with it.
+        try await store.setProgress("v", 0.5)
+        let after = String(buffer: try #require(try await late.statusAnswer("v", now: Date())).body)
+        #expect(after.contains(#""title":"by hand""#) && after.contains(#""progress":0.5"#), "\(after)")
     }
 }

@@ -10,10 +10,13 @@ import Store
 final class JobStore: JobStoring {
     let pool: DatabasePool
     let outbox: WebhookOutbox
+    /// Every commit of `pool`: the status API's snapshot sees the daemon's writes through it (`StatusStore`).
+    let commits = CommitCounter()
 
     init(path: String, outbox: WebhookOutbox = .none) throws {
         pool = try StoreDatabase.openWriter(path: path)
         self.outbox = outbox
+        commits.observe(pool)
     }
 
     /// Records a claimed drop. A row made earlier by the HTTP receiver (status processing) is adopted; any other
