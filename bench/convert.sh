@@ -7,7 +7,7 @@
 # Inputs (REMUX_SECONDS=600 s 1080p30 H.264/AAC MP4 and SECONDS_LONG=60 s VP9/Opus WebM; 30 s and 10 s with
 # QUICK=1) are generated once into $BENCH_DIR. Goals (issue 10): remux wall <= 0.85x the CLI; transcode wall and
 # peak RSS <= 1.0x the CLI (peak RSS from one extra run under /usr/bin/time).
-# RUNS (default 3) timed runs of each side, alternating, medians, after WARMUP (default 1) untimed ones; ONLY=remux or
+# RUNS (default 5) timed runs of each side, alternating, medians, after WARMUP (default 1) untimed ones; ONLY=remux or
 # ONLY=transcode runs one scenario. Build first: swift build -c release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ source bench/lib.sh
 INBOXD=${INBOXD:-${INBOXD_BIN:-.build/release/inboxd}}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/inboxd-bench-convert}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; WARMUP=${WARMUP:-0}; SECONDS_LONG=${SECONDS_LONG:-10}; REMUX_SECONDS=${REMUX_SECONDS:-30}
-else RUNS=${RUNS:-3}; WARMUP=${WARMUP:-1}; SECONDS_LONG=${SECONDS_LONG:-60}; REMUX_SECONDS=${REMUX_SECONDS:-600}; fi
+else RUNS=${RUNS:-5}; WARMUP=${WARMUP:-1}; SECONDS_LONG=${SECONDS_LONG:-60}; REMUX_SECONDS=${REMUX_SECONDS:-600}; fi
 
 [ -x "$INBOXD" ] || { echo "missing $INBOXD: run 'swift build -c release --product inboxd'" >&2; exit 1; }
 mkdir -p "$BENCH_DIR"
