@@ -19,16 +19,21 @@ final class DataVersionProbe: Sendable {
         recheckNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
-    /// Synchronous on the caller's thread: a read of the WAL index in shared memory (no file I/O), cheaper than the
-    /// two thread hops of an async read.
+    /// Synchronous on the caller's thread: no hop to another thread, as an async read would make.
     func dataVersion() throws -> Int64 {
         let now = DispatchTime.now().uptimeNanoseconds
-        if recheckNanoseconds > 0, let recent = last.withLock({ l in l.flatMap { now &- $0.askedAt < recheckNanoseconds ? $0.version : nil } }) {
-            return recent
+        if recheckNanoseconds > 0 {
+            let recent = last.withLock { $0.flatMap { now &- $0.askedAt < recheckNanoseconds ? $0.version : nil } }
+            if let recent { return recent }
         }
         let version = try db.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
-        last.withLock { l in
-            if l == nil || now > l!.askedAt { l = (max(version, l?.version ?? version), now) }
+        last.withLock { stored in
+            // Asks may finish out of order: the newest ask is kept, with the larger version (it only grows).
+            if let previous = stored {
+                if now > previous.askedAt { stored = (max(version, previous.version), now) }
+            } else {
+                stored = (version, now)
+            }
         }
         return version
     }

@@ -26,9 +26,9 @@ public struct StatusAnswer: Sendable {
 /// The `/status` answers of recently asked jobs, pre-encoded, so a poll costs a dictionary look-up instead of a
 /// query, a decode and a JSON encode. Never stale: every entry belongs to one `Version` of the db, and a different
 /// version (any commit by any connection: the daemon's writer, an `inboxd` command, admin SQL through `sqlite3`)
-/// empties the snapshot before the next look-up (`StatusStore.statusAnswer` says how soon each kind is seen). Bounded: two generations of at most `capacity / 2`
-/// entries each (an approximate LRU: a hit in the old generation moves to the young one; a full young generation
-/// becomes the old one and the oldest is dropped).
+/// empties the snapshot before the next look-up (`StatusStore.statusAnswer` says how soon each kind is seen).
+/// Bounded: two generations of at most `capacity / 2` entries each (an approximate LRU: a hit in the old generation
+/// moves to the young one; a full young generation becomes the old one and the oldest is dropped).
 public final class StatusSnapshot: Sendable {
     public let capacity: Int
     private let state = Mutex(State())

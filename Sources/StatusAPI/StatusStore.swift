@@ -23,7 +23,9 @@ public struct StatusStore: StatusReading {
                 recheckInterval: Duration = .zero) throws {
         db = try StoreDatabase.openReader(path: path)
         bulk = try StoreDatabase.openReaderPool(path: path)
-        probe = DataVersionProbe(db: try StoreDatabase.openReader(path: path), recheckInterval: commits == nil ? .zero : recheckInterval)
+        // Without the writer's count, every read asks: the daemon's own commits would otherwise be seen late too.
+        probe = DataVersionProbe(db: try StoreDatabase.openReader(path: path),
+                                 recheckInterval: commits == nil ? .zero : recheckInterval)
         self.commits = commits
         snapshot = cacheEntries > 0 ? StatusSnapshot(capacity: max(cacheEntries, 2)) : nil
     }
