@@ -75,3 +75,7 @@ echo "upload ${SIZE_MIB} MiB, best of $RUNS (tus in ${CHUNK_MIB} MiB chunks):"
 for kind in multipart tus_curl tus_tuspy; do echo "  $kind: ${best[$kind]} MiB/s, peak RSS ${peak[$kind]} MiB"; done
 awk -v m="${best[multipart]}" -v c="${best[tus_curl]}" -v t="${best[tus_tuspy]}" -v pm="${peak[multipart]}" -v pc="${peak[tus_curl]}" \
   'BEGIN { printf "throughput tus(curl)/multipart: %.2fx, tus(tuspy)/multipart: %.2fx; peak RSS tus(curl)/multipart: %.2fx\n", c / m, t / m, pc / pm }'
+for kind in tus_curl tus_tuspy; do
+  result "upload ${SIZE_MIB} MiB, $kind in ${CHUNK_MIB} MiB chunks vs multipart, MiB/s (best of $RUNS)" "${best[$kind]}" "${best[multipart]}" "$(ratio "${best[$kind]}" "${best[multipart]}")" "-" "n/a"
+done
+result "upload ${SIZE_MIB} MiB, tus_curl vs multipart, peak RSS MiB" "${peak[tus_curl]}" "${peak[multipart]}" "$(ratio "${peak[tus_curl]}" "${peak[multipart]}")" "-" "n/a"
