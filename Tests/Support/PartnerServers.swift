@@ -113,11 +113,9 @@ public final class PartnerServers: @unchecked Sendable {
 
             """
         try config.write(toFile: base + "/sshd_config", atomically: true, encoding: .utf8)
+        try SSHServer.makePrivilegeSeparationDirectory()
         let check = try Shell.run(SSHServer.sshdPath, ["-t", "-f", base + "/sshd_config"])
         guard check.status == 0 else { throw SSHServer.Failure("sshd -t rejected the packaged inboxd-sftp.conf: \(check.stderr)") }
-        if !FileManager.default.fileExists(atPath: "/run/sshd") {
-            try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        }
         let sshdProcess = try SupervisedProcess([SSHServer.sshdPath, "-D", "-e", "-f", base + "/sshd_config"], logPath: sshdLogPath)
         cleanups.push { sshdProcess.stop() }
 

@@ -38,6 +38,13 @@ public final class SSHServer: @unchecked Sendable {
     private let lock = NSLock()
     private var server: SupervisedProcess?
 
+    /// `/run/sshd`, the privilege separation dir that sshd (and `sshd -t`) require: the package's systemd unit makes it
+    /// at boot (RuntimeDirectory), but a machine whose sshd never ran as a service has none.
+    static func makePrivilegeSeparationDirectory() throws {
+        guard getuid() == 0, !FileManager.default.fileExists(atPath: "/run/sshd") else { return }
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+    }
+
     /// Generates the keys and config, starts sshd and waits until it runs a real `ssh … true`.
     public init() throws {
         directory = try TempDir("inboxd-sshd").path
@@ -46,8 +53,7 @@ public final class SSHServer: @unchecked Sendable {
         try Self.keygen(directory + "/host_key")
         try Self.keygen(clientKey)
         try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: directory + "/authorized_keys")
-        // The privilege separation dir the package normally creates at boot (systemd's RuntimeDirectory).
-        if getuid() == 0 { try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true) }
+        try Self.makePrivilegeSeparationDirectory()
         // The port was free a moment ago; should another process take it before sshd binds, try another.
         var lastError: Error?
         for _ in 0..<3 {
